@@ -1,0 +1,44 @@
+# VirtStudio: `make run` starts the app, `make test` runs the whole suite.
+# Both install what they need first (Debian packages as root, then .venv).
+
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test setup lint bench bench-inventory screenshot demo clean
+
+setup:
+	@packaging/dev/setup-host
+
+run: setup
+	@packaging/dev/start-libvirtd
+	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "No graphical display (DISPLAY is not set): running VirtStudio on a virtual X display."; \
+	  echo "Set DISPLAY to see the window, or use 'make screenshot' to get a picture of it."; \
+	  xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m virtstudio $(ARGS); \
+	else \
+	  $(PY) -m virtstudio $(ARGS); \
+	fi
+
+demo: setup
+	$(PY) -m virtstudio --demo
+
+lint: setup
+	.venv/bin/ruff check virtstudio tests bench
+
+test: setup
+	@packaging/dev/start-libvirtd
+	.venv/bin/ruff check virtstudio tests bench
+	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
+	exit $$rc
+
+bench: bench-inventory
+
+bench-inventory: setup
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.inventory
+
+screenshot: setup
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m virtstudio --demo --screenshot docs/screenshot.png
+
+clean:
+	rm -rf .venv .pytest_cache build *.egg-info

@@ -1,0 +1,38 @@
+"""Test-wide setup: offscreen Qt, and the check that no libvirt call runs on the GUI thread."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+# Both must be set before any QApplication exists (see docs/architecture.md).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["QT_NO_GLIB"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import pytest  # noqa: E402
+
+from virtstudio.core import thread_guard  # noqa: E402
+
+thread_guard.install()
+
+_GUI_FIXTURES = {"qtbot", "qapp", "main_window"}
+
+
+@pytest.fixture(autouse=True)
+def _no_libvirt_on_gui_thread(request: pytest.FixtureRequest):
+    """In tests that run a Qt GUI, fail when libvirt was called on the GUI thread."""
+    gui = bool(_GUI_FIXTURES & set(request.fixturenames))
+    thread_guard.take_violations()
+    thread_guard.set_gui_thread(threading.main_thread() if gui else None)
+    yield
+    thread_guard.set_gui_thread(None)
+    found = thread_guard.take_violations()
+    if found:
+        pytest.fail("libvirt was called on the GUI thread:\n" + "\n".join(found[:3]))
+

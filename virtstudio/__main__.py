@@ -1,0 +1,3 @@
+from virtstudio.app import main
+
+raise SystemExit(main())

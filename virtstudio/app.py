@@ -1,0 +1,144 @@
+"""Entry point: parse options, build the core, open the main window."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from virtstudio.cli import parse_args
+
+
+def _choose_hosts(args: object, saved: list[tuple[str, bool]]) -> tuple[list[str], bool]:
+    """Return (URIs to open now, whether to look for a local daemon first)."""
+    if args.connect:
+        return list(dict.fromkeys(args.connect)), False
+    if args.demo:
+        return [], False
+    autoconnect = [] if args.no_autoconnect else [uri for uri, auto in saved if auto]
+    if autoconnect:
+        return autoconnect, False
+    return [], True
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Qt's GLib dispatcher and libvirt's event thread fight over GLib's
+    # default context; Qt's own dispatcher avoids that.  Must precede QApplication.
+    os.environ["QT_NO_GLIB"] = "1"
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from virtstudio.core import thread_guard
+    from virtstudio.core.demo import DEMO_NAME, demo_uri
+    from virtstudio.core.errors import VirtStudioError
+    from virtstudio.core.inventory import Inventory
+    from virtstudio.core.jobs import JobRunner
+    from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
+    from virtstudio.ui.bridge import relay
+    from virtstudio.ui.main_window import MainWindow
+    from virtstudio.ui.settings import ConnectionSettings
+
+    if args.debug or os.environ.get("VIRTSTUDIO_DEBUG_THREADS") == "1":
+        thread_guard.install()
+        thread_guard.set_gui_thread(threading.current_thread())
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("VirtStudio")
+    app.setOrganizationName("VirtStudio")
+    app.setDesktopFileName("virtstudio")
+
+    inventory = Inventory()
+    runner = JobRunner()
+    settings = ConnectionSettings()
+    window = MainWindow(inventory, runner, settings)
+
+    def add_demo() -> None:
+        try:
+            inventory.add(demo_uri(), name=DEMO_NAME, is_demo=True)
+        except VirtStudioError as exc:
+            window.statusBar().showMessage(exc.message)
+
+    saved = [(s.uri, s.autoconnect) for s in settings.load()]
+    uris, probe = _choose_hosts(args, saved)
+    if args.demo:
+        add_demo()
+    for uri in uris:
+        try:
+            inventory.add(uri)
+        except VirtStudioError as exc:
+            print(f"virtstudio: {exc.message}", file=sys.stderr)
+    if probe:
+        # The window shows at once; the local daemon or the demo host follows.
+        from virtstudio.core.signal import Signal
+
+        answered = Signal("local libvirtd answered")
+
+        def on_probe(ok: bool) -> None:
+            if ok:
+                inventory.add(LOCAL_SYSTEM_URI)
+            else:
+                window.statusBar().showMessage(
+                    "No local libvirt daemon answered: showing the demo host.", 15000)
+                add_demo()
+
+        relay(answered, on_probe, window)
+        window.statusBar().showMessage("Looking for a local libvirt daemon…")
+        probe_local_libvirtd(LOCAL_SYSTEM_URI, answered.emit)
+
+    window.restore_layout()
+    window.show()
+
+    if args.screenshot:
+        _schedule_screenshot(window, inventory, Path(args.screenshot))
+
+    # Let Ctrl+C in the terminal close the app: Python only sees the signal
+    # when the interpreter runs, so wake it up now and then.
+    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    wake = QTimer()
+    wake.start(250)
+    wake.timeout.connect(lambda: None)
+
+    try:
+        return app.exec()
+    finally:
+        runner.shutdown()
+        inventory.shutdown(wait=False)
+
+
+def _schedule_screenshot(window: object, inventory: object, path: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from virtstudio.core.connection import ConnectionState
+
+    waited = {"ticks": 0}
+
+    def take() -> None:
+        waited["ticks"] += 1
+        hosts = inventory.connections
+        settled = hosts and all(
+            h.state in (ConnectionState.CONNECTED, ConnectionState.FAILED,
+                        ConnectionState.LOST) for h in hosts)
+        if not settled and waited["ticks"] < 60:
+            QTimer.singleShot(250, take)
+            return
+        window.vm_view.setFocus()
+        if window.vm_proxy.rowCount() and window.selected_domain() is None:
+            window.vm_view.setCurrentIndex(window.vm_proxy.index(0, 0))
+        # A couple of statistics ticks give the sparklines something to show.
+        QTimer.singleShot(3500, lambda: (window.grab().save(str(path)), QApplication.quit()))
+
+    QTimer.singleShot(500, take)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Qt layer: models that adapt the core, and widgets that present them."""

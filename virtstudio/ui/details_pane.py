@@ -1,0 +1,150 @@
+"""The details of the selected virtual machine: overview, hardware and XML."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QScrollArea,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from virtstudio.core.entities import Domain
+from virtstudio.core.units import format_kib
+
+
+def _value_label() -> QLabel:
+    label = QLabel()
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _scrolling(page: QWidget) -> QScrollArea:
+    """Let the pane shrink below its content's height; the list above matters more."""
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            table.setItem(r, c, QTableWidgetItem(value))
+
+
+class DetailsPane(QStackedWidget):
+    """Shows one domain; call ``show_domain`` again whenever it changes."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("detailsPane")
+        self.domain: Domain | None = None
+
+        self._empty = QLabel("Select a virtual machine to see its details.")
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._empty.setEnabled(False)
+        self.addWidget(self._empty)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("detailsTabs")
+        self.addWidget(self.tabs)
+
+        overview = QWidget()
+        form = QFormLayout(overview)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._fields: dict[str, QLabel] = {}
+        for key, label in (
+            ("name", "Name"), ("title", "Title"), ("state", "State"), ("host", "Host"),
+            ("uuid", "UUID"), ("os", "Guest type"), ("persistent", "Defined"),
+            ("autostart", "Start with host"), ("description", "Description"),
+        ):
+            self._fields[key] = _value_label()
+            form.addRow(f"{label}:", self._fields[key])
+        self.tabs.addTab(_scrolling(overview), "Overview")
+
+        hardware = QWidget()
+        hw_layout = QVBoxLayout(hardware)
+        hw_form = QFormLayout()
+        for key, label in (("vcpus", "vCPUs"), ("memory", "Memory"),
+                           ("graphics", "Graphics"), ("video", "Video"), ("boot", "Boot")):
+            self._fields[key] = _value_label()
+            hw_form.addRow(f"{label}:", self._fields[key])
+        hw_layout.addLayout(hw_form)
+        hw_layout.addWidget(QLabel("<b>Disks</b>"))
+        self.disks = _table(["Target", "Device", "Bus", "Format", "Source"])
+        hw_layout.addWidget(self.disks)
+        hw_layout.addWidget(QLabel("<b>Network interfaces</b>"))
+        self.nics = _table(["Type", "Source", "Model", "MAC"])
+        hw_layout.addWidget(self.nics)
+        self.tabs.addTab(_scrolling(hardware), "Hardware")
+
+        self.xml_view = QPlainTextEdit()
+        self.xml_view.setObjectName("xmlView")
+        self.xml_view.setReadOnly(True)
+        self.xml_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        fixed.setStyleHint(QFont.StyleHint.Monospace)
+        self.xml_view.setFont(fixed)
+        self.tabs.addTab(self.xml_view, "XML")
+
+    def clear(self) -> None:
+        self.domain = None
+        self.setCurrentWidget(self._empty)
+
+    def show_domain(self, domain: Domain, host_name: str) -> None:
+        self.domain = domain
+        s = domain.summary
+        f = self._fields
+        f["name"].setText(s.name)
+        f["title"].setText(s.title or "—")
+        f["state"].setText(domain.state.label)
+        f["host"].setText(host_name)
+        f["uuid"].setText(domain.uuid)
+        arch = " ".join(x for x in (s.os_type, s.arch, s.machine) if x)
+        f["os"].setText(f"{s.domain_type.upper()} {arch}".strip() or "—")
+        f["persistent"].setText("Yes" if domain.persistent else "No (transient: gone once stopped)")
+        f["autostart"].setText("Yes" if domain.autostart else "No")
+        f["description"].setText(s.description or "—")
+        f["vcpus"].setText(str(s.vcpus))
+        memory = format_kib(s.current_memory_kib)
+        if s.memory_kib and s.memory_kib != s.current_memory_kib:
+            memory += f" (up to {format_kib(s.memory_kib)})"
+        f["memory"].setText(memory)
+        graphics = ", ".join(
+            f"{g.kind.upper()}" + (f" on {g.listen}:{g.port}" if g.port else "")
+            for g in s.graphics)
+        f["graphics"].setText(graphics or "None")
+        f["video"].setText(s.video or "None")
+        f["boot"].setText(", ".join(s.boot) or "—")
+        _fill(self.disks, [(d.target, d.device, d.bus, d.fmt, d.source or "(empty)")
+                           for d in s.disks])
+        _fill(self.nics, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
+        if self.xml_view.toPlainText() != domain.xml:
+            scroll = self.xml_view.verticalScrollBar().value()
+            self.xml_view.setPlainText(domain.xml)
+            self.xml_view.verticalScrollBar().setValue(scroll)
+        self.setCurrentWidget(self.tabs)

@@ -1,0 +1,339 @@
+"""The machine list: every domain of every host, as one flat table.
+
+Core batches become fine-grained changes: one insert per added batch, removals
+and changes grouped into contiguous row ranges, statistics as one dataChanged
+over the statistics columns.  The model never resets on an event.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import Domain
+from virtstudio.core.inventory import Inventory
+from virtstudio.core.units import format_kib, format_percent, format_rate
+from virtstudio.ui.bridge import Relay, relay
+from virtstudio.ui.icons import icon, state_icon
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class VmColumn(enum.IntEnum):
+    NAME = 0
+    STATE = 1
+    HOST = 2
+    VCPUS = 3
+    MEMORY = 4
+    CPU = 5
+    DISK_IO = 6
+    NET_IO = 7
+
+
+class VmRole(enum.IntEnum):
+    DOMAIN = Qt.ItemDataRole.UserRole + 1
+    HOST = enum.auto()
+    UUID = enum.auto()
+    SORT = enum.auto()
+    HISTORY = enum.auto()
+
+
+_HEADERS = {
+    VmColumn.NAME: "Name", VmColumn.STATE: "State", VmColumn.HOST: "Host",
+    VmColumn.VCPUS: "vCPUs", VmColumn.MEMORY: "Memory", VmColumn.CPU: "CPU",
+    VmColumn.DISK_IO: "Disk I/O", VmColumn.NET_IO: "Network I/O",
+}
+# Running machines first when sorted by state, then the ones that need attention.
+_STATE_ORDER = {"Running": 0, "Blocked": 1, "Paused": 2, "Suspended": 3, "Shutting down": 4,
+                "Crashed": 5, "Shut off": 6, "Unknown": 7}
+_NUMERIC = (VmColumn.VCPUS, VmColumn.MEMORY, VmColumn.CPU, VmColumn.DISK_IO, VmColumn.NET_IO)
+
+
+def _ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """Contiguous (first, last) runs of the given rows, ascending."""
+    runs: list[tuple[int, int]] = []
+    for row in sorted(set(rows)):
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
+
+
+class VmListModel(QAbstractTableModel):
+    def __init__(self, inventory: Inventory, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[HostConnection, Domain]] = []
+        self._row_of: dict[tuple[str, str], int] = {}
+        self._relays: dict[int, list[Relay]] = {}
+        relay(inventory.connection_added, self._attach, self)
+        relay(inventory.connection_removed, self._detach, self)
+        for conn in inventory.connections:
+            self._attach(conn)
+            self._on_added(conn, list(conn.domains.values()))
+
+    # ---- subscriptions --------------------------------------------------------------
+
+    def _attach(self, conn: HostConnection) -> None:
+        if id(conn) in self._relays:
+            return
+        self._relays[id(conn)] = [
+            relay(conn.domains_added, self._on_added, self),
+            relay(conn.domains_removed, self._on_removed, self),
+            relay(conn.domains_changed, self._on_changed, self),
+            relay(conn.stats_updated, self._on_stats, self),
+            relay(conn.state_changed, self._on_host_state, self),
+        ]
+
+    def _detach(self, conn: HostConnection) -> None:
+        for r in self._relays.pop(id(conn), []):
+            r.detach()
+            r.deleteLater()
+        self._remove_rows([i for i, (h, _) in enumerate(self._rows) if h is conn])
+
+    def _known(self, conn: HostConnection) -> bool:
+        return id(conn) in self._relays
+
+    # ---- batches from the core ------------------------------------------------------
+
+    def _on_added(self, conn: HostConnection, domains: list[Domain]) -> None:
+        if not self._known(conn):
+            return
+        fresh = []
+        replaced = []
+        for dom in domains:
+            row = self._row_of.get((conn.uri, dom.uuid))
+            if row is None:
+                fresh.append(dom)
+            else:
+                self._rows[row] = (conn, dom)
+                replaced.append(row)
+        if fresh:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
+            for offset, dom in enumerate(fresh):
+                self._rows.append((conn, dom))
+                self._row_of[(conn.uri, dom.uuid)] = first + offset
+            self.endInsertRows()
+        self._emit_changed(replaced, 0, len(VmColumn) - 1)
+
+    def _on_removed(self, conn: HostConnection, domains: list[Domain]) -> None:
+        if not self._known(conn):
+            return
+        rows = [self._row_of[key] for d in domains
+                if (key := (conn.uri, d.uuid)) in self._row_of]
+        self._remove_rows(rows)
+
+    def _on_changed(self, conn: HostConnection, domains: list[Domain]) -> None:
+        if not self._known(conn):
+            return
+        rows = []
+        for dom in domains:
+            row = self._row_of.get((conn.uri, dom.uuid))
+            if row is not None:
+                self._rows[row] = (conn, dom)
+                rows.append(row)
+        self._emit_changed(rows, 0, len(VmColumn) - 1)
+
+    def _on_stats(self, conn: HostConnection, domains: list[Domain]) -> None:
+        if not self._known(conn):
+            return
+        rows = [row for d in domains
+                if (row := self._row_of.get((conn.uri, d.uuid))) is not None]
+        if rows:
+            # One signal over the span: cheaper than one per row, and still no reset.
+            self.dataChanged.emit(self.index(min(rows), VmColumn.CPU),
+                                  self.index(max(rows), VmColumn.NET_IO),
+                                  [Qt.ItemDataRole.DisplayRole, VmRole.HISTORY, VmRole.SORT])
+
+    def _on_host_state(self, conn: HostConnection) -> None:
+        rows = [i for i, (h, _) in enumerate(self._rows) if h is conn]
+        self._emit_changed(rows, VmColumn.HOST, VmColumn.HOST)
+
+    def _emit_changed(self, rows: list[int], first_col: int, last_col: int) -> None:
+        for first, last in _ranges(rows):
+            self.dataChanged.emit(self.index(first, first_col), self.index(last, last_col))
+
+    def _remove_rows(self, rows: list[int]) -> None:
+        if not rows:
+            return
+        for first, last in reversed(_ranges(rows)):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            for conn, dom in self._rows[first:last + 1]:
+                self._row_of.pop((conn.uri, dom.uuid), None)
+            del self._rows[first:last + 1]
+            self.endRemoveRows()
+        start = min(rows)
+        for row in range(start, len(self._rows)):
+            conn, dom = self._rows[row]
+            self._row_of[(conn.uri, dom.uuid)] = row
+
+    # ---- lookups --------------------------------------------------------------------
+
+    def domain_at(self, row: int) -> Domain | None:
+        return self._rows[row][1] if 0 <= row < len(self._rows) else None
+
+    def host_at(self, row: int) -> HostConnection | None:
+        return self._rows[row][0] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, host_uri: str, uuid: str) -> int:
+        return self._row_of.get((host_uri, uuid), -1)
+
+    def index_of(self, domain: Domain, column: int = 0) -> QModelIndex:
+        row = self.row_of(domain.host_uri, domain.uuid)
+        return self.index(row, column) if row >= 0 else QModelIndex()
+
+    # ---- Qt model API ------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(VmColumn)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return _HEADERS[VmColumn(section)]
+            if role == Qt.ItemDataRole.TextAlignmentRole and section in _NUMERIC:
+                return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        host, dom = self._rows[index.row()]
+        col = VmColumn(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(host, dom, col)
+        if role == VmRole.DOMAIN:
+            return dom
+        if role == VmRole.HOST:
+            return host
+        if role == VmRole.UUID:
+            return dom.uuid
+        if role == VmRole.SORT:
+            return self._sort_key(host, dom, col)
+        if role == VmRole.HISTORY:
+            return self._history(dom, col)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if col is VmColumn.NAME:
+                return icon("vm")
+            if col is VmColumn.STATE:
+                return state_icon(dom.state)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(host, dom)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in _NUMERIC:
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    @staticmethod
+    def _display(host: HostConnection, dom: Domain, col: VmColumn) -> str:
+        s = dom.summary
+        active = dom.state.is_active
+        if col is VmColumn.NAME:
+            return dom.name
+        if col is VmColumn.STATE:
+            return dom.state.label
+        if col is VmColumn.HOST:
+            return host.name
+        if col is VmColumn.VCPUS:
+            return str(s.vcpus)
+        if col is VmColumn.MEMORY:
+            return format_kib(s.current_memory_kib)
+        if not active:
+            return "—"
+        if col is VmColumn.CPU:
+            return format_percent(dom.stats.cpu_percent)
+        if col is VmColumn.DISK_IO:
+            return format_rate(dom.stats.disk_bytes_per_s)
+        return format_rate(dom.stats.net_bytes_per_s)
+
+    @staticmethod
+    def _sort_key(host: HostConnection, dom: Domain, col: VmColumn) -> Any:
+        s = dom.summary
+        keys = {
+            VmColumn.NAME: dom.name.casefold(),
+            VmColumn.STATE: _STATE_ORDER.get(dom.state.label, 9),
+            VmColumn.HOST: host.name.casefold(),
+            VmColumn.VCPUS: s.vcpus,
+            VmColumn.MEMORY: s.current_memory_kib,
+            VmColumn.CPU: dom.stats.cpu_percent,
+            VmColumn.DISK_IO: dom.stats.disk_bytes_per_s,
+            VmColumn.NET_IO: dom.stats.net_bytes_per_s,
+        }
+        return keys[col]
+
+    @staticmethod
+    def _history(dom: Domain, col: VmColumn) -> list[float] | None:
+        if not dom.state.is_active:
+            return []
+        if col is VmColumn.CPU:
+            return list(dom.stats.cpu_history)
+        if col is VmColumn.DISK_IO:
+            return list(dom.stats.disk_history)
+        if col is VmColumn.NET_IO:
+            return list(dom.stats.net_history)
+        return None
+
+    @staticmethod
+    def _tooltip(host: HostConnection, dom: Domain) -> str:
+        lines = [f"<b>{dom.name}</b>"]
+        if dom.summary.title:
+            lines.append(dom.summary.title)
+        lines.append(f"{dom.state.label} on {host.name}")
+        if not dom.persistent:
+            lines.append("Transient: disappears once it stops")
+        return "<br>".join(lines)
+
+
+class VmFilterProxy(QSortFilterProxyModel):
+    """Filters by free text and by host; sorts by each column's natural key."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._tokens: list[str] = []
+        self._host_uri: str | None = None
+        self.setSortRole(VmRole.SORT)
+        self.setDynamicSortFilter(True)
+
+    def set_text(self, text: str) -> None:
+        tokens = text.casefold().split()
+        if tokens != self._tokens:
+            self.beginFilterChange()
+            self._tokens = tokens
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_host(self, uri: str | None) -> None:
+        if uri != self._host_uri:
+            self.beginFilterChange()
+            self._host_uri = uri
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if not self._tokens and self._host_uri is None:
+            return True
+        model = self.sourceModel()
+        assert isinstance(model, VmListModel)
+        host = model.host_at(source_row)
+        dom = model.domain_at(source_row)
+        if host is None or dom is None:
+            return False
+        if self._host_uri is not None and host.uri != self._host_uri:
+            return False
+        if not self._tokens:
+            return True
+        haystack = " ".join((dom.name, dom.summary.title, host.name, dom.state.label)).casefold()
+        return all(token in haystack for token in self._tokens)
