@@ -36,3 +36,36 @@ def _no_libvirt_on_gui_thread(request: pytest.FixtureRequest):
     if found:
         pytest.fail("libvirt was called on the GUI thread:\n" + "\n".join(found[:3]))
 
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from virtstudio.ui.settings import ConnectionSettings
+
+    return ConnectionSettings(QSettings(str(tmp_path / "settings.ini"),
+                                        QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def make_main_window(qtbot, settings):
+    from virtstudio.core.inventory import Inventory
+    from virtstudio.core.jobs import JobRunner
+    from virtstudio.ui.main_window import MainWindow
+
+    made = []
+
+    def make(inventory=None):
+        inventory = inventory or Inventory(stats_interval=0.3)
+        runner = JobRunner()
+        window = MainWindow(inventory, runner, settings)
+        qtbot.addWidget(window)
+        window.show()
+        made.append((window, inventory, runner))
+        return window
+
+    yield make
+    for window, inventory, runner in made:
+        runner.shutdown(wait=True)
+        inventory.shutdown(wait=True)
+        window.close()
