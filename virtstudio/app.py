@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.core.inventory import Inventory
     from virtstudio.core.jobs import JobRunner
     from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
+    from virtstudio.core.runtime import tune_gc, tune_thread_switching
     from virtstudio.ui.bridge import relay
     from virtstudio.ui.main_window import MainWindow
     from virtstudio.ui.settings import ConnectionSettings
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     runner = JobRunner()
     settings = ConnectionSettings()
     window = MainWindow(inventory, runner, settings)
+    tune_gc()
+    tune_thread_switching()
 
     def add_demo() -> None:
         try:

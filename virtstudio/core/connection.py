@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 # Emitting in chunks lets the GUI thread apply a large inventory in several
 # short steps instead of one long stall.
-POPULATE_CHUNK = 250
+POPULATE_CHUNK = 100
 BACKOFF_STEPS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
 
 _CLOSE_REASONS = {

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
 )
 
 from virtstudio.core.connection import HostConnection
@@ -57,7 +58,31 @@ _HEADERS = {
 # Running machines first when sorted by state, then the ones that need attention.
 _STATE_ORDER = {"Running": 0, "Blocked": 1, "Paused": 2, "Suspended": 3, "Shutting down": 4,
                 "Crashed": 5, "Shut off": 6, "Unknown": 7}
-_NUMERIC = (VmColumn.VCPUS, VmColumn.MEMORY, VmColumn.CPU, VmColumn.DISK_IO, VmColumn.NET_IO)
+# Rows inserted per event-loop step while a large host is being listed.
+INSERT_STEP = 100
+_NUMERIC = frozenset((VmColumn.VCPUS, VmColumn.MEMORY, VmColumn.CPU, VmColumn.DISK_IO,
+                      VmColumn.NET_IO))
+_COLUMN_COUNT = len(VmColumn)
+_SORT = int(VmRole.SORT)
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_DOMAIN = int(VmRole.DOMAIN)
+_HOST = int(VmRole.HOST)
+_UUID = int(VmRole.UUID)
+_HISTORY = int(VmRole.HISTORY)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+# Sort key per column, indexed by column number.
+_SORT_KEYS = (
+    lambda h, d: d.summary.name.casefold(),
+    lambda h, d: _STATE_ORDER.get(d.state.label, 9),
+    lambda h, d: h.name.casefold(),
+    lambda h, d: d.summary.vcpus,
+    lambda h, d: d.summary.current_memory_kib,
+    lambda h, d: d.stats.cpu_percent,
+    lambda h, d: d.stats.disk_bytes_per_s,
+    lambda h, d: d.stats.net_bytes_per_s,
+)
 
 
 def _ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -77,11 +102,15 @@ class VmListModel(QAbstractTableModel):
         self._rows: list[tuple[HostConnection, Domain]] = []
         self._row_of: dict[tuple[str, str], int] = {}
         self._relays: dict[int, list[Relay]] = {}
+        self._pending: list[tuple[HostConnection, Domain]] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(0)
+        self._flush_timer.timeout.connect(self._flush_step)
         relay(inventory.connection_added, self._attach, self)
         relay(inventory.connection_removed, self._detach, self)
         for conn in inventory.connections:
             self._attach(conn)
-            self._on_added(conn, list(conn.domains.values()))
+            self._insert(conn, list(conn.domains.values()))
 
     # ---- subscriptions --------------------------------------------------------------
 
@@ -100,6 +129,7 @@ class VmListModel(QAbstractTableModel):
         for r in self._relays.pop(id(conn), []):
             r.detach()
             r.deleteLater()
+        self._pending = [(c, d) for c, d in self._pending if c is not conn]
         self._remove_rows([i for i, (h, _) in enumerate(self._rows) if h is conn])
 
     def _known(self, conn: HostConnection) -> bool:
@@ -110,6 +140,32 @@ class VmListModel(QAbstractTableModel):
     def _on_added(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
+        # Queue, and insert in bounded steps from the event loop: batches that
+        # arrive back to back must not keep the GUI thread busy for long.
+        self._pending.extend((conn, d) for d in domains)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush_pending(self) -> None:
+        """Insert every queued domain now (before a removal or change is applied)."""
+        while self._pending:
+            self._insert_step(len(self._pending))
+
+    def _flush_step(self) -> None:
+        self._insert_step(INSERT_STEP)
+        if not self._pending:
+            self._flush_timer.stop()
+
+    def _insert_step(self, limit: int) -> None:
+        step, self._pending = self._pending[:limit], self._pending[limit:]
+        by_host: dict[int, tuple[HostConnection, list[Domain]]] = {}
+        for conn, dom in step:
+            if self._known(conn):
+                by_host.setdefault(id(conn), (conn, []))[1].append(dom)
+        for conn, domains in by_host.values():
+            self._insert(conn, domains)
+
+    def _insert(self, conn: HostConnection, domains: list[Domain]) -> None:
         fresh = []
         replaced = []
         for dom in domains:
@@ -131,6 +187,7 @@ class VmListModel(QAbstractTableModel):
     def _on_removed(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
+        self.flush_pending()
         rows = [self._row_of[key] for d in domains
                 if (key := (conn.uri, d.uuid)) in self._row_of]
         self._remove_rows(rows)
@@ -138,6 +195,7 @@ class VmListModel(QAbstractTableModel):
     def _on_changed(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
+        self.flush_pending()
         rows = []
         for dom in domains:
             row = self._row_of.get((conn.uri, dom.uuid))
@@ -149,6 +207,7 @@ class VmListModel(QAbstractTableModel):
     def _on_stats(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
+        self.flush_pending()
         rows = [row for d in domains
                 if (row := self._row_of.get((conn.uri, d.uuid))) is not None]
         if rows:
@@ -200,7 +259,7 @@ class VmListModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(VmColumn)
+        return 0 if parent.isValid() else _COLUMN_COUNT
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -212,30 +271,33 @@ class VmListModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        # Hot path: the proxy asks for sort keys thousands of times while sorting.
+        row = index.row()
+        if row < 0 or row >= len(self._rows):
             return None
-        host, dom = self._rows[index.row()]
-        col = VmColumn(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(host, dom, col)
-        if role == VmRole.DOMAIN:
+        host, dom = self._rows[row]
+        col = index.column()
+        if role == _SORT:
+            return _SORT_KEYS[col](host, dom)
+        if role == _DISPLAY:
+            return self._display(host, dom, VmColumn(col))
+        if role == _DOMAIN:
             return dom
-        if role == VmRole.HOST:
+        if role == _HOST:
             return host
-        if role == VmRole.UUID:
+        if role == _UUID:
             return dom.uuid
-        if role == VmRole.SORT:
-            return self._sort_key(host, dom, col)
-        if role == VmRole.HISTORY:
-            return self._history(dom, col)
-        if role == Qt.ItemDataRole.DecorationRole:
-            if col is VmColumn.NAME:
+        if role == _HISTORY:
+            return self._history(dom, VmColumn(col))
+        if role == _DECORATION:
+            if col == VmColumn.NAME:
                 return icon("vm")
-            if col is VmColumn.STATE:
+            if col == VmColumn.STATE:
                 return state_icon(dom.state)
-        if role == Qt.ItemDataRole.ToolTipRole:
+            return None
+        if role == _TOOLTIP:
             return self._tooltip(host, dom)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in _NUMERIC:
+        if role == _ALIGNMENT and col in _NUMERIC:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None
 
@@ -260,21 +322,6 @@ class VmListModel(QAbstractTableModel):
         if col is VmColumn.DISK_IO:
             return format_rate(dom.stats.disk_bytes_per_s)
         return format_rate(dom.stats.net_bytes_per_s)
-
-    @staticmethod
-    def _sort_key(host: HostConnection, dom: Domain, col: VmColumn) -> Any:
-        s = dom.summary
-        keys = {
-            VmColumn.NAME: dom.name.casefold(),
-            VmColumn.STATE: _STATE_ORDER.get(dom.state.label, 9),
-            VmColumn.HOST: host.name.casefold(),
-            VmColumn.VCPUS: s.vcpus,
-            VmColumn.MEMORY: s.current_memory_kib,
-            VmColumn.CPU: dom.stats.cpu_percent,
-            VmColumn.DISK_IO: dom.stats.disk_bytes_per_s,
-            VmColumn.NET_IO: dom.stats.net_bytes_per_s,
-        }
-        return keys[col]
 
     @staticmethod
     def _history(dom: Domain, col: VmColumn) -> list[float] | None:
