@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("VirtStudio")
     app.setOrganizationName("VirtStudio")
-    app.setDesktopFileName("virtstudio")
+    app.setDesktopFileName("org.virtstudio.VirtStudio")
 
     inventory = Inventory()
     runner = JobRunner()

@@ -150,3 +150,34 @@ def test_demo_host_is_labelled(make_main_window, qtbot):
     hosts = {window.vm_model.index(r, VmColumn.HOST).data()
              for r in range(window.vm_model.rowCount())}
     assert hosts == {"Demo host"}
+
+
+def test_add_connection_dialog_to_an_unreachable_host(make_main_window, qtbot, settings):
+    window = make_main_window()
+    dialog = window.show_add_connection()
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("Custom URI"))
+    # Nothing listens on port 1 of this machine: the connection is refused at once.
+    qtbot.keyClicks(dialog.uri_edit, "qemu+tcp://127.0.0.1:1/system")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.inventory.connections) == 1, timeout=2000)
+    conn = window.inventory.connections[0]
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.LOST, timeout=5000)
+    text = window.host_model.index(0, 0).data()
+    assert "Connection lost, retrying in" in text
+    tip = window.host_model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "refused" in tip.lower() or "connect" in tip.lower()
+    assert [s.uri for s in settings.load()] == ["qemu+tcp://127.0.0.1:1/system"]
+    # Removing it stops the retries and forgets it.
+    window.remove_connection(conn)
+    assert window.host_model.rowCount() == 0 and settings.load() == []
+
+
+def test_invalid_custom_uri_adds_nothing(make_main_window, qtbot, settings):
+    window = make_main_window()
+    dialog = window.show_add_connection()
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("Custom URI"))
+    qtbot.keyClicks(dialog.uri_edit, "qemu:///nonsense")
+    assert not dialog.ok_button.isEnabled()
+    qtbot.keyClick(dialog.uri_edit, Qt.Key.Key_Return)
+    qtbot.wait(100)
+    assert window.inventory.connections == [] and settings.load() == []

@@ -1,0 +1,60 @@
+"""The delete confirmation names what is lost and protects shared disks."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+
+from virtstudio.core.domain_actions import DiskChoice
+from virtstudio.core.entities import Domain
+
+XML = "<domain type='test'><name>web</name><memory>1024</memory><os><type>hvm</type></os></domain>"
+
+
+def make(qtbot, state=5):
+    from virtstudio.ui.delete_dialog import DeleteVmDialog
+
+    domain = Domain("test:///default", "u-1", XML, state, 0)
+    choices = [
+        DiskChoice("vda", "/img/web.qcow2", True, "", True),
+        DiskChoice("vdb", "/img/shared.raw", False, "also used by db", False),
+        DiskChoice("sda", "/iso/install.iso", True, "", False),
+    ]
+    dialog = DeleteVmDialog(domain, choices)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_defaults_and_protected_disk(qtbot):
+    dialog = make(qtbot)
+    assert "web" in dialog.windowTitle()
+    assert dialog.disks_to_remove() == ["/img/web.qcow2"]
+    from PySide6.QtWidgets import QCheckBox
+
+    shared = dialog.findChild(QCheckBox, "disk_vdb")
+    assert shared is not None and not shared.isEnabled()
+    assert "also used by db" in shared.text()
+
+
+def test_user_picks_disks_with_clicks(qtbot):
+    from PySide6.QtWidgets import QCheckBox
+
+    dialog = make(qtbot)
+    for name in ("disk_vda", "disk_sda"):
+        box = dialog.findChild(QCheckBox, name)
+        # Click on the box itself, at the left, as a user does.
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert dialog.disks_to_remove() == ["/iso/install.iso"]
+
+
+def test_running_machine_warns_and_cancel_is_default(qtbot):
+    from PySide6.QtWidgets import QDialogButtonBox, QLabel
+
+    dialog = make(qtbot, state=1)
+    intro = dialog.findChild(QLabel, "deleteIntro")
+    assert "forced off" in intro.text()
+    box = dialog.findChild(QDialogButtonBox)
+    assert box.button(QDialogButtonBox.StandardButton.Cancel).isDefault()
+    assert not dialog.delete_button.isDefault()
+    with qtbot.waitSignal(dialog.rejected, timeout=1000):
+        qtbot.keyClick(dialog, Qt.Key.Key_Escape)
