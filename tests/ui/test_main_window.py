@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
-from virtstudio.core.fixtures import write_fixture
-from virtstudio.ui.vm_model import VmColumn, VmRole
 
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.entities import DomainState
+from virtstudio.core.fixtures import write_fixture
+from virtstudio.ui.vm_model import VmColumn, VmRole
 
 
 @pytest.fixture
