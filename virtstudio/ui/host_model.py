@@ -41,6 +41,11 @@ class HostTreeModel(QAbstractItemModel):
         self._relays: dict[int, list[Relay]] = {}
         relay(inventory.connection_added, self._add_host, self)
         relay(inventory.connection_removed, self._remove_host, self)
+        self._dirty_counts: set[HostConnection] = set()
+        self._counts_timer = QTimer(self)
+        self._counts_timer.setSingleShot(True)
+        self._counts_timer.setInterval(100)
+        self._counts_timer.timeout.connect(self._refresh_counts)
         # Refreshes "retrying in N s" while a host waits; idle otherwise.
         self._countdown = QTimer(self)
         self._countdown.setInterval(1000)
@@ -69,7 +74,10 @@ class HostTreeModel(QAbstractItemModel):
         self.endInsertRows()
 
         def counts_changed(*_: Any, c: HostConnection = conn) -> None:
-            self._host_changed(c, children=True)
+            # Counts change with every batch of a large host: repaint at most every 100 ms.
+            self._dirty_counts.add(c)
+            if not self._counts_timer.isActive():
+                self._counts_timer.start()
 
         self._relays[id(conn)] = [
             relay(conn.state_changed, self._host_changed, self),
@@ -101,6 +109,11 @@ class HostTreeModel(QAbstractItemModel):
         waiting = any(h.retry_at is not None for h in self._hosts)
         if waiting and not self._countdown.isActive():
             self._countdown.start()
+
+    def _refresh_counts(self) -> None:
+        dirty, self._dirty_counts = self._dirty_counts, set()
+        for conn in dirty:
+            self._host_changed(conn, children=True)
 
     def _tick(self) -> None:
         waiting = [h for h in self._hosts if h.retry_at is not None]

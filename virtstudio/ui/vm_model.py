@@ -60,6 +60,8 @@ _STATE_ORDER = {"Running": 0, "Blocked": 1, "Paused": 2, "Suspended": 3, "Shutti
                 "Crashed": 5, "Shut off": 6, "Unknown": 7}
 # Rows inserted per event-loop step while a large host is being listed.
 INSERT_STEP = 100
+# How long the batches must pause before queued rows are inserted.
+QUIET_MS = 30
 _NUMERIC = frozenset((VmColumn.VCPUS, VmColumn.MEMORY, VmColumn.CPU, VmColumn.DISK_IO,
                       VmColumn.NET_IO))
 _COLUMN_COUNT = len(VmColumn)
@@ -103,8 +105,9 @@ class VmListModel(QAbstractTableModel):
         self._row_of: dict[tuple[str, str], int] = {}
         self._relays: dict[int, list[Relay]] = {}
         self._pending: list[tuple[HostConnection, Domain]] = []
+        self.sorted_by_statistics = False
         self._flush_timer = QTimer(self)
-        self._flush_timer.setInterval(0)
+        self._flush_timer.setSingleShot(True)
         self._flush_timer.timeout.connect(self._flush_step)
         relay(inventory.connection_added, self._attach, self)
         relay(inventory.connection_removed, self._detach, self)
@@ -140,21 +143,22 @@ class VmListModel(QAbstractTableModel):
     def _on_added(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
-        # Queue, and insert in bounded steps from the event loop: batches that
-        # arrive back to back must not keep the GUI thread busy for long.
+        # Queue, and insert in bounded steps once the batches pause.  While a
+        # worker is still reading a host it holds the GIL most of the time, and
+        # every call from Qt back into Python (data() while sorting) would wait
+        # for it: inserting then costs ten times more than a moment later.
         self._pending.extend((conn, d) for d in domains)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self._flush_timer.start(QUIET_MS)
 
     def flush_pending(self) -> None:
-        """Insert every queued domain now (before a removal or change is applied)."""
+        """Insert every queued domain now."""
         while self._pending:
             self._insert_step(len(self._pending))
 
     def _flush_step(self) -> None:
         self._insert_step(INSERT_STEP)
-        if not self._pending:
-            self._flush_timer.stop()
+        if self._pending:
+            self._flush_timer.start(0)
 
     def _insert_step(self, limit: int) -> None:
         step, self._pending = self._pending[:limit], self._pending[limit:]
@@ -187,15 +191,17 @@ class VmListModel(QAbstractTableModel):
     def _on_removed(self, conn: HostConnection, domains: list[Domain]) -> None:
         if not self._known(conn):
             return
-        self.flush_pending()
+        if self._pending:
+            gone = {id(d) for d in domains}
+            self._pending = [(c, d) for c, d in self._pending if id(d) not in gone]
         rows = [self._row_of[key] for d in domains
                 if (key := (conn.uri, d.uuid)) in self._row_of]
         self._remove_rows(rows)
 
     def _on_changed(self, conn: HostConnection, domains: list[Domain]) -> None:
+        # Queued domains are the same objects: they show their latest data once inserted.
         if not self._known(conn):
             return
-        self.flush_pending()
         rows = []
         for dom in domains:
             row = self._row_of.get((conn.uri, dom.uuid))
@@ -205,16 +211,20 @@ class VmListModel(QAbstractTableModel):
         self._emit_changed(rows, 0, len(VmColumn) - 1)
 
     def _on_stats(self, conn: HostConnection, domains: list[Domain]) -> None:
+        # Queued domains are the same objects: they show their latest data once inserted.
         if not self._known(conn):
             return
-        self.flush_pending()
         rows = [row for d in domains
                 if (row := self._row_of.get((conn.uri, d.uuid))) is not None]
         if rows:
             # One signal over the span: cheaper than one per row, and still no reset.
+            # Naming the roles lets a sorting proxy skip re-sorting unless a
+            # statistics column is the sort key.
+            roles = [Qt.ItemDataRole.DisplayRole, VmRole.HISTORY]
+            if self.sorted_by_statistics:
+                roles.append(VmRole.SORT)
             self.dataChanged.emit(self.index(min(rows), VmColumn.CPU),
-                                  self.index(max(rows), VmColumn.NET_IO),
-                                  [Qt.ItemDataRole.DisplayRole, VmRole.HISTORY, VmRole.SORT])
+                                  self.index(max(rows), VmColumn.NET_IO), roles)
 
     def _on_host_state(self, conn: HostConnection) -> None:
         rows = [i for i, (h, _) in enumerate(self._rows) if h is conn]
@@ -354,7 +364,17 @@ class VmFilterProxy(QSortFilterProxyModel):
         self._tokens: list[str] = []
         self._host_uri: str | None = None
         self.setSortRole(VmRole.SORT)
+        # The filter reads the entities directly; a role no change names
+        # keeps statistics updates from re-running it on every row.
+        self.setFilterRole(VmRole.UUID)
         self.setDynamicSortFilter(True)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        model = self.sourceModel()
+        if isinstance(model, VmListModel):
+            model.sorted_by_statistics = column in (VmColumn.CPU, VmColumn.DISK_IO,
+                                                    VmColumn.NET_IO)
+        super().sort(column, order)
 
     def set_text(self, text: str) -> None:
         tokens = text.casefold().split()
