@@ -1,0 +1,117 @@
+"""Sandbox networking on a bridge the test builds in its own namespaces, and refused launches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.sandbox.conftest import run
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.sandbox.manager import SandboxManager
+from virtstudio.sandbox.profile import SandboxProfile
+
+PY = "/usr/bin/python3"
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def lab_bridge():
+    """A host namespace with bridge vsbr0 and a peer namespace at 10.77.0.1 on it."""
+    tag = f"{os.getpid() % 100000}"
+    host_ns, peer_ns = f"vs-sbx-host-{tag}", f"vs-sbx-peer-{tag}"
+    ip("netns", "add", host_ns)
+    ip("netns", "add", peer_ns)
+    try:
+        ip("-n", host_ns, "link", "add", "vsbr0", "type", "bridge")
+        ip("-n", host_ns, "link", "set", "vsbr0", "up")
+        ip("-n", host_ns, "link", "add", "vspeer", "type", "veth", "peer", "name", "eth0",
+           "netns", peer_ns)
+        ip("-n", host_ns, "link", "set", "vspeer", "master", "vsbr0", "up")
+        ip("-n", peer_ns, "addr", "add", "10.77.0.1/24", "dev", "eth0")
+        ip("-n", peer_ns, "link", "set", "eth0", "up")
+        ip("-n", peer_ns, "link", "set", "lo", "up")
+        yield host_ns, peer_ns
+    finally:
+        ip("netns", "del", peer_ns)
+        ip("netns", "del", host_ns)
+
+
+def test_isolated_network_reaches_a_peer_on_the_bridge(tmp_path, lab_bridge):
+    host_ns, peer_ns = lab_bridge
+    # One connection, then the server exits: bounded in count and time.
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", peer_ns, PY, "-c",
+         "import socket; s=socket.socket(); s.bind(('10.77.0.1', 7777)); s.listen(1);"
+         "s.settimeout(20); c,a=s.accept(); c.sendall(b'hello from peer'); c.close()"])
+    try:
+        time.sleep(0.3)
+        manager = SandboxManager(tmp_path / "data", host_netns=host_ns)
+        profile = SandboxProfile(name="t", network="bridge", bridge="vsbr0")
+        script = (PY + " -c \"import socket; c=socket.create_connection(('10.77.0.1', 7777), "
+                  "timeout=5); print(c.recv(100).decode().upper())\"")
+        code, out = run(manager, profile, script, address="10.77.0.2/24")
+        assert code == 0, out
+        assert "HELLO FROM PEER" in out
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_bridge_that_is_gone_starts_nothing(tmp_path, lab_bridge):
+    host_ns, _ = lab_bridge
+    manager = SandboxManager(tmp_path / "data", host_netns=host_ns)
+    profile = SandboxProfile(name="t", network="bridge", bridge="vsbr-gone")
+    with pytest.raises(VirtStudioError, match="does not exist"):
+        manager.launch(profile, ["/bin/true"])
+    assert manager.sandboxes == []
+
+
+def test_missing_program_starts_nothing(manager):
+    with pytest.raises(VirtStudioError, match="was not found"):
+        manager.launch(SandboxProfile(name="t"), ["no-such-program-xyz"])
+    with pytest.raises(VirtStudioError, match="missing or not an executable"):
+        manager.launch(SandboxProfile(name="t"), ["/usr/bin/no-such-program"])
+    assert manager.sandboxes == []
+
+
+def test_program_outside_the_sandbox_view_is_refused(manager, tmp_path):
+    tool = tmp_path / "tool.sh"
+    tool.write_text("#!/bin/sh\necho hi\n")
+    tool.chmod(0o755)
+    with pytest.raises(VirtStudioError, match="grant its folder"):
+        manager.launch(SandboxProfile(name="t"), [str(tool)])
+    granted = SandboxProfile(name="t", read_only=[str(tmp_path)])
+    code, out = run(manager, granted, str(tool))
+    assert code == 0 and "hi" in out
+
+
+def test_granting_a_missing_path_starts_nothing(manager, tmp_path):
+    profile = SandboxProfile(name="t", read_write=[str(tmp_path / "absent")])
+    with pytest.raises(VirtStudioError, match="does not exist"):
+        manager.launch(profile, ["/bin/true"])
+    assert manager.sandboxes == []
+
+
+def test_stop_ends_every_process(manager):
+    sandbox = manager.launch(SandboxProfile(name="t"),
+                             ["/bin/sh", "-c", "sleep 100 & sleep 100 & wait"])
+    deadline = time.monotonic() + 5
+    while len(sandbox.processes) < 3 and time.monotonic() < deadline:
+        manager.sample(sandbox)
+        time.sleep(0.05)
+    pids = [p.pid for p in sandbox.processes]
+    assert len(pids) >= 3
+    manager.stop(sandbox, grace=0.5)
+    deadline = time.monotonic() + 10
+    while sandbox.ended is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox.state == "stopped"
+    for pid in pids:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(
+            f"/proc/{pid}/status").read().lower()
