@@ -61,7 +61,8 @@ def test_argv_is_a_list_with_the_grants(tmp_path):
     assert argv[argv.index("--ro-bind", argv.index("/srv") - 2):][:3] == ["--ro-bind", "/srv",
                                                                             "/srv"]
     assert argv[-3:] == ["--", "/usr/bin/env", "a b; rm -rf /"]
-    assert ["--cap-drop", "ALL"] == argv[argv.index("--cap-drop"):argv.index("--cap-drop") + 2]
+    cap = argv.index("--cap-drop")
+    assert argv[cap:cap + 2] == ["--cap-drop", "ALL"]
     host = build_bwrap_args(profile.copy(network="host"), plan)
     assert "--share-net" in host
 
@@ -69,5 +70,5 @@ def test_argv_is_a_list_with_the_grants(tmp_path):
 def test_seccomp_program_shape():
     program = build_filter("x86_64")
     assert len(program) % 8 == 0 and 20 < len(program) // 8 < 255
-    with pytest.raises(VirtStudioError, match="no seccomp filter|none is built"):
+    with pytest.raises(VirtStudioError, match="none is built"):
         build_filter("riscv64")

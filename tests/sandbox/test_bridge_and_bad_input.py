@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,5 +114,5 @@ def test_stop_ends_every_process(manager):
         time.sleep(0.05)
     assert sandbox.state == "stopped"
     for pid in pids:
-        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(
-            f"/proc/{pid}/status").read().lower()
+        status = Path(f"/proc/{pid}/status")
+        assert not status.exists() or "zombie" in status.read_text().lower()

@@ -112,7 +112,7 @@ CONNECT = (PY + " -c \"import socket,sys; socket.create_connection(('{host}', {p
 
 def test_no_network_when_off(manager, loopback_server):
     port, accepted = loopback_server
-    code, out = run(manager, SandboxProfile(name="t", network="none"),
+    _, out = run(manager, SandboxProfile(name="t", network="none"),
                     CONNECT.format(host="127.0.0.1", port=port)
                     + "; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
     assert "CONNECTED" not in out
