@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.core.jobs import JobRunner
     from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
     from virtstudio.core.runtime import tune_gc, tune_thread_switching
+    from virtstudio.sandbox.manager import SandboxManager, default_data_dir
+    from virtstudio.sandbox.store import ProfileStore
     from virtstudio.ui.bridge import relay
     from virtstudio.ui.main_window import MainWindow
     from virtstudio.ui.settings import ConnectionSettings
@@ -60,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     inventory = Inventory()
     runner = JobRunner()
     settings = ConnectionSettings()
-    window = MainWindow(inventory, runner, settings)
+    sandbox_manager = SandboxManager(default_data_dir())
+    profile_store = ProfileStore(default_data_dir())
+    window = MainWindow(inventory, runner, settings, (sandbox_manager, profile_store))
     tune_gc()
     tune_thread_switching()
 
@@ -114,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         runner.shutdown()
+        sandbox_manager.stop_all()
         inventory.shutdown(wait=False)
 
 

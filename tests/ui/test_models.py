@@ -109,7 +109,8 @@ def test_host_tree(qtbot, inventory, fixture_uri, tmp_path):
     sections = [model.index(r, 0, top) for r in range(model.rowCount(top))]
     qtbot.waitUntil(lambda: sections[0].data() == "Virtual machines (600)", timeout=3000)
     assert [s.data(HostRole.SECTION) for s in sections] == ["vms", "storage", "networks"]
-    assert sections[1].data() == "Storage (3)" and sections[2].data() == "Networks (3)"
+    qtbot.waitUntil(lambda: sections[1].data() == "Storage (3)"
+                    and sections[2].data() == "Networks (3)", timeout=3000)
     failed = model.index(1, 0)
     assert failed.data().endswith("— Failed")
     assert "does not exist" in failed.data(Qt.ItemDataRole.ToolTipRole)

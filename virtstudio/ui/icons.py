@@ -25,6 +25,7 @@ _STANDARD = {
     "vm": QStyle.StandardPixmap.SP_DesktopIcon,
     "storage": QStyle.StandardPixmap.SP_DriveHDIcon,
     "network": QStyle.StandardPixmap.SP_DriveNetIcon,
+    "sandbox": QStyle.StandardPixmap.SP_DirClosedIcon,
 }
 
 _STATE_FILES = {

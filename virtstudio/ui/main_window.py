@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -34,6 +36,8 @@ from virtstudio.core.entities import Domain
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.sandbox.manager import SandboxManager
+from virtstudio.sandbox.store import ProfileStore
 from virtstudio.ui.add_connection_dialog import AddConnectionDialog
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.delete_dialog import DeleteVmDialog
@@ -44,6 +48,7 @@ from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
 from virtstudio.ui.network_model import NetworkListModel
 from virtstudio.ui.pool_model import PoolListModel
+from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
 from virtstudio.ui.sparkline import SparklineDelegate
 from virtstudio.ui.vm_model import VmColumn, VmFilterProxy, VmListModel, VmRole
@@ -72,10 +77,12 @@ class MainWindow(QMainWindow):
     confirm_requested = Signal(object)
 
     def __init__(self, inventory: Inventory, runner: JobRunner,
-                 settings: ConnectionSettings | None = None) -> None:
+                 settings: ConnectionSettings | None = None,
+                 sandboxes: tuple[SandboxManager, ProfileStore] | None = None) -> None:
         super().__init__()
         self.inventory = inventory
         self.runner = runner
+        self.sandboxes = sandboxes
         self.settings = settings or ConnectionSettings()
         self.setObjectName("mainWindow")
         self._sized = False
@@ -180,7 +187,20 @@ class MainWindow(QMainWindow):
         self.host_view.selectionModel().currentChanged.connect(self._on_host_section_changed)
         self.host_view.setMinimumWidth(220)
         self.host_model.rowsInserted.connect(self._expand_new_hosts)
-        outer.addWidget(self.host_view)
+        sidebar = QWidget()
+        sidebar_layout = QVBoxLayout(sidebar)
+        sidebar_layout.setContentsMargins(0, 0, 0, 0)
+        sidebar_layout.setSpacing(4)
+        sidebar_layout.addWidget(self.host_view, 1)
+        self.local_list = QListWidget(objectName="localList")
+        self.local_list.setMaximumHeight(48)
+        if self.sandboxes is not None:
+            sidebar_layout.addWidget(QLabel("  This computer"))
+            item = QListWidgetItem(icon("sandbox"), "Application sandboxes")
+            self.local_list.addItem(item)
+            sidebar_layout.addWidget(self.local_list)
+        self.local_list.itemSelectionChanged.connect(self._on_local_selected)
+        outer.addWidget(sidebar)
 
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
@@ -222,6 +242,11 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.pool_view)
         self.network_view = self._entity_table("networkList", self.network_model)
         self.pages.addWidget(self.network_view)
+
+        self.sandbox_panel: SandboxPanel | None = None
+        if self.sandboxes is not None:
+            self.sandbox_panel = SandboxPanel(*self.sandboxes, self.runner)
+            self.pages.addWidget(self.sandbox_panel)
 
         self.host_message = QLabel()
         self.host_message.setObjectName("hostMessage")
@@ -307,7 +332,20 @@ class MainWindow(QMainWindow):
         index = self.host_view.currentIndex()
         return index.data(HostRole.HOST) if index.isValid() else None
 
+    def show_sandboxes(self) -> None:
+        if self.sandbox_panel is not None:
+            self.local_list.setCurrentRow(0)
+
+    def _on_local_selected(self) -> None:
+        if self.local_list.selectedItems() and self.sandbox_panel is not None:
+            self.host_view.selectionModel().clearSelection()
+            self.pages.setCurrentWidget(self.sandbox_panel)
+
     def _on_host_section_changed(self, index: QModelIndex, _previous: object = None) -> None:
+        if index.isValid():
+            self.local_list.clearSelection()
+        elif self.pages.currentWidget() is self.sandbox_panel:
+            return
         host: HostConnection | None = index.data(HostRole.HOST) if index.isValid() else None
         section = index.data(HostRole.SECTION) if index.isValid() else None
         self.vm_proxy.set_host(host.uri if host is not None else None)
