@@ -102,3 +102,19 @@ def test_desktop_file_drop_adds_its_command(panel, qtbot, tmp_path):
     qtbot.waitUntil(lambda: panel.apps.count() == 1)
     app = panel.apps.item(0).data(Qt.ItemDataRole.UserRole)
     assert app.name == "Calculator" and app.command == ("/usr/bin/bc", "-q")
+
+
+def test_installed_application_can_be_picked(panel, qtbot):
+    combo = panel.installed
+    if combo.count() < 2:
+        pytest.skip("no .desktop entries installed on this machine")
+    panel.select_profile("Offline tool")
+    index = next(i for i in range(1, combo.count())
+                 if combo.itemData(i).command[0].startswith("/usr/")
+                 or "/" not in combo.itemData(i).command[0])
+    name = combo.itemData(index).name
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+    qtbot.waitUntil(lambda: panel.apps.count() >= 1)
+    assert name in [panel.apps.item(i).text() for i in range(panel.apps.count())]
+    assert combo.currentIndex() == 0

@@ -19,6 +19,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -38,7 +39,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes, format_percent
-from virtstudio.sandbox.desktop_entry import read_desktop_file
+from virtstudio.sandbox.desktop_entry import installed_apps, read_desktop_file
 from virtstudio.sandbox.manager import Sandbox, SandboxManager
 from virtstudio.sandbox.store import ProfileStore, SandboxApp
 from virtstudio.ui.bridge import relay
@@ -212,6 +213,12 @@ class SandboxPanel(QWidget):
         middle_layout.addWidget(QLabel("<b>Applications</b> — drop programs or .desktop "
                                        "files here"))
         middle_layout.addWidget(self.apps)
+        self.installed = QComboBox(objectName="installedApps")
+        self.installed.addItem("Add an installed application…")
+        for entry in installed_apps():
+            self.installed.addItem(entry.name, entry)
+        self.installed.activated.connect(self._add_installed)
+        middle_layout.addWidget(self.installed)
         row = QHBoxLayout()
         row.addWidget(self.command_edit)
         row.addWidget(add_command)
@@ -369,6 +376,20 @@ class SandboxPanel(QWidget):
                 self.store.add_app(app)
             except VirtStudioError as exc:
                 self._error(f"{path.name} was not added", exc)
+        self._profile_selected()
+
+    def _add_installed(self, index: int) -> None:
+        entry = self.installed.itemData(index)
+        profile = self.current_profile()
+        self.installed.setCurrentIndex(0)
+        if entry is None or profile is None:
+            return
+        try:
+            self.manager.resolve_program(entry.command[0], profile)
+        except VirtStudioError as exc:
+            self._error(f"{entry.name} was not added", exc)
+            return
+        self.store.add_app(SandboxApp(entry.name, entry.command, profile.name))
         self._profile_selected()
 
     def _add_command(self) -> None:

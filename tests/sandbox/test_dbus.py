@@ -1,0 +1,54 @@
+"""The filtered session bus: reachable through xdg-dbus-proxy only when the profile grants it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.sandbox.conftest import run
+from virtstudio.sandbox.profile import SandboxProfile
+
+GET_ID = ("dbus-send --session --print-reply --dest=org.freedesktop.DBus "
+          "/org/freedesktop/DBus org.freedesktop.DBus.GetId")
+
+
+@pytest.fixture
+def session_bus(tmp_path, monkeypatch):
+    """A private session bus for the test, on a socket in its own folder."""
+    socket = tmp_path / "bus"
+    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                               f"--address=unix:path={socket}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={socket}")
+    yield socket
+    daemon.terminate()
+    daemon.wait(10)
+
+
+def test_filtered_bus_reaches_the_bus_through_the_proxy(manager, session_bus):
+    profile = SandboxProfile(name="t", dbus="filtered", dbus_talk=["org.example.Allowed"])
+    code, out = run(manager, profile, f"echo $DBUS_SESSION_BUS_ADDRESS; {GET_ID}")
+    assert code == 0, out
+    assert "/run/user/sandbox/bus" in out  # the proxy's socket, not the real bus
+    assert str(session_bus) not in out.split("\n", 1)[1]
+
+
+def test_no_bus_without_the_grant(manager, session_bus):
+    code, out = run(manager, SandboxProfile(name="t"), f"[ -z \"$DBUS_SESSION_BUS_ADDRESS\" ] "
+                    f"|| exit 40; {GET_ID}")
+    assert code not in (0, 40), out
+
+
+def test_filtered_bus_without_a_session_starts_nothing(manager, monkeypatch):
+    from virtstudio.core.errors import VirtStudioError
+
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    with pytest.raises(VirtStudioError, match="no session bus"):
+        manager.launch(SandboxProfile(name="t", dbus="filtered"), ["/bin/true"])
+    assert manager.sandboxes == [] and not os.environ.get("DBUS_SESSION_BUS_ADDRESS")
