@@ -1,0 +1,1 @@
+"""Remote consoles: VNC (and later SPICE) protocol clients, free of Qt."""
