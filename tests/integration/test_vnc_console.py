@@ -1,0 +1,121 @@
+"""The VNC client against the real lab guest: every encoding, typing, pixel-exact frames."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import libvirt
+import pytest
+from PySide6.QtGui import QImage
+
+from tests.helpers import off_gui_thread
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import lab_domain_xml
+from virtstudio.console.keymap import SHIFT_L, text_to_keys
+from virtstudio.console.local import open_graphics_socket
+from virtstudio.console.rfb_client import RfbClient
+
+ROW = 16  # VGA text mode: 80x25 cells of 9x16 pixels
+
+
+@pytest.fixture(scope="module")
+def lab_guest(lab_images):
+    name = f"vstest-vnc-{os.getpid()}"
+    conn = libvirt.open(SYSTEM_URI)
+    dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("vnc",)), 0)
+    # The banner, "Enter 'help'..." and the prompt fill the first 19 text rows.
+    deadline = time.monotonic() + 60
+    while _text_rows(screenshot(dom)) < 19:
+        if time.monotonic() > deadline:
+            dom.destroy()
+            pytest.fail("the lab guest did not reach its shell prompt in 60 s")
+        time.sleep(0.5)
+    yield dom
+    dom.destroy()
+
+
+def screenshot(dom) -> tuple[int, int, bytes]:
+    stream = dom.connect().newStream(0)
+    dom.screenshot(stream, 0)
+    chunks = []
+    stream.recvAll(lambda _s, data, acc: acc.append(data) or len(data), chunks)
+    stream.finish()
+    image = QImage.fromData(b"".join(chunks)).convertToFormat(QImage.Format.Format_RGB32)
+    return image.width(), image.height(), bytes(image.constBits())[:image.sizeInBytes()]
+
+
+def _text_rows(shot: tuple[int, int, bytes]) -> int:
+    width, height, data = shot
+    stride = width * 4
+    rows = 0
+    for r in range(height // ROW):
+        band = data[r * ROW * stride:(r + 1) * ROW * stride]
+        if band.strip(b"\x00\xff") and any(band[i] for i in range(0, len(band), 4)):
+            rows = r + 1
+    return rows
+
+
+def opaque(data: bytes) -> bytes:
+    """BGRX as QImage's RGB32 stores it: the unused byte reads 0xff."""
+    out = bytearray(data)
+    out[3::4] = b"\xff" * (len(out) // 4)
+    return bytes(out)
+
+
+def _row(data: bytes, width: int, row: int) -> bytes:
+    stride = width * 4
+    return data[row * ROW * stride:(row + 1) * ROW * stride]
+
+
+async def _session(sock, encoding: str, dom) -> dict:
+    client = RfbClient(encoding=encoding)
+    await client.connect_socket(sock)
+    runner = asyncio.create_task(client.run())
+    try:
+        await client.wait_update(10)
+        for text in ("echo 42\n", "echo $((6*7))\n"):
+            for keysym, scancode, shift in text_to_keys(text):
+                if shift:
+                    client.key_event(True, *SHIFT_L)
+                client.key_event(True, keysym, scancode)
+                client.key_event(False, keysym, scancode)
+                if shift:
+                    client.key_event(False, *SHIFT_L)
+            await client.drain()
+            await asyncio.sleep(1.0)
+        await asyncio.to_thread(dom.suspend)
+        try:
+            # A full frame of the paused guest, then libvirt's picture of the same moment.
+            for _attempt in range(5):
+                await asyncio.sleep(0.3)
+                client.request_update(incremental=False)
+                await client.wait_update(10)
+                shot = await asyncio.to_thread(screenshot, dom)
+                if opaque(client.framebuffer.data) == shot[2]:
+                    break
+        finally:
+            await asyncio.to_thread(dom.resume)
+        fb = client.framebuffer
+        return {"fb": opaque(fb.data), "w": fb.width, "h": fb.height, "shot": shot,
+                "qemu_keys": client.qemu_keys}
+    finally:
+        runner.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await runner
+
+
+@pytest.mark.parametrize("encoding", ["raw", "zlib", "zrle", "tight"])
+def test_encoding_types_and_matches_the_screenshot(lab_guest, encoding):
+    sock = off_gui_thread(open_graphics_socket, lab_guest)
+    result = asyncio.run(_session(sock, encoding, lab_guest))
+    width, height, shot = result["shot"]
+    assert (result["w"], result["h"]) == (width, height) == (720, 400)
+    assert result["qemu_keys"]
+    assert result["fb"] == shot, "decoded framebuffer differs from libvirt's screenshot"
+    # The last lines read: "echo 42" / "42" / "echo $((6*7))" / <answer> / prompt.
+    prompt = _text_rows(result["shot"]) - 1
+    answer = _row(result["fb"], width, prompt - 1)
+    literal = _row(result["fb"], width, prompt - 3)
+    assert answer == literal and answer.strip(b"\x00\xff"), "the answer line is not 42"
