@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.entities import Domain
 from virtstudio.core.units import format_kib
+from virtstudio.ui.console_view import ConsolePane
 
 
 def _value_label() -> QLabel:
@@ -101,6 +102,9 @@ class DetailsPane(QStackedWidget):
         self.nics = _table(["Type", "Source", "Model", "MAC"])
         hw_layout.addWidget(self.nics)
         self.tabs.addTab(_scrolling(hardware), "Hardware")
+
+        self.console = ConsolePane()
+        self.tabs.addTab(self.console, "Console")
 
         self.xml_view = QPlainTextEdit()
         self.xml_view.setObjectName("xmlView")

@@ -40,6 +40,7 @@ from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
 from virtstudio.ui.add_connection_dialog import AddConnectionDialog
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.console_controller import ConsoleController
 from virtstudio.ui.delete_dialog import DeleteVmDialog
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
@@ -218,6 +219,8 @@ class MainWindow(QMainWindow):
         self.vm_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.vm_view.customContextMenuRequested.connect(self._vm_context_menu)
         self.vm_view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.vm_view.doubleClicked.connect(lambda _index: self.open_console())
+        self.vm_view.activated.connect(lambda _index: self.open_console())
         self.sparklines = SparklineDelegate(self.vm_view)
         for column in (VmColumn.CPU, VmColumn.DISK_IO, VmColumn.NET_IO):
             self.vm_view.setItemDelegateForColumn(column, self.sparklines)
@@ -232,6 +235,8 @@ class MainWindow(QMainWindow):
         vm_split.addWidget(self.vm_view)
         self.details = DetailsPane()
         vm_split.addWidget(self.details)
+        self.consoles = ConsoleController(self.details.console, self)
+        self.details.tabs.currentChanged.connect(self._update_console)
         vm_split.setStretchFactor(0, 3)
         vm_split.setStretchFactor(1, 2)
 
@@ -463,6 +468,19 @@ class MainWindow(QMainWindow):
             self.details.clear()
         else:
             self.details.show_domain(selected[1], selected[0].name)
+        self._update_console()
+
+    def _update_console(self, *_: object) -> None:
+        selected = self.selected_domain()
+        visible = self.details.tabs.currentWidget() is self.details.console
+        host, domain = selected if selected is not None else (None, None)
+        self.consoles.show(host, domain, visible)
+
+    def open_console(self) -> None:
+        """Show the selected machine's screen (double-click or Enter on the list)."""
+        if self.selected_domain() is not None:
+            self.details.tabs.setCurrentWidget(self.details.console)
+            self.details.console.view.setFocus()
 
     def _vm_context_menu(self, pos: QPoint) -> None:
         if not self.vm_view.indexAt(pos).isValid():
@@ -548,6 +566,7 @@ class MainWindow(QMainWindow):
         self.vm_page.setSizes([int(height * 0.6), height - int(height * 0.6)])
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.consoles.shutdown()
         self.settings.save_window("main", bytes(self.saveGeometry().data()))
         super().closeEvent(event)
 

@@ -1,0 +1,74 @@
+"""The console tab against the real lab guest: opens, shows the screen, types."""
+
+from __future__ import annotations
+
+import os
+
+import libvirt
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.helpers import off_gui_thread
+from tests.integration.test_vnc_console import _row, _text_rows, opaque
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import lab_domain_xml
+from virtstudio.core.connection import ConnectionState
+from virtstudio.core.inventory import Inventory
+
+
+@pytest.fixture
+def running_guest(lab_images):
+    name = f"vstest-console-ui-{os.getpid()}"
+
+    def start():
+        conn = libvirt.open(SYSTEM_URI)
+        return conn.createXML(lab_domain_xml(name, lab_images, graphics=("vnc",)), 0)
+
+    off_gui_thread(start)
+    yield name
+    off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(name).destroy())
+
+
+def _screen(pane):
+    fb = pane.session.framebuffer
+    return opaque(fb.data), fb.width, fb.height
+
+
+def test_console_tab_shows_the_guest_and_types(make_main_window, qtbot, system_libvirtd,
+                                               running_guest):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=5000)
+    window.open_console()
+    pane = window.details.console
+    qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
+                    timeout=15000)
+    assert pane.stack.currentWidget() is pane.view
+    # Wait for the shell prompt, then type as a user would.
+    qtbot.waitUntil(lambda: _text_rows((_screen(pane)[1], _screen(pane)[2],
+                                        _screen(pane)[0])) >= 19, timeout=60000)
+    view = pane.view
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
+    assert "Ctrl+Alt" in pane.grab_hint.text()
+    for text in ("echo 42", "echo $((6*7))"):
+        qtbot.keyClicks(view, text)
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+        qtbot.wait(1200)
+    data, width, height = _screen(pane)
+    prompt = _text_rows((width, height, data)) - 1
+    assert _row(data, width, prompt - 1) == _row(data, width, prompt - 3)
+    image = view.image()
+    assert (image.width(), image.height()) == (720, 400)
+
+
+def test_console_of_a_shut_off_machine_says_so(make_main_window, qtbot, system_libvirtd,
+                                               lab_vm):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=5000)
+    window.open_console()
+    pane = window.details.console
+    assert pane.stack.currentWidget() is pane.message
+    assert "Start it to see its screen" in pane.message.text()

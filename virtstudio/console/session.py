@@ -1,0 +1,122 @@
+"""A console session: one VNC client on its own thread and asyncio loop.
+
+The GUI talks to it with plain method calls (forwarded thread-safely into the
+loop) and hears back through core signals.  Reaching the console (a libvirt
+call) runs on the host's worker, never on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+
+from virtstudio.console.framebuffer import Framebuffer
+from virtstudio.console.local import open_graphics_socket
+from virtstudio.console.rfb_client import RfbClient, describe_connection_error
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.signal import Signal
+
+SocketOpener = Callable[[], socket.socket]
+
+
+class ConsoleSession:
+    def __init__(self, opener: SocketOpener, *, encoding: str = "zrle",
+                 password: str | None = None) -> None:
+        self._opener = opener
+        self.encoding = encoding
+        self.password = password
+        self.client: RfbClient | None = None
+        self.state = "idle"  # idle, connecting, connected, closed
+        self.error: str | None = None
+        self.state_changed = Signal("console state")
+        self.updated = Signal("console updated")
+        self.resized = Signal("console resized")
+        self.cursor_changed = Signal("console cursor")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_domain(cls, host: HostConnection, uuid: str, index: int = 0,
+                   **kwargs: object) -> ConsoleSession:
+        def opener() -> socket.socket:
+            future = host.call(lambda c: open_graphics_socket(c.lookupByUUIDString(uuid), index))
+            return future.result(timeout=30)
+
+        return cls(opener, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def framebuffer(self) -> Framebuffer | None:
+        return self.client.framebuffer if self.client is not None else None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(target=self._run_thread, name="vnc console",
+                                        daemon=True)
+        self._thread.start()
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        self.state = state
+        self.error = error
+        self.state_changed.emit(self)
+
+    def _run_thread(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._task = loop.create_task(self._main())
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
+        finally:
+            loop.close()
+            self._loop = None
+
+    async def _main(self) -> None:
+        self._set_state("connecting")
+        try:
+            sock = await asyncio.get_running_loop().run_in_executor(None, self._opener)
+            client = RfbClient(encoding=self.encoding, password=self.password)
+            client.updated.connect(self.updated.emit)
+            client.resized.connect(lambda w, h: self.resized.emit(w, h))
+            client.cursor_changed.connect(self.cursor_changed.emit)
+            self.client = client
+            await client.connect_socket(sock)
+        except Exception as exc:
+            self._set_state("closed", describe_connection_error(exc))
+            return
+        self._set_state("connected")
+        errors: list[str | None] = []
+        client.closed.connect(errors.append)
+        with contextlib.suppress(asyncio.CancelledError):
+            await client.run()
+        self._set_state("closed", errors[0] if errors else None)
+
+    def _call(self, fn: Callable[..., object], *args: object) -> None:
+        loop = self._loop
+        if loop is not None and self.client is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(fn, *args)
+
+    def key(self, down: bool, keysym: int, scancode: int | None = None) -> None:
+        if self.client is not None:
+            self._call(self.client.key_event, down, keysym, scancode)
+
+    def pointer(self, x: int, y: int, buttons: int) -> None:
+        if self.client is not None:
+            self._call(self.client.pointer_event, x, y, buttons)
+
+    def resize_guest(self, width: int, height: int) -> None:
+        if self.client is not None:
+            self._call(self.client.set_desktop_size, width, height)
+
+    def stop(self) -> None:
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        if self._thread is not None:
+            self._thread.join(5)
