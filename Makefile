@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint bench bench-inventory bench-sandbox screenshot demo clean
+.PHONY: run test setup lint bench bench-inventory bench-sandbox bench-console screenshot demo clean
 
 setup:
 	@packaging/dev/setup-host
@@ -32,13 +32,17 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$rc
 
-bench: bench-inventory bench-sandbox
+bench: bench-inventory bench-sandbox bench-console
 
 bench-inventory: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.inventory
 
 bench-sandbox: setup
 	$(PY) -m bench.sandbox
+
+bench-console: setup
+	@packaging/dev/start-libvirtd
+	QT_QPA_PLATFORM=offscreen $(PY) -m bench.console
 
 screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m virtstudio --demo --screenshot docs/screenshot.png

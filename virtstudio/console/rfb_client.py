@@ -265,7 +265,7 @@ class RfbClient:
         if kind == 0:
             await self._framebuffer_update()
         elif kind == 1:
-            _, _, count = struct.unpack("!xHH", await self._read(5))
+            _first, count = struct.unpack("!xHH", await self._read(5))
             await self._read(count * 6)  # colour maps: true colour is asked for
         elif kind == 2:
             self.bell.emit()

@@ -9,10 +9,15 @@ bounded, so a hostile server cannot make the client allocate without limit.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Awaitable, Callable
 
 from virtstudio.console.framebuffer import BYTES_PER_PIXEL, Framebuffer, ProtocolError
+
+try:
+    # zlib-ng inflates VNC's streams three times faster; same streams, same API.
+    from zlib_ng import zlib_ng as zlib
+except ImportError:  # pragma: no cover - the stdlib decoder works, only slower
+    import zlib  # type: ignore[no-redef]
 
 Read = Callable[[int], Awaitable[bytes]]
 JpegDecoder = Callable[[bytes, int, int], bytes]  # jpeg, w, h -> BGRX rows
