@@ -44,7 +44,7 @@ def test_console_tab_shows_the_guest_and_types(make_main_window, qtbot, system_l
     pane = window.details.console
     qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
                     timeout=15000)
-    assert pane.stack.currentWidget() is pane.view
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=2000)
     # Wait for the shell prompt, then type as a user would.
     qtbot.waitUntil(lambda: _text_rows((_screen(pane)[1], _screen(pane)[2],
                                         _screen(pane)[0])) >= 19, timeout=60000)
@@ -72,3 +72,22 @@ def test_console_of_a_shut_off_machine_says_so(make_main_window, qtbot, system_l
     pane = window.details.console
     assert pane.stack.currentWidget() is pane.message
     assert "Start it to see its screen" in pane.message.text()
+
+
+def test_dropped_console_reconnects_by_itself(make_main_window, qtbot, system_libvirtd,
+                                              running_guest):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=5000)
+    window.open_console()
+    pane = window.details.console
+    qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
+                    timeout=15000)
+    first = pane.session
+    # Cut the connection under the client, as a network drop would.
+    first._loop.call_soon_threadsafe(first.client._writer.transport.abort)
+    qtbot.waitUntil(lambda: "closed" in pane.message.text(), timeout=5000)
+    qtbot.waitUntil(lambda: pane.session is not first and pane.session is not None
+                    and pane.session.state == "connected", timeout=10000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=2000)

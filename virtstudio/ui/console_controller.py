@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QWidget
 
 from virtstudio.console.session import ConsoleSession
@@ -10,6 +10,8 @@ from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.ui.console_view import ConsolePane
+
+RECONNECT_DELAY_MS = 2000
 
 
 def console_problem(host: HostConnection, domain: Domain) -> str:
@@ -38,11 +40,14 @@ class ConsoleController(QObject):
         self.key: tuple[str, str] | None = None
         self.detached: dict[tuple[str, str], QWidget] = {}
         self._current: tuple[HostConnection, Domain] | None = None
+        self.visible = False
         pane.detach_requested.connect(self.detach)
+        pane.session_closed.connect(self._on_closed)
 
     def show(self, host: HostConnection | None, domain: Domain | None, visible: bool) -> None:
         """Show ``domain``'s console when the console tab is ``visible``; stop it otherwise."""
         self._current = (host, domain) if host is not None and domain is not None else None
+        self.visible = visible
         if host is None or domain is None or not visible:
             self.key = None
             self.pane.detach_session()
@@ -66,6 +71,22 @@ class ConsoleController(QObject):
             return
         self.key = key
         self.pane.attach(self._session(host, domain))
+
+    def _on_closed(self, _session: ConsoleSession) -> None:
+        # A dropped console comes back by itself while the machine still runs; if it
+        # stopped, show() says so instead.
+        self.key = None
+        if self._current is not None:
+            host, domain = self._current
+            wanted = (host.uri, domain.uuid)
+            QTimer.singleShot(RECONNECT_DELAY_MS, lambda: self._retry(wanted))
+
+    def _retry(self, wanted: tuple[str, str]) -> None:
+        current = self._current
+        if current is None or (current[0].uri, current[1].uuid) != wanted:
+            return  # the user has moved on to another machine
+        if self.pane.session is not None and self.pane.session.state == "closed":
+            self.show(current[0], current[1], self.visible)
 
     @staticmethod
     def _session(host: HostConnection, domain: Domain) -> ConsoleSession:

@@ -233,6 +233,7 @@ class ConsolePane(QWidget):
     """The console with its toolbar, or a page saying why there is no screen to show."""
 
     detach_requested = Signal()
+    session_closed = Signal(object)  # the session, after its connection ended
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -318,6 +319,7 @@ class ConsolePane(QWidget):
         elif session.state == "closed":
             self.show_message(f"The console closed: {session.error}" if session.error
                               else "The console closed.")
+            self.session_closed.emit(session)
 
     def _scale_changed(self) -> None:
         self.view.scale = self.scale_combo.currentData()

@@ -481,6 +481,9 @@ class MainWindow(QMainWindow):
         if self.selected_domain() is not None:
             self.details.tabs.setCurrentWidget(self.details.console)
             self.details.console.view.setFocus()
+            # The screen matters more than the list while it is shown.
+            height = self.vm_page.height()
+            self.vm_page.setSizes([height // 4, height - height // 4])
 
     def _vm_context_menu(self, pos: QPoint) -> None:
         if not self.vm_view.indexAt(pos).isValid():
