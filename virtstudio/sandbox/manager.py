@@ -279,28 +279,31 @@ class SandboxManager:
               proxy: subprocess.Popen[bytes] | None) -> None:
         assert sandbox.process is not None
         code = sandbox.process.wait()
-        sandbox.exit_code = code
-        sandbox.ended = time.time()
-        sandbox.out_of_memory = cgroup.oom_killed()
-        if sandbox.state != "stopped":
-            sandbox.state = "killed" if sandbox.out_of_memory else "exited"
-        if sandbox.out_of_memory:
-            sandbox.warnings.append("Stopped by its memory limit.")
-        if proxy is not None:
-            proxy.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proxy.wait(5)
-        if sandbox.host_ifname:
-            network.detach(sandbox.host_ifname, self.host_netns)
-        # The group can only go once its last process has.
-        for _ in range(50):
-            if not cgroup.pids():
-                break
-            time.sleep(0.05)
-        cgroup.remove()
-        sandbox.processes = []
-        sandbox.cpu_percent = 0.0
-        self.exited.emit(sandbox)
+        try:
+            sandbox.exit_code = code
+            sandbox.ended = time.time()
+            sandbox.out_of_memory = cgroup.oom_killed()
+            if sandbox.state != "stopped":
+                sandbox.state = "killed" if sandbox.out_of_memory else "exited"
+            if sandbox.out_of_memory:
+                sandbox.warnings.append("Stopped by its memory limit.")
+            if proxy is not None:
+                proxy.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proxy.wait(5)
+            if sandbox.host_ifname:
+                network.detach(sandbox.host_ifname, self.host_netns)
+            # The group can only go once its last process has.
+            for _ in range(50):
+                if not cgroup.pids():
+                    break
+                time.sleep(0.05)
+            cgroup.remove()
+        finally:
+            # Whatever clean-up failed, the panel must learn that it ended.
+            sandbox.processes = []
+            sandbox.cpu_percent = 0.0
+            self.exited.emit(sandbox)
 
     # ---- stopping ----------------------------------------------------------------------
 

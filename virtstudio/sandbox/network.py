@@ -67,5 +67,5 @@ def detach(host_ifname: str, netns: str | None = None) -> None:
             found = ipr.link_lookup(ifname=host_ifname)
             if found:
                 ipr.link("del", index=found[0])
-    except NetlinkError:
-        pass
+    except (NetlinkError, OSError):
+        pass  # the namespace itself may be gone already
