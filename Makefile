@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint bench bench-inventory bench-sandbox bench-console screenshot demo clean
+.PHONY: run test setup lint bench bench-inventory bench-sandbox bench-console bench-storage screenshot demo clean
 
 setup:
 	@packaging/dev/setup-host
@@ -32,13 +32,16 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
 	exit $$rc
 
-bench: bench-inventory bench-sandbox bench-console
+bench: bench-inventory bench-sandbox bench-console bench-storage
 
 bench-inventory: setup
 	QT_QPA_PLATFORM=offscreen $(PY) -m bench.inventory
 
 bench-sandbox: setup
 	$(PY) -m bench.sandbox
+
+bench-storage: setup
+	$(PY) -m bench.storage
 
 bench-console: setup
 	@packaging/dev/start-libvirtd

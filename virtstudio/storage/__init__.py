@@ -1,0 +1,1 @@
+"""Storage: disk images (qemu-img), pools and thin provisioning, free of Qt."""
