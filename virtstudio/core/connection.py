@@ -14,6 +14,7 @@ import enum
 import logging
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
@@ -23,7 +24,7 @@ import libvirt
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.demo import validate_fixture
-from virtstudio.core.entities import Domain, Network, StoragePool
+from virtstudio.core.entities import Domain, Network, StoragePool, Volume
 from virtstudio.core.errors import UserError, VirtStudioError, describe
 from virtstudio.core.events import ensure_event_loop
 from virtstudio.core.signal import Signal
@@ -368,11 +369,9 @@ class HostConnection:
             volumes = []
             for vol in pool.listAllVolumes(0):
                 try:
-                    vtype, capacity, allocation = vol.info()
-                except libvirt.libvirtError:
-                    continue
-                volumes.append({"name": vol.name(), "path": vol.path(), "capacity": capacity,
-                                "allocation": allocation, "type": vtype})
+                    volumes.append(Volume.from_xml(vol.XMLDesc(0)))
+                except (libvirt.libvirtError, ET.ParseError):
+                    continue  # deleted meanwhile, or unreadable: the next refresh tells
             entity.volumes = volumes
         return entity
 

@@ -107,14 +107,47 @@ def _text_int(root: ET.Element, path: str) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    path: str
+    capacity: int
+    allocation: int
+    format: str = ""
+    backing: str = ""
+
+    @classmethod
+    def from_xml(cls, xml: str) -> Volume:
+        root = ET.fromstring(xml)
+        fmt = root.find("target/format")
+        return cls(
+            name=root.findtext("name", ""),
+            path=root.findtext("target/path", "") or root.findtext("key", "") or "",
+            capacity=_text_int(root, "capacity"),
+            allocation=_text_int(root, "allocation"),
+            format=fmt.get("type", "") if fmt is not None else "",
+            backing=root.findtext("backingStore/path", "") or "",
+        )
+
+
 class StoragePool:
     def __init__(self, host_uri: str, uuid: str, xml: str, active: bool, autostart: bool) -> None:
         self.host_uri = host_uri
         self.uuid = uuid
         self.active = active
         self.autostart = autostart
-        self.volumes: list[dict[str, object]] = []
+        self.volumes: list[Volume] = []
         self.set_xml(xml)
+
+    @property
+    def promised(self) -> int:
+        """What the volumes may grow to: their virtual sizes added up."""
+        return sum(v.capacity for v in self.volumes)
+
+    @property
+    def overcommit(self) -> float:
+        """Promised over physical capacity; above 1.0 the pool is thin-provisioned."""
+        return self.promised / self.capacity if self.capacity else 0.0
 
     def set_xml(self, xml: str) -> None:
         self.xml = xml

@@ -53,6 +53,7 @@ from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
 from virtstudio.ui.sparkline import SparklineDelegate
 from virtstudio.ui.vm_model import VmColumn, VmFilterProxy, VmListModel, VmRole
+from virtstudio.ui.volume_model import VolumeListModel
 
 _ACTION_ICONS = {
     Action.START: "start", Action.PAUSE: "pause", Action.RESUME: "resume",
@@ -244,7 +245,14 @@ class MainWindow(QMainWindow):
         self.vm_page = vm_split
 
         self.pool_view = self._entity_table("poolList", self.pool_model)
-        self.pages.addWidget(self.pool_view)
+        self.volume_model = VolumeListModel(self)
+        self.volume_view = self._entity_table("volumeList", self.volume_model)
+        self.pool_view.selectionModel().currentRowChanged.connect(self._on_pool_selected)
+        self.pool_model.dataChanged.connect(self._on_pool_data_changed)
+        self.storage_page = QSplitter(Qt.Orientation.Vertical)
+        self.storage_page.addWidget(self.pool_view)
+        self.storage_page.addWidget(self.volume_view)
+        self.pages.addWidget(self.storage_page)
         self.network_view = self._entity_table("networkList", self.network_model)
         self.pages.addWidget(self.network_view)
 
@@ -361,12 +369,28 @@ class MainWindow(QMainWindow):
                 return
         if section == "storage":
             self.pool_model.set_host(host)
-            self.pages.setCurrentWidget(self.pool_view)
+            self.pages.setCurrentWidget(self.storage_page)
+            if self.pool_model.rowCount():
+                self.pool_view.setCurrentIndex(self.pool_model.index(0, 0))
+            else:
+                self.volume_model.set_pool(None, None)
         elif section == "networks":
             self.network_model.set_host(host)
             self.pages.setCurrentWidget(self.network_view)
         else:
             self.pages.setCurrentWidget(self.vm_page)
+
+    def _on_pool_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        pool = self.pool_model.pool_at(current.row()) if current.isValid() else None
+        self.volume_model.set_pool(self.pool_model.host if pool is not None else None, pool)
+
+    def _on_pool_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                              _roles: object = ()) -> None:
+        current = self.pool_view.currentIndex()
+        if current.isValid() and top_left.row() <= current.row() <= bottom_right.row():
+            pool = self.pool_model.pool_at(current.row())
+            if pool is not None:
+                self.volume_model.update_pool(pool)
 
     @staticmethod
     def _host_state_text(host: HostConnection) -> str:

@@ -16,6 +16,8 @@ _COLUMNS = [
     ("Allocation", lambda p: format_bytes(p.allocation)),
     ("Available", lambda p: format_bytes(p.available)),
     ("Volumes", lambda p: str(len(p.volumes)) if p.active else "—"),
+    ("Promised", lambda p: format_bytes(p.promised) if p.active else "—"),
+    ("Overcommit", lambda p: f"{p.overcommit:.2f}x" if p.active and p.capacity else "—"),
     ("Autostart", lambda p: "Yes" if p.autostart else "No"),
     ("Location", lambda p: p.target_path),
 ]
