@@ -81,3 +81,42 @@ def test_thin_volumes_and_linked_clone_in_the_storage_view(make_main_window, qtb
     promised = pools.index(row, headers.index("Promised")).data()
     assert promised == "40.0 GiB"  # two 20 GiB volumes promised on a few MiB of data
     assert pools.index(row, headers.index("Overcommit")).data().endswith("x")
+
+
+def test_libvirt_creates_thin_and_preallocated_volumes_and_linked_clones(dir_pool):
+    from tests.helpers import wait_for
+    from virtstudio.core.connection import HostConnection
+    from virtstudio.core.jobs import JobRunner, JobState
+    from virtstudio.storage.volumes import VolumeSpec, create_volume
+
+    name, path = dir_pool
+    host = HostConnection(SYSTEM_URI, stats_interval=0)
+    runner = JobRunner()
+    try:
+        host.open().result(15)
+        pool = wait_for(lambda: next((p for p in host.pools.values() if p.name == name), None))
+
+        def make(spec):
+            job = create_volume(runner, host, pool, spec)
+            wait_for(lambda: job.state.finished, timeout=60)
+            assert job.state is JobState.DONE, job.log_text()
+
+        make(VolumeSpec("thin.qcow2", 50 * GiB))
+        make(VolumeSpec("meta.qcow2", GiB, preallocation="metadata"))
+        make(VolumeSpec("full.raw", 32 * 1024 * 1024, format="raw", preallocation="full"))
+        make(VolumeSpec("clone.qcow2", 20 * GiB, backing_path=str(path / "base.qcow2"),
+                        backing_format="qcow2"))
+        thin = qemu_img.info(path / "thin.qcow2")
+        assert thin.virtual_size == 50 * GiB and thin.actual_size < 4 * 1024 * 1024
+        assert qemu_img.info(path / "full.raw").actual_size >= 32 * 1024 * 1024
+        clone = qemu_img.chain(path / "clone.qcow2")
+        assert clone[0].backing.endswith("base.qcow2") and len(clone) == 2
+        # The same checks refuse what cannot fit, before libvirt is asked.
+        pool = next(p for p in host.pools.values() if p.name == name)
+        with pytest.raises(Exception, match="does not fit"):
+            create_volume(runner, host, pool, VolumeSpec("huge.raw", pool.available + GiB,
+                                                         format="raw", preallocation="full"))
+        assert not (path / "huge.raw").exists()
+    finally:
+        runner.shutdown(wait=True)
+        host.shutdown()

@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -32,12 +34,13 @@ from PySide6.QtWidgets import (
 from virtstudio import __version__
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.domain_actions import Action, allowed, plan_disk_removal, run_action
-from virtstudio.core.entities import Domain
+from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
+from virtstudio.storage.volumes import create_volume, delete_volume
 from virtstudio.ui.add_connection_dialog import AddConnectionDialog
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_controller import ConsoleController
@@ -53,6 +56,7 @@ from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
 from virtstudio.ui.sparkline import SparklineDelegate
 from virtstudio.ui.vm_model import VmColumn, VmFilterProxy, VmListModel, VmRole
+from virtstudio.ui.volume_dialog import NewVolumeDialog
 from virtstudio.ui.volume_model import VolumeListModel
 
 _ACTION_ICONS = {
@@ -251,7 +255,21 @@ class MainWindow(QMainWindow):
         self.pool_model.dataChanged.connect(self._on_pool_data_changed)
         self.storage_page = QSplitter(Qt.Orientation.Vertical)
         self.storage_page.addWidget(self.pool_view)
-        self.storage_page.addWidget(self.volume_view)
+        volumes = QWidget()
+        volumes_layout = QVBoxLayout(volumes)
+        volumes_layout.setContentsMargins(0, 0, 0, 0)
+        volumes_layout.addWidget(self.volume_view)
+        buttons = QHBoxLayout()
+        self.new_volume_button = QPushButton("New Volume…", objectName="newVolumeButton")
+        self.new_volume_button.clicked.connect(self.show_new_volume)
+        self.delete_volume_button = QPushButton("Delete Volume…",
+                                                objectName="deleteVolumeButton")
+        self.delete_volume_button.clicked.connect(self._ask_delete_volume)
+        buttons.addWidget(self.new_volume_button)
+        buttons.addWidget(self.delete_volume_button)
+        buttons.addStretch(1)
+        volumes_layout.addLayout(buttons)
+        self.storage_page.addWidget(volumes)
         self.pages.addWidget(self.storage_page)
         self.network_view = self._entity_table("networkList", self.network_model)
         self.pages.addWidget(self.network_view)
@@ -383,6 +401,47 @@ class MainWindow(QMainWindow):
     def _on_pool_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         pool = self.pool_model.pool_at(current.row()) if current.isValid() else None
         self.volume_model.set_pool(self.pool_model.host if pool is not None else None, pool)
+
+    def current_pool(self) -> StoragePool | None:
+        index = self.pool_view.currentIndex()
+        return self.pool_model.pool_at(index.row()) if index.isValid() else None
+
+    def show_new_volume(self) -> NewVolumeDialog | None:
+        pool, host = self.current_pool(), self.pool_model.host
+        if pool is None or host is None:
+            return None
+        dialog = NewVolumeDialog(pool, self)
+
+        def create() -> None:
+            spec = dialog.spec()
+            if spec is None:
+                return
+            try:
+                create_volume(self.runner, host, pool, spec)
+            except VirtStudioError as exc:
+                self.show_error("The volume was not created", UserError(exc.message))
+
+        dialog.accepted.connect(create)
+        dialog.open()
+        self.confirm_requested.emit(dialog)
+        return dialog
+
+    def _ask_delete_volume(self) -> None:
+        pool, host = self.current_pool(), self.pool_model.host
+        index = self.volume_view.currentIndex()
+        volume = self.volume_model.volume_at(index.row()) if index.isValid() else None
+        if pool is None or host is None or volume is None:
+            return
+
+        def delete() -> None:
+            try:
+                delete_volume(self.runner, host, pool, volume.name)
+            except VirtStudioError as exc:
+                self.show_error("The volume was not deleted", UserError(exc.message))
+
+        self._confirm(f"Delete {volume.name}?",
+                      f"{volume.path} and the {volume.allocation >> 20} MiB of data in it are "
+                      "deleted for good.", "Delete", delete)
 
     def _on_pool_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
                               _roles: object = ()) -> None:
