@@ -91,3 +91,24 @@ def test_dropped_console_reconnects_by_itself(make_main_window, qtbot, system_li
     qtbot.waitUntil(lambda: pane.session is not first and pane.session is not None
                     and pane.session.state == "connected", timeout=10000)
     qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=2000)
+
+
+def test_console_wall_shows_running_guests_and_opens_one(make_main_window, qtbot,
+                                                         system_libvirtd, running_guest):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: any(d.name == running_guest for d in conn.domains.values()),
+                    timeout=5000)
+    toolbar_button = window.toolbar.widgetForAction(window.wall_action)
+    qtbot.mouseClick(toolbar_button, Qt.MouseButton.LeftButton)
+    assert window.pages.currentWidget() is window.wall
+    tile = next(t for t in window.wall.tiles if t.domain.name == running_guest)
+    qtbot.waitUntil(lambda: tile.image() is not None, timeout=15000)
+    assert (tile.image().width(), tile.image().height()) == (720, 400)
+    qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
+    assert not window.wall_action.isChecked()
+    assert window.pages.currentWidget() is window.vm_page
+    assert window.selected_domain()[1].name == running_guest
+    assert window.details.tabs.currentWidget() is window.details.console
+    assert window.wall.tiles == []

@@ -44,6 +44,7 @@ from virtstudio.storage.volumes import create_volume, delete_volume
 from virtstudio.ui.add_connection_dialog import AddConnectionDialog
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_controller import ConsoleController
+from virtstudio.ui.console_wall import ConsoleWall
 from virtstudio.ui.delete_dialog import DeleteVmDialog
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
@@ -134,6 +135,11 @@ class MainWindow(QMainWindow):
             self.vm_actions[action] = qaction
         self.vm_actions[Action.DELETE].setShortcut(QKeySequence.StandardKey.Delete)
         self.vm_actions[Action.START].setShortcut(QKeySequence("Ctrl+Return"))
+        self.wall_action = QAction(icon("console"), "Console Wall", self)
+        self.wall_action.setObjectName("consoleWallAction")
+        self.wall_action.setCheckable(True)
+        self.wall_action.setToolTip("Live screens of every running machine on this host")
+        self.wall_action.toggled.connect(self._toggle_wall)
         self.filter_action = QAction("Find", self)
         self.filter_action.setShortcut(QKeySequence.StandardKey.Find)
         self.filter_action.triggered.connect(lambda: self.filter_edit.setFocus())
@@ -155,6 +161,8 @@ class MainWindow(QMainWindow):
             bar.addAction(self.vm_actions[action])
         bar.addSeparator()
         bar.addAction(self.vm_actions[Action.DELETE])
+        bar.addSeparator()
+        bar.addAction(self.wall_action)
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         bar.addWidget(spacer)
@@ -279,6 +287,10 @@ class MainWindow(QMainWindow):
             self.sandbox_panel = SandboxPanel(*self.sandboxes, self.runner)
             self.pages.addWidget(self.sandbox_panel)
 
+        self.wall = ConsoleWall()
+        self.wall.open_requested.connect(self._open_from_wall)
+        self.pages.addWidget(self.wall)
+
         self.host_message = QLabel()
         self.host_message.setObjectName("hostMessage")
         self.host_message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -363,6 +375,28 @@ class MainWindow(QMainWindow):
         index = self.host_view.currentIndex()
         return index.data(HostRole.HOST) if index.isValid() else None
 
+    def _toggle_wall(self, on: bool) -> None:
+        if not on:
+            self.wall.clear()
+            self._on_host_section_changed(self.host_view.currentIndex())
+            return
+        index = self.host_view.currentIndex()
+        host = index.data(HostRole.HOST) if index.isValid() else None
+        if host is None and self.inventory.connections:
+            host = self.inventory.connections[0]
+        if host is None:
+            self.wall_action.setChecked(False)
+            return
+        self.wall.show_domains(host, list(host.domains.values()))
+        self.pages.setCurrentWidget(self.wall)
+
+    def _open_from_wall(self, host: HostConnection, domain: Domain) -> None:
+        self.wall_action.setChecked(False)
+        self.vm_proxy.set_text("")
+        self.filter_edit.clear()
+        if self.select_domain(domain.name):
+            self.open_console()
+
     def show_sandboxes(self) -> None:
         if self.sandbox_panel is not None:
             self.local_list.setCurrentRow(0)
@@ -373,6 +407,8 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.sandbox_panel)
 
     def _on_host_section_changed(self, index: QModelIndex, _previous: object = None) -> None:
+        if self.pages.currentWidget() is self.wall and self.wall_action.isChecked():
+            return  # the wall stays until the user leaves it
         if index.isValid():
             self.local_list.clearSelection()
         elif self.pages.currentWidget() is self.sandbox_panel:
@@ -653,6 +689,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.consoles.shutdown()
+        self.wall.clear()
         self.settings.save_window("main", bytes(self.saveGeometry().data()))
         super().closeEvent(event)
 
