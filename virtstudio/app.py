@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.core.jobs import JobRunner
     from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
     from virtstudio.core.runtime import tune_gc, tune_thread_switching
+    from virtstudio.network.host_links import HostNetwork
     from virtstudio.sandbox.manager import SandboxManager, default_data_dir
     from virtstudio.sandbox.store import ProfileStore
     from virtstudio.ui.bridge import relay
@@ -64,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = ConnectionSettings()
     sandbox_manager = SandboxManager(default_data_dir())
     profile_store = ProfileStore(default_data_dir())
-    window = MainWindow(inventory, runner, settings, (sandbox_manager, profile_store))
+    host_network = HostNetwork()
+    try:
+        host_network.start()
+    except Exception:  # netlink unavailable: the Networks page shows libvirt's only
+        logging.getLogger(__name__).warning("host interfaces unavailable", exc_info=True)
+        host_network = None
+    window = MainWindow(inventory, runner, settings, (sandbox_manager, profile_store),
+                        host_network)
     tune_gc()
     tune_thread_switching()
 
@@ -119,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         runner.shutdown()
         sandbox_manager.stop_all()
+        if host_network is not None:
+            host_network.stop()
         inventory.shutdown(wait=False)
 
 

@@ -38,6 +38,7 @@ from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.network.host_links import HostNetwork
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
 from virtstudio.storage.volumes import create_volume, delete_volume
@@ -48,6 +49,7 @@ from virtstudio.ui.console_wall import ConsoleWall
 from virtstudio.ui.delete_dialog import DeleteVmDialog
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
+from virtstudio.ui.host_link_model import HostLinkModel
 from virtstudio.ui.host_model import HostRole, HostTreeModel
 from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
@@ -85,8 +87,10 @@ class MainWindow(QMainWindow):
 
     def __init__(self, inventory: Inventory, runner: JobRunner,
                  settings: ConnectionSettings | None = None,
-                 sandboxes: tuple[SandboxManager, ProfileStore] | None = None) -> None:
+                 sandboxes: tuple[SandboxManager, ProfileStore] | None = None,
+                 host_network: HostNetwork | None = None) -> None:
         super().__init__()
+        self.host_network = host_network
         self.inventory = inventory
         self.runner = runner
         self.sandboxes = sandboxes
@@ -280,7 +284,31 @@ class MainWindow(QMainWindow):
         self.storage_page.addWidget(volumes)
         self.pages.addWidget(self.storage_page)
         self.network_view = self._entity_table("networkList", self.network_model)
-        self.pages.addWidget(self.network_view)
+        self.network_page = QSplitter(Qt.Orientation.Vertical)
+        self.network_page.addWidget(self.network_view)
+        self.link_model: HostLinkModel | None = None
+        if self.host_network is not None:
+            self.link_model = HostLinkModel(self.host_network, self)
+            links = QWidget()
+            links_layout = QVBoxLayout(links)
+            links_layout.setContentsMargins(0, 0, 0, 0)
+            links_layout.addWidget(QLabel("<b>This computer's interfaces</b> — live; bridges "
+                                          "made here last until the next reboot"))
+            self.link_view = self._entity_table("hostLinks", self.link_model)
+            links_layout.addWidget(self.link_view)
+            row = QHBoxLayout()
+            self.bridge_name_edit = QLineEdit(objectName="bridgeName",
+                                              placeholderText="new bridge name, e.g. br-lab")
+            self.bridge_name_edit.setMaximumWidth(260)
+            self.new_bridge_button = QPushButton("Create Bridge", objectName="newBridgeButton")
+            self.new_bridge_button.clicked.connect(self._create_bridge)
+            self.bridge_name_edit.returnPressed.connect(self._create_bridge)
+            row.addWidget(self.bridge_name_edit)
+            row.addWidget(self.new_bridge_button)
+            row.addStretch(1)
+            links_layout.addLayout(row)
+            self.network_page.addWidget(links)
+        self.pages.addWidget(self.network_page)
 
         self.sandbox_panel: SandboxPanel | None = None
         if self.sandboxes is not None:
@@ -430,13 +458,26 @@ class MainWindow(QMainWindow):
                 self.volume_model.set_pool(None, None)
         elif section == "networks":
             self.network_model.set_host(host)
-            self.pages.setCurrentWidget(self.network_view)
+            self.pages.setCurrentWidget(self.network_page)
         else:
             self.pages.setCurrentWidget(self.vm_page)
 
     def _on_pool_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         pool = self.pool_model.pool_at(current.row()) if current.isValid() else None
         self.volume_model.set_pool(self.pool_model.host if pool is not None else None, pool)
+
+    def _create_bridge(self) -> None:
+        network = self.host_network
+        name = self.bridge_name_edit.text().strip()
+        if network is None or not name:
+            return
+
+        def work(job: Job) -> None:
+            job.report(None, f"Creating bridge {name} (runtime only)")
+            network.create_bridge(name)
+
+        self.runner.submit(f"Create bridge {name}", work, host="This computer", target=name)
+        self.bridge_name_edit.clear()
 
     def current_pool(self) -> StoragePool | None:
         index = self.pool_view.currentIndex()

@@ -1,0 +1,1 @@
+"""Host networking over netlink (pyroute2), free of Qt."""
