@@ -422,6 +422,7 @@ class MainWindow(QMainWindow):
         self.wall_action.setChecked(False)
         self.vm_proxy.set_text("")
         self.filter_edit.clear()
+        self.vm_model.flush_pending()  # the tile may show a machine the list has queued
         if self.select_domain(domain.name):
             self.open_console()
 
