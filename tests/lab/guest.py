@@ -107,7 +107,8 @@ def build_lab_guest(dest: Path = LAB_DIR) -> LabImages:
 
 def lab_domain_xml(name: str, images: LabImages, *, memory_mib: int = 128,
                    graphics: tuple[str, ...] = ("vnc", "spice"), video: str = "vga",
-                   serial: bool = True, disks: tuple[Path, ...] = ()) -> str:
+                   serial: bool = True, disks: tuple[Path, ...] = (),
+                   networks: tuple[str, ...] = ()) -> str:
     """Domain XML for the lab guest under TCG (this machine has no usable KVM)."""
     devices = ["<emulator>/usr/bin/qemu-system-x86_64</emulator>"]
     for i, disk in enumerate(disks):
@@ -116,6 +117,9 @@ def lab_domain_xml(name: str, images: LabImages, *, memory_mib: int = 128,
             f"<disk type='file' device='disk'><driver name='qemu' type='{fmt}'/>"
             f"<source file='{escape(str(disk))}'/><target dev='vd{chr(ord('a') + i)}' "
             "bus='virtio'/></disk>")
+    for network in networks:
+        devices.append(f"<interface type='network'><source network='{escape(network)}'/>"
+                       "<model type='virtio'/></interface>")
     if serial:
         devices.append("<serial type='pty'><target port='0'/></serial>"
                        "<console type='pty'><target type='serial' port='0'/></console>")
