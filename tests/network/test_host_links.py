@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
 import pytest
 
 from tests.helpers import Recorder, wait_for
+from tests.network.conftest import ip
 from virtstudio.core.errors import VirtStudioError
-from virtstudio.network.host_links import HostNetwork
-
-
-def ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)
-
-
-@pytest.fixture
-def netns():
-    names = []
-
-    def make(tag: str) -> str:
-        name = f"vs-net-{tag}-{os.getpid() % 100000}"
-        ip("netns", "add", name)
-        names.append(name)
-        return name
-
-    yield make
-    for name in names:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-
-
-@pytest.fixture
-def host(netns):
-    network = HostNetwork(netns("host"))
-    network.start()
-    yield network
-    network.stop()
 
 
 def test_model_follows_changes_made_outside_within_a_second(host):

@@ -248,6 +248,30 @@ class HostNetwork:
 
         self._run(f"add {port} to {bridge}", attach)
 
+    def set_port_vlans(self, port: str, *, pvid: int | None = None,
+                       tagged: tuple[int, ...] = (), drop_default: bool = True) -> None:
+        """VLAN membership of a port of a VLAN-aware bridge.
+
+        ``pvid`` becomes the port's untagged VLAN (frames without a tag join it);
+        ``tagged`` VLANs pass with their tag.  VLAN 1, the bridge default, is
+        removed unless asked to keep it, so ports share nothing by accident.
+        """
+        for vid in (*tagged, *([pvid] if pvid is not None else [])):
+            validate_vlan_id(vid)
+
+        def apply(ipr: IPRoute) -> None:
+            index = self._index(ipr, port)
+            if drop_default:
+                with contextlib.suppress(NetlinkError):
+                    ipr.vlan_filter("del", index=index, vlan_info={"vid": 1})
+            if pvid is not None:
+                ipr.vlan_filter("add", index=index,
+                                vlan_info={"vid": pvid, "flags": ["pvid", "untagged"]})
+            for vid in tagged:
+                ipr.vlan_filter("add", index=index, vlan_info={"vid": vid})
+
+        self._run(f"set the VLANs of {port}", apply)
+
     def remove_port(self, port: str) -> None:
         self._run(f"remove {port} from its bridge",
                   lambda ipr: ipr.link("set", index=self._index(ipr, port), master=0))
