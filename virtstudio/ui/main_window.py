@@ -39,6 +39,7 @@ from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.network.host_links import HostNetwork
+from virtstudio.privileged.client import run_privileged
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
 from virtstudio.storage.volumes import create_volume, delete_volume
@@ -475,7 +476,8 @@ class MainWindow(QMainWindow):
 
         def work(job: Job) -> None:
             job.report(None, f"Creating bridge {name} (runtime only)")
-            network.create_bridge(name)
+            # Host changes go through the one privileged path (pkexec when not root).
+            run_privileged("create_bridge", name=name, netns=network.netns)
 
         self.runner.submit(f"Create bridge {name}", work, host="This computer", target=name)
         self.bridge_name_edit.clear()

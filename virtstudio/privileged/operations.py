@@ -1,0 +1,158 @@
+"""The operations the privileged helper may perform, and how each argument is checked.
+
+Nothing outside this table can be asked for.  Every argument is validated
+against a strict pattern or range before anything runs, so a compromised or
+buggy caller cannot turn the helper into a general root shell.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.network.host_links import HostNetwork, validate_ifname, validate_vlan_id
+from virtstudio.storage import lvm
+
+_DEVICE_RE = re.compile(r"^/dev/(loop\d+|sd[a-z]{1,2}\d*|vd[a-z]{1,2}\d*|xvd[a-z]{1,2}\d*"
+                        r"|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?)$")
+_NETNS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_BYTES = 1 << 50
+
+
+def _ifname(value: Any) -> str:
+    if not isinstance(value, str):
+        raise VirtStudioError("An interface name must be text.")
+    validate_ifname(value)
+    return value
+
+
+def _vlan(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VirtStudioError("A VLAN id must be a whole number.")
+    validate_vlan_id(value)
+    return value
+
+
+def _device(value: Any) -> str:
+    if not isinstance(value, str) or not _DEVICE_RE.match(value):
+        raise VirtStudioError(f"{value!r} is not a disk device the helper may touch.")
+    return value
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_BYTES:
+        raise VirtStudioError(f"{value!r} is not a size in bytes.")
+    return value
+
+
+def _lvm_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise VirtStudioError("An LVM name must be text.")
+    lvm.validate_name(value)
+    return value
+
+
+def _netns(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _NETNS_RE.match(value):
+        raise VirtStudioError(f"{value!r} is not a network namespace name.")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise VirtStudioError("A yes/no setting must be true or false.")
+    return value
+
+
+Checker = Callable[[Any], Any]
+
+
+def _net(args: dict[str, Any]) -> HostNetwork:
+    return HostNetwork(args.get("netns"))
+
+
+def _devices(value: Any) -> list[str]:
+    if not isinstance(value, list) or not 0 < len(value) <= 16:
+        raise VirtStudioError("Give one to sixteen devices.")
+    return [_device(d) for d in value]
+
+
+NETNS = {"netns": _netns}
+
+
+@dataclass(frozen=True)
+class Operation:
+    required: dict[str, Checker]
+    optional: dict[str, Checker]
+    action: Callable[[dict[str, Any]], Any]
+
+
+OPERATIONS: dict[str, Operation] = {
+    "create_bridge": Operation(
+        {"name": _ifname}, {"vlan_filtering": _flag, **NETNS},
+        lambda a: _net(a).create_bridge(a["name"],
+                                        vlan_filtering=a.get("vlan_filtering", False))),
+    "create_vlan": Operation(
+        {"parent": _ifname, "vlan_id": _vlan}, {"name": _ifname, **NETNS},
+        lambda a: _net(a).create_vlan(a["parent"], a["vlan_id"], a.get("name"))),
+    "add_port": Operation(
+        {"bridge": _ifname, "port": _ifname}, {"confirmed": _flag, **NETNS},
+        lambda a: _net(a).add_port(a["bridge"], a["port"], confirmed=a.get("confirmed", False))),
+    "remove_port": Operation({"port": _ifname}, NETNS, lambda a: _net(a).remove_port(a["port"])),
+    "set_port_vlan": Operation(
+        {"port": _ifname, "pvid": _vlan}, NETNS,
+        lambda a: _net(a).set_port_vlans(a["port"], pvid=a["pvid"])),
+    "delete_link": Operation(
+        {"name": _ifname}, {"confirmed": _flag, **NETNS},
+        lambda a: _net(a).delete(a["name"], confirmed=a.get("confirmed", False))),
+    "create_volume_group": Operation(
+        {"name": _lvm_name, "devices": _devices}, {},
+        lambda a: lvm.create_volume_group(a["name"], a["devices"])),
+    "create_thin_pool": Operation(
+        {"vg": _lvm_name, "name": _lvm_name, "size": _size}, {},
+        lambda a: lvm.create_thin_pool(a["vg"], a["name"], a["size"])),
+    "create_thin_volume": Operation(
+        {"vg": _lvm_name, "pool": _lvm_name, "name": _lvm_name, "size": _size}, {},
+        lambda a: lvm.create_thin_volume(a["vg"], a["pool"], a["name"], a["size"])),
+    "extend_volume": Operation(
+        {"vg": _lvm_name, "name": _lvm_name, "size": _size}, {},
+        lambda a: lvm.extend(a["vg"], a["name"], a["size"])),
+    "snapshot_thin_volume": Operation(
+        {"vg": _lvm_name, "origin": _lvm_name, "name": _lvm_name}, {},
+        lambda a: lvm.snapshot_thin_volume(a["vg"], a["origin"], a["name"])),
+}
+
+
+def check_request(request: Any) -> tuple[str, dict[str, Any]]:
+    """The operation and its checked arguments; raise VirtStudioError on anything else."""
+    if not isinstance(request, dict) or set(request) - {"op", "args"}:
+        raise VirtStudioError("The request is not of the form {op, args}.")
+    op = request.get("op")
+    if not isinstance(op, str) or op not in OPERATIONS:
+        raise VirtStudioError(f"{op!r} is not an operation the helper performs.")
+    args = request.get("args", {})
+    if not isinstance(args, dict):
+        raise VirtStudioError("The arguments must be a mapping.")
+    spec = OPERATIONS[op]
+    unknown = set(args) - set(spec.required) - set(spec.optional)
+    if unknown:
+        raise VirtStudioError(f"{op} takes no argument {', '.join(sorted(unknown))}.")
+    checked = {}
+    for key, checker in spec.required.items():
+        if key not in args:
+            raise VirtStudioError(f"{op} needs {key}.")
+        checked[key] = checker(args[key])
+    for key, checker in spec.optional.items():
+        if key in args:
+            checked[key] = checker(args[key])
+    return op, checked
+
+
+def perform(request: Any) -> Any:
+    op, args = check_request(request)
+    return OPERATIONS[op].action(args)
