@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.helpers import off_gui_thread
-from tests.integration.test_vnc_console import _row, _text_rows, opaque
+from tests.integration.test_vnc_console import _answered, _row, _text_rows, opaque
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import lab_domain_xml
 from virtstudio.core.connection import ConnectionState
@@ -54,7 +54,9 @@ def test_console_tab_shows_the_guest_and_types(make_main_window, qtbot, system_l
     for text in ("echo 42", "echo $((6*7))"):
         qtbot.keyClicks(view, text)
         qtbot.keyClick(view, Qt.Key.Key_Return)
-        qtbot.wait(1200)
+    # Wait for the answer rather than for a fixed time: a busy machine is slow.
+    qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=30000)
+    qtbot.wait(300)
     data, width, height = _screen(pane)
     prompt = _text_rows((width, height, data)) - 1
     assert _row(data, width, prompt - 1) == _row(data, width, prompt - 3)

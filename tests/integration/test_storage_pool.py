@@ -68,10 +68,10 @@ def test_thin_volumes_and_linked_clone_in_the_storage_view(make_main_window, qtb
     qtbot.waitUntil(lambda: any(pools.pool_at(r).name == name for r in range(pools.rowCount())),
                     timeout=5000)
     row = next(r for r in range(pools.rowCount()) if pools.pool_at(r).name == name)
-    qtbot.waitUntil(lambda: len(pools.pool_at(row).volumes) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(pools.pool_at(row).volumes) == 2, timeout=20000)
     window.pool_view.setCurrentIndex(pools.index(row, 0))
     volumes = window.volume_model
-    qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=20000)
     by_name = {volumes.index(r, 0).data(): r for r in range(2)}
     clone = by_name["clone.qcow2"]
     assert volumes.index(clone, 1).data() == "qcow2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -69,12 +70,20 @@ def _row(data: bytes, width: int, row: int) -> bytes:
     return data[row * ROW * stride:(row + 1) * ROW * stride]
 
 
+def _answered(data: bytes, width: int, height: int) -> bool:
+    prompt = _text_rows((width, height, data)) - 1
+    answer = _row(data, width, prompt - 1)
+    return prompt >= 3 and answer == _row(data, width, prompt - 3) and bool(
+        answer.strip(b"\x00\xff"))
+
+
 async def _session(sock, encoding: str, dom) -> dict:
     client = RfbClient(encoding=encoding)
     await client.connect_socket(sock)
     runner = asyncio.create_task(client.run())
     try:
         await client.wait_update(10)
+        fb = client.framebuffer
         for text in ("echo 42\n", "echo $((6*7))\n"):
             for keysym, scancode, shift in text_to_keys(text):
                 if shift:
@@ -84,7 +93,15 @@ async def _session(sock, encoding: str, dom) -> dict:
                 if shift:
                     client.key_event(False, *SHIFT_L)
             await client.drain()
-            await asyncio.sleep(1.0)
+        # A busy machine may take a while to answer: wait until the last answer line
+        # has appeared (it matches the literal "42" two lines above), not a fixed time.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not _answered(opaque(fb.data), fb.width, fb.height):
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await client.wait_update(1)
+        await asyncio.sleep(0.3)
         await asyncio.to_thread(dom.suspend)
         try:
             # A full frame of the paused guest, then libvirt's picture of the same moment.
