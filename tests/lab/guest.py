@@ -82,22 +82,30 @@ def build_initramfs() -> bytes:
 
 
 def build_lab_guest(dest: Path = LAB_DIR) -> LabImages:
-    """Write the kernel and initramfs under ``dest`` once; reuse them after."""
+    """Write the kernel and initramfs once; reuse them after.
+
+    Each distinct build lives in its own folder named by its content hash, so
+    two checkouts (or test runs) with different guests never overwrite each
+    other's files while a guest boots from them.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, 0o755)
-    kernel = dest / "vmlinuz"
-    initrd = dest / "initrd.gz"
+    source = _kernel_source()
+    image = build_initramfs()
+    digest = hashlib.sha256(image + source.name.encode()).hexdigest()[:16]
+    folder = dest / digest
+    kernel = folder / "vmlinuz"
+    initrd = folder / "initrd.gz"
     with open(dest / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        source = _kernel_source()
+        folder.mkdir(exist_ok=True)
+        os.chmod(folder, 0o755)
         if not kernel.exists() or kernel.stat().st_size != source.stat().st_size:
             tmp = kernel.with_suffix(".tmp")
             shutil.copyfile(source, tmp)
             os.chmod(tmp, 0o644)
             tmp.replace(kernel)
-        image = build_initramfs()
-        if not initrd.exists() or hashlib.sha256(initrd.read_bytes()).digest() != (
-                hashlib.sha256(image).digest()):
+        if not initrd.exists():
             tmp = initrd.with_suffix(".tmp")
             tmp.write_bytes(image)
             os.chmod(tmp, 0o644)
