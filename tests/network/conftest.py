@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+import uuid
 
 import pytest
 
@@ -19,7 +19,7 @@ def netns():
     names = []
 
     def make(tag: str) -> str:
-        name = f"vs-net-{tag}-{os.getpid() % 100000}"
+        name = f"vs-net-{tag}-{uuid.uuid4().hex[:8]}"
         ip("netns", "add", name)
         names.append(name)
         return name

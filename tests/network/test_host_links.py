@@ -41,8 +41,12 @@ def test_bridge_with_two_veth_ports_passes_a_ping(host, netns):
     bridge = wait_for(lambda: host.find("vsbr0"), timeout=1.0)
     wait_for(lambda: host.find("vl0").master == bridge.index
              and host.find("vr0").master == bridge.index, timeout=1.0)
-    ping = subprocess.run(["ip", "netns", "exec", left, "busybox", "ping", "-c", "1", "-W", "3",
-                           "10.88.0.3"], capture_output=True, text=True, timeout=20)
+    # The first packets may meet ports that are still coming up: retry a little.
+    for _attempt in range(10):
+        ping = subprocess.run(["ip", "netns", "exec", left, "busybox", "ping", "-c", "1", "-W",
+                               "2", "10.88.0.3"], capture_output=True, text=True, timeout=20)
+        if ping.returncode == 0:
+            break
     assert ping.returncode == 0, ping.stdout + ping.stderr
     host.remove_port("vl0")
     wait_for(lambda: host.find("vl0").master == 0, timeout=1.0)
