@@ -33,6 +33,7 @@ def measure(domains: int) -> dict[str, float]:
     from virtstudio.core.inventory import Inventory
     from virtstudio.core.jobs import JobRunner
     from virtstudio.core.runtime import tune_gc, tune_thread_switching
+    from virtstudio.ui import gc_on_gui_thread
     from virtstudio.ui.main_window import MainWindow
     from virtstudio.ui.settings import ConnectionSettings
 
@@ -49,6 +50,7 @@ def measure(domains: int) -> dict[str, float]:
         app.processEvents()
         tune_gc()  # as the app does once its window exists
         tune_thread_switching()
+        gc_on_gui_thread.install()
 
         stall = {"max": 0.0}
         clock = QElapsedTimer()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -21,6 +22,11 @@ from virtstudio.core import thread_guard  # noqa: E402
 
 thread_guard.install()
 
+# Garbage collection happens on the main thread only (after each test, and on the
+# GUI thread's timer in Qt tests), as in the app: a collection on a worker thread
+# would destroy Qt objects there (see virtstudio/ui/gc_on_gui_thread.py).
+gc.disable()
+
 _GUI_FIXTURES = {"qtbot", "qapp", "main_window"}
 
 
@@ -30,7 +36,13 @@ def _no_libvirt_on_gui_thread(request: pytest.FixtureRequest):
     gui = bool(_GUI_FIXTURES & set(request.fixturenames))
     thread_guard.take_violations()
     thread_guard.set_gui_thread(threading.main_thread() if gui else None)
+    if gui:
+        from virtstudio.ui import gc_on_gui_thread
+
+        request.getfixturevalue("qapp")
+        gc_on_gui_thread.install()
     yield
+    gc.collect()
     thread_guard.set_gui_thread(None)
     found = thread_guard.take_violations()
     if found:

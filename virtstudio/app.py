@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.network.host_links import HostNetwork
     from virtstudio.sandbox.manager import SandboxManager, default_data_dir
     from virtstudio.sandbox.store import ProfileStore
+    from virtstudio.ui import gc_on_gui_thread
     from virtstudio.ui.bridge import relay
     from virtstudio.ui.main_window import MainWindow
     from virtstudio.ui.settings import ConnectionSettings
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         host_network)
     tune_gc()
     tune_thread_switching()
+    gc_on_gui_thread.install()
 
     def add_demo() -> None:
         try:

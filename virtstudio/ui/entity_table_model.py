@@ -39,7 +39,6 @@ class EntityTableModel(QAbstractTableModel):
             return
         for r in self._relays:
             r.detach()
-            r.deleteLater()
         self._relays = []
         # Switching hosts is the user's choice, not an event: a reset fits here.
         self.beginResetModel()

@@ -90,7 +90,6 @@ class HostTreeModel(QAbstractItemModel):
         row = self.host_row(conn)
         for r in self._relays.pop(id(conn), []):
             r.detach()
-            r.deleteLater()
         if row < 0:
             return
         self.beginRemoveRows(QModelIndex(), row, row)

@@ -131,7 +131,6 @@ class VmListModel(QAbstractTableModel):
     def _detach(self, conn: HostConnection) -> None:
         for r in self._relays.pop(id(conn), []):
             r.detach()
-            r.deleteLater()
         self._pending = [(c, d) for c, d in self._pending if c is not conn]
         self._remove_rows([i for i, (h, _) in enumerate(self._rows) if h is conn])
 
