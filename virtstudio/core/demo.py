@@ -44,6 +44,8 @@ def validate_fixture(path: Path) -> None:
     except OSError as exc:
         raise VirtStudioError(f"The host description {name} cannot be read: {exc.strerror}.",
                               str(path)) from None
+    if not head.strip():
+        raise VirtStudioError(f"The host description {name} is empty.", str(path))
     whole = len(head) <= _FULL_CHECK_LIMIT
     if not whole:
         head = head[:_CHUNK]
