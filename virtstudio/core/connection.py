@@ -155,6 +155,15 @@ class HostConnection:
         gen = self._generation
         return self._worker.submit(self._refresh_domains, gen, [uuid])
 
+    def refresh_network(self, uuid: str) -> Future[None]:
+        """Read one network again (autostart changes send no event)."""
+        return self._worker.submit(self._refresh_network, self._generation, uuid)
+
+    def refresh_pool(self, uuid: str) -> Future[None]:
+        """Read one pool again (changes such as autostart or build send no event)."""
+        gen = self._generation
+        return self._worker.submit(self._refresh_pool, gen, uuid)
+
     def find_domain_by_name(self, name: str) -> Domain | None:
         for dom in list(self.domains.values()):
             if dom.name == name:
