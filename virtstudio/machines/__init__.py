@@ -1,0 +1,1 @@
+"""Virtual machine creation without Qt: specs, checks, XML and host capabilities."""

@@ -1,0 +1,453 @@
+"""Changes to a machine's hardware: checked as typed, applied live where libvirt allows.
+
+Each change is a small value.  ``apply_changes`` runs them on a job thread:
+on a running machine it first tries the live call (attachDeviceFlags,
+setMemoryFlags, ...) together with the saved configuration; what cannot
+change live is written to the saved configuration only and reported as
+"applies at next boot".
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from xml.sax.saxutils import quoteattr
+
+import libvirt
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import StoragePool
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.core.units import format_bytes
+from virtstudio.machines.groups import NAMESPACE, PREFIX
+from virtstudio.storage.volumes import VolumeSpec, check_spec, volume_xml
+
+ET.register_namespace(PREFIX, NAMESPACE)  # keep our metadata's prefix when redefining
+
+MAX_VCPUS = 512
+DISK_BUSES = ("virtio", "sata", "scsi", "usb", "ide")
+DISK_CACHES = ("default", "none", "writeback", "writethrough", "directsync", "unsafe")
+NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
+GRAPHICS = ("vnc", "spice", "none")
+VIDEO_MODELS = ("vga", "virtio", "qxl", "bochs", "cirrus", "none")
+BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
+_BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+NOW = "applied now"
+NEXT_BOOT = "applies at next boot"
+SAVED = "saved"
+
+
+# ---- checks as the user types ------------------------------------------------------
+
+
+def check_vcpus(count: int) -> str:
+    if count < 1:
+        return "A machine needs at least one vCPU."
+    if count > MAX_VCPUS:
+        return f"At most {MAX_VCPUS} vCPUs."
+    return ""
+
+
+def check_memory(current_mib: int, maximum_mib: int) -> str:
+    if current_mib <= 0:
+        return "Memory must be above zero."
+    if maximum_mib <= 0:
+        return "Maximum memory must be above zero."
+    if current_mib > maximum_mib:
+        return (f"Memory ({current_mib} MiB) cannot be above the maximum "
+                f"({maximum_mib} MiB); raise the maximum too.")
+    return ""
+
+
+def check_mac(text: str) -> str:
+    mac = text.strip().lower()
+    if not mac:
+        return ""  # libvirt picks one
+    if not _MAC_RE.match(mac):
+        return "A MAC address is six pairs of hex digits with colons, like 52:54:00:12:34:56."
+    if int(mac[:2], 16) & 1:
+        return "That is a multicast address; a network card needs a unicast one."
+    if mac == "00:00:00:00:00:00":
+        return "00:00:00:00:00:00 is not a usable address."
+    return ""
+
+
+def check_new_disk(size: int, pool: StoragePool, name: str) -> str:
+    """Problems with a new disk volume of ``size`` bytes in ``pool``; "" when none."""
+    problem = check_spec(VolumeSpec(name=name, size=size), pool)
+    if problem:
+        return problem
+    if size > pool.available:
+        return (f"{format_bytes(size)} is larger than the {format_bytes(pool.available)} "
+                f"free in the pool {pool.name}.")
+    return ""
+
+
+def next_target(used: list[str] | tuple[str, ...], bus: str) -> str:
+    prefix = _BUS_PREFIX.get(bus, "sd")
+    for i in range(26):
+        name = f"{prefix}{chr(ord('a') + i)}"
+        if name not in used:
+            return name
+    raise VirtStudioError(f"No free {bus} disk name left.")
+
+
+# ---- the changes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetVcpus:
+    count: int
+
+    def describe(self) -> str:
+        return f"vCPUs: {self.count}"
+
+
+@dataclass(frozen=True)
+class SetMemory:
+    current_mib: int
+    maximum_mib: int
+
+    def describe(self) -> str:
+        return f"Memory: {self.current_mib} MiB (maximum {self.maximum_mib} MiB)"
+
+
+@dataclass(frozen=True)
+class SetBootOrder:
+    devices: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"Boot order: {', '.join(self.devices) or 'none'}"
+
+
+@dataclass(frozen=True)
+class SetGraphics:
+    kind: str
+
+    def describe(self) -> str:
+        return f"Graphics: {self.kind.upper() if self.kind != 'none' else 'none'}"
+
+
+@dataclass(frozen=True)
+class SetVideo:
+    model: str
+
+    def describe(self) -> str:
+        return f"Video: {self.model}"
+
+
+@dataclass(frozen=True)
+class AddDisk:
+    target: str
+    bus: str = "virtio"
+    cache: str = "default"
+    path: str = ""  # an existing image; empty when new_volume is set
+    fmt: str = "qcow2"
+    pool_uuid: str = ""
+    new_volume: VolumeSpec | None = None
+
+    def describe(self) -> str:
+        if self.new_volume is not None:
+            return (f"Add disk {self.target}: new {format_bytes(self.new_volume.size)} "
+                    f"volume {self.new_volume.name}")
+        return f"Add disk {self.target}: {self.path}"
+
+
+@dataclass(frozen=True)
+class RemoveDisk:
+    target: str
+
+    def describe(self) -> str:
+        return f"Remove disk {self.target} (its image stays)"
+
+
+@dataclass(frozen=True)
+class ResizeDisk:
+    target: str
+    size: int
+
+    def describe(self) -> str:
+        return f"Grow disk {self.target} to {format_bytes(self.size)}"
+
+
+@dataclass(frozen=True)
+class ChangeDisk:
+    target: str
+    bus: str
+    cache: str
+
+    def describe(self) -> str:
+        return f"Disk {self.target}: bus {self.bus}, cache {self.cache}"
+
+
+@dataclass(frozen=True)
+class SetNic:
+    """Add a network card (``old_mac`` empty) or change the one with ``old_mac``."""
+
+    kind: str  # network or bridge
+    source: str
+    model: str = "virtio"
+    mac: str = ""
+    old_mac: str = ""
+
+    def describe(self) -> str:
+        verb = "Change network card" if self.old_mac else "Add network card"
+        return f"{verb}: {self.kind} {self.source}, {self.model}, MAC {self.mac or 'automatic'}"
+
+
+@dataclass(frozen=True)
+class RemoveNic:
+    mac: str
+
+    def describe(self) -> str:
+        return f"Remove network card {self.mac}"
+
+
+Change = (SetVcpus | SetMemory | SetBootOrder | SetGraphics | SetVideo | AddDisk | RemoveDisk
+          | ResizeDisk | ChangeDisk | SetNic | RemoveNic)
+
+
+@dataclass
+class Outcome:
+    lines: list[tuple[str, str]] = field(default_factory=list)  # (change, when)
+
+    @property
+    def next_boot(self) -> list[str]:
+        return [text for text, when in self.lines if when == NEXT_BOOT]
+
+
+# ---- device XML ------------------------------------------------------------------------
+
+
+def disk_xml(change: AddDisk, path: str) -> str:
+    cache = f" cache={quoteattr(change.cache)}" if change.cache != "default" else ""
+    return (f"<disk type='file' device='disk'>"
+            f"<driver name='qemu' type={quoteattr(change.fmt)}{cache}/>"
+            f"<source file={quoteattr(path)}/>"
+            f"<target dev={quoteattr(change.target)} bus={quoteattr(change.bus)}/></disk>")
+
+
+def nic_xml(change: SetNic) -> str:
+    mac = f"<mac address={quoteattr(change.mac.lower())}/>" if change.mac else ""
+    return (f"<interface type={quoteattr(change.kind)}>{mac}"
+            f"<source {change.kind}={quoteattr(change.source)}/>"
+            f"<model type={quoteattr(change.model)}/></interface>")
+
+
+def _find_disk(root: ET.Element, target: str) -> ET.Element:
+    for disk in root.findall("devices/disk"):
+        t = disk.find("target")
+        if t is not None and t.get("dev") == target:
+            return disk
+    raise VirtStudioError(f"The machine has no disk {target}.")
+
+
+def _find_nic(root: ET.Element, mac: str) -> ET.Element:
+    for nic in root.findall("devices/interface"):
+        m = nic.find("mac")
+        if m is not None and m.get("address", "").lower() == mac.lower():
+            return nic
+    raise VirtStudioError(f"The machine has no network card {mac}.")
+
+
+def _set_kib(root: ET.Element, tag: str, mib: int) -> None:
+    el = root.find(tag)
+    if el is None:
+        el = ET.SubElement(root, tag)
+    el.attrib = {"unit": "KiB"}
+    el.text = str(mib * 1024)
+
+
+def _edit_config(change: Change, root: ET.Element) -> None:
+    """Write ``change`` into the saved configuration's XML tree."""
+    devices = root.find("devices")
+    if isinstance(change, SetVcpus):
+        vcpu = root.find("vcpu")
+        if vcpu is None:
+            vcpu = ET.SubElement(root, "vcpu")
+        vcpu.attrib.pop("current", None)
+        vcpu.text = str(change.count)
+    elif isinstance(change, SetMemory):
+        _set_kib(root, "memory", change.maximum_mib)
+        _set_kib(root, "currentMemory", change.current_mib)
+    elif isinstance(change, SetBootOrder):
+        os_el = root.find("os")
+        assert os_el is not None
+        for boot in os_el.findall("boot"):
+            os_el.remove(boot)
+        for dev in change.devices:
+            ET.SubElement(os_el, "boot", dev=dev)
+    elif isinstance(change, SetGraphics) and devices is not None:
+        for gfx in devices.findall("graphics"):
+            devices.remove(gfx)
+        if change.kind != "none":
+            gfx = ET.SubElement(devices, "graphics", type=change.kind, autoport="yes",
+                                listen="127.0.0.1")
+            ET.SubElement(gfx, "listen", type="address", address="127.0.0.1")
+    elif isinstance(change, SetVideo) and devices is not None:
+        for video in devices.findall("video"):
+            devices.remove(video)
+        video = ET.SubElement(devices, "video")
+        ET.SubElement(video, "model", type=change.model)
+    elif isinstance(change, ChangeDisk):
+        disk = _find_disk(root, change.target)
+        target = disk.find("target")
+        assert target is not None
+        if target.get("bus") != change.bus:
+            used = [t.get("dev", "") for t in root.findall("devices/disk/target")]
+            used.remove(change.target)
+            target.set("bus", change.bus)
+            target.set("dev", next_target(used, change.bus))
+            address = disk.find("address")
+            if address is not None:
+                disk.remove(address)  # the old bus's address means nothing on the new one
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ET.SubElement(disk, "driver", name="qemu")
+        if change.cache == "default":
+            driver.attrib.pop("cache", None)
+        else:
+            driver.set("cache", change.cache)
+    elif isinstance(change, SetNic) and change.old_mac:
+        nic = _find_nic(root, change.old_mac)
+        nic.clear()
+        nic.tag = "interface"
+        fresh = ET.fromstring(nic_xml(change))
+        nic.attrib.update(fresh.attrib)
+        nic.extend(list(fresh))
+    else:
+        raise VirtStudioError(f"{change.describe()} is not a configuration edit.")
+
+
+def _device_el(root: ET.Element, change: RemoveDisk | RemoveNic) -> ET.Element:
+    if isinstance(change, RemoveDisk):
+        return _find_disk(root, change.target)
+    return _find_nic(root, change.mac)
+
+
+def _devices(root: ET.Element) -> ET.Element:
+    devices = root.find("devices")
+    return devices if devices is not None else ET.SubElement(root, "devices")
+
+
+# ---- applying --------------------------------------------------------------------------
+
+
+def _try_live(call: Callable[[], object], job: Job, what: str) -> bool:
+    try:
+        call()
+    except libvirt.libvirtError as exc:
+        job.log(f"{what} cannot change while the machine runs ({exc.get_error_message()})")
+        return False
+    return True
+
+
+def _redefine(conn: libvirt.virConnect, dom: libvirt.virDomain,
+              mutate: Callable[[ET.Element], None]) -> None:
+    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
+                                     | libvirt.VIR_DOMAIN_XML_SECURE))
+    mutate(root)
+    conn.defineXML(ET.tostring(root, encoding="unicode"))
+
+
+def _create_volume(conn: libvirt.virConnect, change: AddDisk, job: Job) -> str:
+    assert change.new_volume is not None
+    pool = conn.storagePoolLookupByUUIDString(change.pool_uuid)
+    job.log(f"Creating volume {change.new_volume.name} in pool {pool.name()}")
+    vol = pool.createXML(volume_xml(change.new_volume), 0)
+    return vol.path()
+
+
+def _apply_one(conn: libvirt.virConnect, dom: libvirt.virDomain, change: Change,
+               job: Job) -> str:
+    active = bool(dom.isActive())
+    live = libvirt.VIR_DOMAIN_AFFECT_LIVE
+    if isinstance(change, SetVcpus):
+        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        if active and _try_live(lambda: dom.setVcpusFlags(change.count, live), job, "vCPUs"):
+            return NOW
+    elif isinstance(change, SetMemory):
+        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        if active and _try_live(lambda: dom.setMemoryFlags(change.current_mib * 1024, live),
+                                job, "Memory"):
+            return NOW
+    elif isinstance(change, AddDisk) or (isinstance(change, SetNic) and not change.old_mac):
+        if isinstance(change, AddDisk):
+            path = _create_volume(conn, change, job) if change.new_volume else change.path
+            xml = disk_xml(change, path)
+        else:
+            xml = nic_xml(change)
+        _redefine(conn, dom, lambda root: _devices(root).append(ET.fromstring(xml)))
+        if active and _try_live(lambda: dom.attachDeviceFlags(xml, live), job,
+                                "Adding the device"):
+            return NOW
+    elif isinstance(change, RemoveDisk | RemoveNic):
+        _redefine(conn, dom, lambda root: _devices(root).remove(_device_el(root, change)))
+        if active:
+            running = ET.fromstring(dom.XMLDesc(0))
+            device = ET.tostring(_device_el(running, change), encoding="unicode")
+            if _try_live(lambda: dom.detachDeviceFlags(device, live), job,
+                         "Removing the device"):
+                return NOW
+    elif isinstance(change, ResizeDisk):
+        return _resize(conn, dom, change, job)
+    else:
+        _redefine(conn, dom, lambda root: _edit_config(change, root))
+    return NEXT_BOOT if active else SAVED
+
+
+def _resize(conn: libvirt.virConnect, dom: libvirt.virDomain, change: ResizeDisk,
+            job: Job) -> str:
+    if dom.isActive():
+        dom.blockResize(change.target, change.size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+        return NOW
+    disk = _find_disk(ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)),
+                      change.target)
+    source = disk.find("source")
+    path = source.get("file") or source.get("dev") if source is not None else None
+    try:
+        vol = conn.storageVolLookupByPath(path or "")
+    except libvirt.libvirtError:
+        raise VirtStudioError(
+            f"{path or change.target} is not in a storage pool, so it can only grow while "
+            "the machine runs.") from None
+    capacity = vol.info()[1]
+    if change.size < capacity:
+        raise VirtStudioError(f"Shrinking {change.target} below {format_bytes(capacity)} "
+                              "would destroy data; only growing is offered.")
+    job.log(f"Growing {path} to {format_bytes(change.size)}")
+    vol.resize(change.size, 0)
+    return SAVED
+
+
+def apply_changes(runner: JobRunner, host: HostConnection, uuid: str, name: str,
+                  changes: list[Change],
+                  done: Callable[[Outcome], None] | None = None) -> Job:
+    """Apply ``changes`` in order as one job; ``done`` gets what applied when."""
+    if not changes:
+        raise VirtStudioError("Nothing to apply.")
+
+    def work(job: Job) -> None:
+        conn = host.virconn
+        dom = conn.lookupByUUIDString(uuid)
+        if not dom.isPersistent():
+            raise VirtStudioError(f"{name} is transient: it has no saved configuration "
+                                  "to change.")
+        outcome = Outcome()
+        try:
+            for i, change in enumerate(changes):
+                job.report(i / len(changes), change.describe())
+                when = _apply_one(conn, dom, change, job)
+                job.log(f"{change.describe()}: {when}")
+                outcome.lines.append((change.describe(), when))
+        finally:
+            host.refresh_domain(uuid)
+        if done is not None:
+            done(outcome)
+
+    return runner.submit(f"Change hardware of {name}", work, host=host.name, target=name)

@@ -1,0 +1,132 @@
+"""Tags and folders that group machines, kept in the domain's own metadata.
+
+They live under VirtStudio's XML namespace in ``<metadata>``, written with
+``virDomainSetMetadata``, so virsh, other managers and migrations keep them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+import libvirt
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import Domain
+from virtstudio.core.jobs import Job, JobRunner
+
+NAMESPACE = "http://virtstudio.org/xmlns/groups/1.0"
+PREFIX = "virtstudio"
+_TAG_RE = re.compile(r"^[\w.+-]{1,40}$")
+_FOLDER_RE = re.compile(r"^[\w.+-]+(/[\w.+-]+)*$")
+
+
+@dataclass(frozen=True)
+class Groups:
+    folder: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.folder and not self.tags
+
+    def matches(self, token: str) -> bool | None:
+        """Whether a ``tag:x`` or ``folder:x`` filter token matches; None for other tokens."""
+        kind, sep, value = token.partition(":")
+        if not sep or kind not in ("tag", "folder"):
+            return None
+        value = value.casefold()
+        if kind == "tag":
+            return any(t.casefold() == value for t in self.tags)
+        folder = self.folder.casefold()
+        # A folder filter also finds what is filed in its sub-folders.
+        return bool(value) and (folder == value or folder.startswith(value.rstrip("/") + "/"))
+
+
+NO_GROUPS = Groups()
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse(xml: str) -> Groups:
+    if NAMESPACE not in xml:
+        return NO_GROUPS  # most machines: no parse at all
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return NO_GROUPS
+    element = root.find(f"metadata/{{{NAMESPACE}}}groups")
+    if element is None:
+        return NO_GROUPS
+    folder = (element.findtext(f"{{{NAMESPACE}}}folder") or "").strip()
+    tags = tuple(t.text.strip() for t in element.findall(f"{{{NAMESPACE}}}tag")
+                 if t.text and t.text.strip())
+    return Groups(folder, tags)
+
+
+def groups_of(domain: Domain) -> Groups:
+    """The domain's tags and folder, from its cached XML (no libvirt call)."""
+    return _parse(domain.xml)
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags as typed: separated by commas or spaces, duplicates dropped, order kept."""
+    seen: dict[str, None] = {}
+    for part in re.split(r"[,\s]+", text.strip()):
+        if part:
+            seen.setdefault(part, None)
+    return tuple(seen)
+
+
+def check_groups(folder: str, tags_text: str) -> str:
+    """What is wrong with a folder and tags as typed, in plain words; "" when nothing is."""
+    folder = folder.strip()
+    if folder and not _FOLDER_RE.match(folder):
+        return ("A folder is made of letters, digits, dots, dashes or underscores, "
+                "with / between levels (for example prod/web).")
+    for tag in parse_tags(tags_text):
+        if not _TAG_RE.match(tag):
+            return (f"“{tag}” is not a tag: use up to 40 letters, digits, dots, dashes or "
+                    "underscores; separate tags with commas or spaces.")
+    return ""
+
+
+def groups_xml(groups: Groups) -> str:
+    parts = [f"<folder>{escape(groups.folder)}</folder>"] if groups.folder else []
+    parts += [f"<tag>{escape(t)}</tag>" for t in groups.tags]
+    return f"<groups>{''.join(parts)}</groups>"
+
+
+def _affect(dom: libvirt.virDomain) -> int:
+    flags = 0
+    if dom.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    if dom.isPersistent():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    return flags
+
+
+def write_groups(dom: libvirt.virDomain, groups: Groups) -> None:
+    """Store ``groups`` in the domain's metadata, live and in its saved config."""
+    if groups.empty:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, NAMESPACE,
+                        _affect(dom))
+    else:
+        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, groups_xml(groups), PREFIX,
+                        NAMESPACE, _affect(dom))
+
+
+def save_groups(runner: JobRunner, host: HostConnection, domain: Domain,
+                groups: Groups) -> Job:
+    uuid, name = domain.uuid, domain.name
+
+    def work(job: Job) -> None:
+        job.report(None, f"Filing {name} in folder “{groups.folder or '(none)'}” with tags "
+                         f"{', '.join(groups.tags) or '(none)'}")
+        write_groups(host.virconn.lookupByUUIDString(uuid), groups)
+        # Not every driver sends a metadata event: read the machine again.
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Set tags of {name}", work, host=host.name, target=name)

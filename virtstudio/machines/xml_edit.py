@@ -1,0 +1,75 @@
+"""Editing a machine's raw XML: checks before libvirt sees it, and the diff to confirm."""
+
+from __future__ import annotations
+
+import difflib
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.jobs import Job, JobRunner
+
+
+def check_xml_edit(original: str, edited: str) -> str:
+    """What stops ``edited`` from replacing ``original``, in plain words; "" when nothing.
+
+    Renaming or changing the UUID here would define a second machine instead of
+    changing this one, so both are refused.
+    """
+    if not edited.strip():
+        return "The XML is empty."
+    try:
+        root = ET.fromstring(edited)
+    except ET.ParseError as exc:
+        line, column = exc.position
+        return f"The XML is not well-formed at line {line}, column {column + 1}: {exc.msg}."
+    if root.tag != "domain":
+        return f"The top element must be <domain>, not <{root.tag}>."
+    before = ET.fromstring(original)
+    old_name, new_name = before.findtext("name", ""), root.findtext("name", "")
+    if new_name.strip() != old_name.strip():
+        return (f"The name must stay “{old_name}”: changing it here would define another "
+                "machine. Rename the machine instead.")
+    old_uuid, new_uuid = before.findtext("uuid", ""), root.findtext("uuid", "")
+    if new_uuid.strip().lower() != old_uuid.strip().lower():
+        return f"The UUID must stay {old_uuid}: a different one would define another machine."
+    return ""
+
+
+def xml_diff(original: str, edited: str) -> str:
+    """A unified diff of what applying ``edited`` changes; "" when nothing does."""
+    lines = difflib.unified_diff(original.splitlines(), edited.splitlines(),
+                                 "saved configuration", "your edit", lineterm="", n=2)
+    return "\n".join(lines)
+
+
+def read_inactive_xml(conn: libvirt.virConnect, uuid: str) -> str:
+    """The saved configuration, which is what an edit replaces (call on the worker)."""
+    dom = conn.lookupByUUIDString(uuid)
+    flags = libvirt.VIR_DOMAIN_XML_INACTIVE if dom.isPersistent() else 0
+    return dom.XMLDesc(flags | libvirt.VIR_DOMAIN_XML_SECURE)
+
+
+def define_edited_xml(runner: JobRunner, host: HostConnection, uuid: str, original: str,
+                      edited: str) -> Job:
+    """Check ``edited`` and define it as a job; raise VirtStudioError when it is refused."""
+    problem = check_xml_edit(original, edited)
+    if problem:
+        raise VirtStudioError(problem)
+    name = ET.fromstring(edited).findtext("name", "")
+
+    def work(job: Job) -> None:
+        job.report(None, f"Saving the edited XML of {name}")
+        conn = host.virconn
+        dom = conn.lookupByUUIDString(uuid)
+        if not dom.isPersistent():
+            raise VirtStudioError(f"{name} is transient: there is no saved configuration "
+                                  "to change.")
+        conn.defineXML(edited)
+        if dom.isActive():
+            job.log("The machine is running: the new configuration applies at next boot.")
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Edit XML of {name}", work, host=host.name, target=name)
