@@ -79,7 +79,7 @@ def test_xml_details():
     (PoolSpec("fs", "p", source_device="sdb1", target_path="/mnt/p"), "not a device path"),
     (PoolSpec("fs", "p", source_device="/dev/sdb1", source_format="ntfs3", target_path="/m"),
      "format is one of"),
-    (PoolSpec("netfs", "p", source_host="nas lan;rm", source_dir="/e", target_path="/m"),
+    (PoolSpec("netfs", "p", source_host="nas;rm", source_dir="/e", target_path="/m"),
      "not a host name"),
     (PoolSpec("netfs", "p", source_host="nas.lan:99999", source_dir="/e", target_path="/m"),
      "not a port"),

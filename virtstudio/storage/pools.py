@@ -162,6 +162,8 @@ def _check_type_fields(spec: PoolSpec) -> str:
         allowed = ", ".join(SOURCE_FORMATS[spec.type])
         return f"A {spec.type} pool's format is one of {allowed}."
     if spec.type in ("netfs", "iscsi", "rbd"):
+        if spec.type != "rbd" and len(spec.hosts()) > 1:
+            return "Enter one server: a host name or address, without spaces."
         for name, port in spec.hosts():
             if not _is_host(name):
                 return f"{name} is not a host name or address."

@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -18,6 +17,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.units import format_bytes
 from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.volumes import VolumeSpec, check_spec
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 _PREALLOC = (("off", "Thin: space is used as data is written"),
              ("metadata", "Thin, with qcow2 metadata written now"),
@@ -52,12 +52,7 @@ class NewVolumeDialog(QDialog):
         form.addRow("Format:", self.format_combo)
         form.addRow("Space:", self.prealloc_combo)
         form.addRow("Based on:", self.backing_combo)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.create_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.create_button.setText("Create")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.create_button = act_and_cancel(self)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.summary)

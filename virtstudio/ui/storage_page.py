@@ -1,0 +1,182 @@
+"""The Storage page's pool toolbar and context menu, added to the main window's page.
+
+The main window builds the pool and volume tables; this module puts the pool
+actions above them (as a toolbar and as the pools' context menu) and keeps
+them enabled only where they make sense for the selected pool.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMenu,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from virtstudio.core.entities import StoragePool
+from virtstudio.core.errors import UserError, VirtStudioError
+from virtstudio.storage.pool_jobs import (
+    PoolAction,
+    allowed_actions,
+    create_pool,
+    delete_pool,
+    find_sources,
+    run_pool_action,
+)
+from virtstudio.storage.pools import what_deleting_loses
+from virtstudio.ui.pool_dialog import NewPoolDialog
+
+if TYPE_CHECKING:
+    from virtstudio.ui.main_window import MainWindow
+
+_TIPS = {
+    PoolAction.START: "Start the pool: mount or activate its storage and list its volumes",
+    PoolAction.STOP: "Stop the pool; its data stays",
+    PoolAction.REFRESH: "Read the pool's volumes again",
+    PoolAction.BUILD: "Prepare the pool's storage (folder, file system, partition table)",
+}
+
+
+class DeletePoolDialog(QDialog):
+    """Names what is lost, with or without the data, before anything is deleted."""
+
+    def __init__(self, pool: StoragePool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.setWindowTitle(f"Delete pool {pool.name}?")
+        self.with_data = QCheckBox("Also delete its volumes and storage",
+                                   objectName="deleteWithData")
+        self.text = QLabel(objectName="deletePoolText", wordWrap=True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.delete_button = self.buttons.addButton(
+            "Delete Pool", QDialogButtonBox.ButtonRole.DestructiveRole)
+        self.delete_button.clicked.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(self.with_data)
+        layout.addWidget(self.buttons)
+        self.with_data.toggled.connect(self._update)
+        self._update()
+
+    def _update(self, *_: object) -> None:
+        self.text.setText(what_deleting_loses(self.pool, self.with_data.isChecked()))
+
+
+class StorageTools:
+    """Pool actions for ``window``'s Storage page."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.toolbar = QToolBar("Storage pools", objectName="storageToolbar")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.new_pool_action = QAction("New Pool…", window, objectName="newPoolAction")
+        self.new_pool_action.triggered.connect(self.show_new_pool)
+        self.toolbar.addAction(self.new_pool_action)
+        self.toolbar.addSeparator()
+        self.actions: dict[PoolAction, QAction] = {}
+        for action in (PoolAction.START, PoolAction.STOP, PoolAction.REFRESH, PoolAction.BUILD):
+            qaction = QAction(action.value, window, objectName=f"pool{action.name.title()}Action")
+            qaction.setToolTip(_TIPS[action])
+            qaction.triggered.connect(lambda _=False, a=action: self.trigger(a))
+            self.actions[action] = qaction
+            self.toolbar.addAction(qaction)
+        self.autostart_action = QAction("Autostart", window, objectName="poolAutostartAction")
+        self.autostart_action.setCheckable(True)
+        self.autostart_action.setToolTip("Start this pool whenever the host starts")
+        self.autostart_action.triggered.connect(self._toggle_autostart)
+        self.toolbar.addAction(self.autostart_action)
+        self.toolbar.addSeparator()
+        self.delete_action = QAction("Delete Pool…", window, objectName="deletePoolAction")
+        self.delete_action.triggered.connect(self.ask_delete)
+        self.toolbar.addAction(self.delete_action)
+
+        view = window.pool_view
+        container = QWidget(objectName="poolPane")
+        layout = QVBoxLayout(container)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.toolbar)
+        index = window.storage_page.indexOf(view)
+        layout.addWidget(view)  # moves the table out of the splitter, into the pane
+        window.storage_page.insertWidget(index, container)
+        self.layout = layout
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._context_menu)
+        view.selectionModel().currentRowChanged.connect(self.update_actions)
+        window.pool_model.dataChanged.connect(self.update_actions)
+        window.pool_model.modelReset.connect(self.update_actions)
+        window.pool_model.rowsRemoved.connect(self.update_actions)
+        self.update_actions()
+
+    def update_actions(self, *_: object) -> None:
+        pool = self.window.current_pool()
+        allowed = allowed_actions(pool) if pool is not None else set()
+        for action, qaction in self.actions.items():
+            qaction.setEnabled(action in allowed)
+        self.autostart_action.setEnabled(pool is not None)
+        self.autostart_action.setChecked(pool is not None and pool.autostart)
+        self.delete_action.setEnabled(pool is not None)
+        self.new_pool_action.setEnabled(self.window.pool_model.host is not None)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self.window)
+        menu.addAction(self.new_pool_action)
+        if self.window.pool_view.indexAt(pos).isValid():
+            menu.addSeparator()
+            for qaction in self.actions.values():
+                menu.addAction(qaction)
+            menu.addAction(self.autostart_action)
+            menu.addSeparator()
+            menu.addAction(self.delete_action)
+        menu.popup(self.window.pool_view.viewport().mapToGlobal(pos))
+
+    def trigger(self, action: PoolAction) -> None:
+        pool, host = self.window.current_pool(), self.window.pool_model.host
+        if pool is not None and host is not None and action in allowed_actions(pool):
+            run_pool_action(self.window.runner, host, pool, action)
+
+    def _toggle_autostart(self, on: bool) -> None:
+        self.trigger(PoolAction.AUTOSTART_ON if on else PoolAction.AUTOSTART_OFF)
+
+    def show_new_pool(self) -> NewPoolDialog | None:
+        host = self.window.pool_model.host
+        if host is None:
+            return None
+        dialog = NewPoolDialog({p.name for p in list(host.pools.values())},
+                               lambda kind, server: find_sources(host, kind, server),
+                               self.window)
+
+        def create() -> None:
+            spec = dialog.spec()
+            if spec is None:
+                return
+            try:
+                create_pool(self.window.runner, host, spec, **dialog.options())
+            except VirtStudioError as exc:
+                self.window.show_error("The pool was not created", UserError(exc.message))
+
+        dialog.accepted.connect(create)
+        dialog.open()
+        self.window.confirm_requested.emit(dialog)
+        return dialog
+
+    def ask_delete(self) -> DeletePoolDialog | None:
+        pool, host = self.window.current_pool(), self.window.pool_model.host
+        if pool is None or host is None:
+            return None
+        dialog = DeletePoolDialog(pool, self.window)
+        dialog.accepted.connect(lambda: delete_pool(self.window.runner, host, pool,
+                                                    with_data=dialog.with_data.isChecked()))
+        dialog.open()
+        self.window.confirm_requested.emit(dialog)
+        return dialog
