@@ -59,6 +59,7 @@ from virtstudio.ui.pool_model import PoolListModel
 from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
 from virtstudio.ui.sparkline import SparklineDelegate
+from virtstudio.ui.storage_page import StorageTools
 from virtstudio.ui.vm_model import VmColumn, VmFilterProxy, VmListModel, VmRole
 from virtstudio.ui.volume_dialog import NewVolumeDialog
 from virtstudio.ui.volume_model import VolumeListModel
@@ -284,6 +285,7 @@ class MainWindow(QMainWindow):
         volumes_layout.addLayout(buttons)
         self.storage_page.addWidget(volumes)
         self.pages.addWidget(self.storage_page)
+        self.storage_tools = StorageTools(self)
         self.network_view = self._entity_table("networkList", self.network_model)
         self.network_page = QSplitter(Qt.Orientation.Vertical)
         self.network_page.addWidget(self.network_view)
