@@ -1,0 +1,157 @@
+"""Snapshots and clones against the real libvirtd, with the lab guest and qcow2 disks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import libvirt
+import pytest
+
+from tests.helpers import off_gui_thread, wait_for
+from tests.integration.conftest import _remove_domain
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import SerialConsole, lab_domain_xml, wait_for_prompt
+from virtstudio.core.connection import ConnectionState, HostConnection
+from virtstudio.core.jobs import JobRunner, JobState
+from virtstudio.machines import snapshots
+
+IMAGES = Path("/var/lib/libvirt/images")
+
+
+def _remove(name: str) -> None:
+    try:
+        dom = libvirt.open(SYSTEM_URI).lookupByName(name)
+        for snap in dom.listAllSnapshots(0):
+            snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+    except libvirt.libvirtError:
+        pass
+    _remove_domain(name)
+
+
+class Guest:
+    """A lab guest with one qcow2 data disk in a folder of its own."""
+
+    def __init__(self, tag: str, images) -> None:
+        self.name = f"vstest-{tag}-{os.getpid()}"
+        self.folder = IMAGES / self.name
+        self.folder.mkdir()
+        self.disk = self.folder / "base.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(self.disk), "32M"],
+                       check=True)
+        self.conn = libvirt.open(SYSTEM_URI)
+        self.conn.defineXML(lab_domain_xml(self.name, images, disks=[self.disk]))
+        self.others: list[str] = []
+
+    @property
+    def dom(self) -> libvirt.virDomain:
+        return self.conn.lookupByName(self.name)
+
+    def remove(self) -> None:
+        for name in [*self.others, self.name]:
+            _remove(name)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def shell(dom: libvirt.virDomain, command: str, timeout: float = 20.0) -> str:
+    """Run ``command`` on the guest's serial shell and return what it printed."""
+    token = f"END{time.monotonic_ns()}"
+    with SerialConsole(dom, force=True) as console:
+        console.send("\n")
+        console.send(f"{command}; echo {token[:3]}''{token[3:]}\n")
+        out = console.wait_for(token, timeout)
+    return out
+
+
+def write_marker(dom: libvirt.virDomain, text: str) -> None:
+    shell(dom, f"echo {text} | dd of=/dev/vda bs=512 count=1 conv=sync,fsync 2>/dev/null")
+
+
+def read_marker(dom: libvirt.virDomain) -> str:
+    # Dropping the page cache makes the guest read the disk, not its memory.
+    out = shell(dom, "echo 3 > /proc/sys/vm/drop_caches; "
+                     "dd if=/dev/vda bs=512 count=1 2>/dev/null | head -c 16; echo")
+    for word in ("BEFORE-SNAP", "AFTER-SNAP", "AFTER-REVERT"):
+        if f"\n{word}" in out.replace("\r", ""):
+            return word
+    return out
+
+
+@pytest.fixture
+def guest(request, lab_images):
+    made = off_gui_thread(Guest, request.node.name[5:25].replace("_", "-"), lab_images)
+    yield made
+    off_gui_thread(made.remove)
+
+
+@pytest.fixture
+def host(system_libvirtd):
+    conn = HostConnection(system_libvirtd, stats_interval=0)
+    conn.open().result(timeout=20)
+    assert conn.state is ConnectionState.CONNECTED
+    runner = JobRunner()
+    yield conn, runner
+    runner.shutdown(wait=True)
+    conn.shutdown()
+
+
+def finish(job, timeout: float = 90.0):
+    wait_for(lambda: job.state.finished, timeout=timeout, interval=0.1)
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+    return job
+
+
+def domain_entity(conn: HostConnection, name: str):
+    def find():
+        conn.call(lambda _c: None).result(timeout=10)  # let queued refreshes land
+        return conn.find_domain_by_name(name)
+
+    return wait_for(find, timeout=10)
+
+
+def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host):
+    conn, runner = host
+    dom = guest.dom
+    dom.create()
+    wait_for_prompt(dom, 40)
+    write_marker(dom, "BEFORE-SNAP")
+    conn.refresh_domain(dom.UUIDString()).result(timeout=10)
+    entity = domain_entity(conn, guest.name)
+
+    finish(snapshots.create_snapshot(runner, conn, entity, "s1", "before the change",
+                                     snapshots.SnapshotKind.EXTERNAL_MEMORY, []))
+    overlay = guest.folder / f"{guest.name}-vda.s1.qcow2"
+    memory = guest.folder / f"{guest.name}.s1.mem"
+    assert overlay.exists() and memory.exists()
+    write_marker(dom, "AFTER-SNAP")
+    assert read_marker(dom) == "AFTER-SNAP"
+
+    plan = conn.call(snapshots.plan_revert, entity.uuid, "s1").result(timeout=30)
+    fates = {Path(f.path).name: f.fate for f in plan.files}
+    assert "changes made since the last snapshot" in fates[overlay.name]
+    assert fates[overlay.name].endswith("lost")
+    assert fates["base.qcow2"].startswith("unchanged")
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+    dom = guest.dom
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert read_marker(dom) == "BEFORE-SNAP"
+    assert [s.current for s in snapshots.read_snapshots(conn.virconn, entity.uuid)] == [True]
+    write_marker(dom, "AFTER-REVERT")
+
+    plan = conn.call(snapshots.plan_delete, entity.uuid, "s1").result(timeout=30)
+    assert not plan.metadata_only
+    finish(snapshots.delete_snapshot(runner, conn, entity, plan))
+    assert snapshots.read_snapshots(conn.virconn, entity.uuid) == []
+    assert not overlay.exists() and not memory.exists()
+    assert f"file='{guest.disk}'" in dom.XMLDesc(0)
+
+    dom.destroy()
+    check = subprocess.run(["qemu-img", "check", str(guest.disk)], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    dom.create()
+    wait_for_prompt(dom, 40)
+    assert read_marker(dom) == "AFTER-REVERT"  # the merge kept what was written after

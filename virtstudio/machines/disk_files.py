@@ -1,0 +1,100 @@
+"""Which image files a host's machines use, backing chains included.
+
+Snapshot and clone operations must never write to, merge into or remove a
+file that another machine (or another snapshot) still reads.  These helpers
+read that fresh from libvirt and qemu-img on a job or worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+
+from virtstudio.core import uri as uri_mod
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.storage import qemu_img
+
+# Names the app gives to new machines and snapshots: safe as file name parts too.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RULE = ("Use letters, digits, dots, dashes or underscores (no spaces or slashes), "
+             "starting with a letter or digit, at most 64 characters.")
+
+
+def name_problem(name: str, what: str) -> str:
+    """What is wrong with ``name`` for a new ``what``; "" when nothing is."""
+    if not name:
+        return f"Enter a name for the {what}."
+    if "/" in name or any(c.isspace() for c in name):
+        return f"A {what} name cannot contain spaces or slashes. {NAME_RULE}"
+    if not NAME_RE.match(name):
+        return NAME_RULE
+    return ""
+
+
+def require_local(host_uri: str, what: str) -> None:
+    """Image files are handled with qemu-img on this computer: refuse remote hosts."""
+    parsed = uri_mod.parse(host_uri)
+    if parsed.is_remote:
+        raise VirtStudioError(f"{what} works for machines on this computer only; "
+                              f"{parsed.host or host_uri} is a remote host.")
+
+
+def disk_chain_from_xml(disk: ET.Element) -> list[str]:
+    """A <disk>'s source file, then its backing files as libvirt reports them."""
+    files: list[str] = []
+    node: ET.Element | None = disk
+    while node is not None:
+        src = node.find("source")
+        if src is not None and src.get("file"):
+            files.append(src.get("file", ""))
+        node = node.find("backingStore")
+    return files
+
+
+def image_chain(path: str) -> list[str]:
+    """``path`` and every backing file below it; just ``path`` when unreadable."""
+    try:
+        return [item.path for item in qemu_img.chain(Path(path))] or [path]
+    except (VirtStudioError, ValueError):
+        return [path]
+
+
+def domain_files(xml: str) -> set[str]:
+    """Every file a domain definition reads: sources, backing chains, kernel, memory."""
+    root = ET.fromstring(xml)
+    used: set[str] = set()
+    for disk in root.findall("devices/disk"):
+        chain = disk_chain_from_xml(disk)
+        if chain:
+            used.update(chain)
+            used.update(image_chain(chain[0]))
+    return used
+
+
+def files_of_other_domains(conn: libvirt.virConnect, exclude_uuid: str) -> dict[str, list[str]]:
+    """Map each file other machines read (backing files too) to those machines' names."""
+    users: dict[str, list[str]] = {}
+    for dom in conn.listAllDomains(0):
+        if dom.UUIDString() == exclude_uuid:
+            continue
+        try:
+            xml = dom.XMLDesc(0)
+        except libvirt.libvirtError:
+            continue  # vanished meanwhile
+        for path in domain_files(xml):
+            users.setdefault(path, []).append(dom.name())
+    return users
+
+
+def unique_path(path: Path) -> Path:
+    """``path``, or the first ``stem-N.suffix`` beside it that does not exist yet."""
+    if not path.exists():
+        return path
+    for n in range(1, 1000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise VirtStudioError(f"No free file name like {path.name} in {path.parent}.")

@@ -1,0 +1,588 @@
+"""Snapshots of a machine: read them as a tree, take, revert and delete them.
+
+Internal snapshots (inside qcow2 files) are libvirt's business from start to
+end.  External ones leave the disk as it was (the *base*) and send new writes
+to an overlay file beside it; the memory, when saved, goes to its own file.
+libvirt 9.0 cannot revert to an external snapshot, so ``revert_snapshot`` does
+it here: stop the machine, put a fresh overlay on the base, point the disk at
+it and restore the saved memory.  Deletion merges the overlay back into the
+base through libvirt, but only after checking that no other machine reads
+either file; otherwise only the record goes and every file stays.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import libvirt
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import Domain
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.machines.disk_files import (
+    disk_chain_from_xml,
+    files_of_other_domains,
+    image_chain,
+    name_problem,
+    require_local,
+    unique_path,
+)
+from virtstudio.storage import qemu_img
+
+
+class SnapshotKind(enum.Enum):
+    INTERNAL = "Internal (inside the qcow2 disks)"
+    EXTERNAL_DISK = "External, disks only"
+    EXTERNAL_MEMORY = "External, disks and memory"
+
+
+@dataclass(frozen=True)
+class SnapshotDisk:
+    target: str
+    kind: str  # internal, external, no
+    overlay: str = ""  # external: the file that took the writes made after the snapshot
+    base: str = ""  # external: the file that holds the disk as it was
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    parent: str
+    description: str
+    created: int
+    state: str  # the machine's state when taken: running, paused, shutoff, disk-snapshot
+    current: bool
+    memory: str  # internal, external, no
+    memory_file: str
+    disks: tuple[SnapshotDisk, ...] = field(default_factory=tuple)
+
+    @property
+    def external(self) -> bool:
+        return self.memory == "external" or any(d.kind == "external" for d in self.disks)
+
+    @property
+    def has_memory(self) -> bool:
+        return self.memory in ("internal", "external") and self.state in ("running", "paused")
+
+    @property
+    def kind_label(self) -> str:
+        if not self.external:
+            return "internal" + (", with memory" if self.has_memory else "")
+        return "external" + (", with memory" if self.has_memory else ", disks only")
+
+
+def parse_snapshot(xml: str, current: bool = False) -> SnapshotInfo:
+    root = ET.fromstring(xml)
+    memory = root.find("memory")
+    bases = {}
+    for disk in root.findall("domain/devices/disk"):
+        target = disk.find("target")
+        chain = disk_chain_from_xml(disk)
+        if target is not None and chain:
+            bases[target.get("dev", "")] = chain[0]
+    disks = []
+    for disk in root.findall("disks/disk"):
+        src = disk.find("source")
+        target = disk.get("name", "")
+        disks.append(SnapshotDisk(target, disk.get("snapshot", ""),
+                                  src.get("file", "") if src is not None else "",
+                                  bases.get(target, "")))
+    created = root.findtext("creationTime", "0") or "0"
+    return SnapshotInfo(
+        name=root.findtext("name", ""),
+        parent=root.findtext("parent/name", "") or "",
+        description=root.findtext("description", "") or "",
+        created=int(created) if created.isdigit() else 0,
+        state=root.findtext("state", "") or "",
+        current=current,
+        memory=memory.get("snapshot", "no") if memory is not None else "no",
+        memory_file=memory.get("file", "") if memory is not None else "",
+        disks=tuple(disks),
+    )
+
+
+def read_snapshots(conn: libvirt.virConnect, uuid: str) -> list[SnapshotInfo]:
+    """Every snapshot of the machine, parents before children, oldest first."""
+    dom = conn.lookupByUUIDString(uuid)
+    try:
+        current = dom.snapshotCurrent().getName() if dom.hasCurrentSnapshot() else ""
+    except libvirt.libvirtError:
+        current = ""
+    found = [parse_snapshot(s.getXMLDesc(0), s.getName() == current)
+             for s in dom.listAllSnapshots(0)]
+    found.sort(key=lambda s: (s.created, s.name))
+    ordered: list[SnapshotInfo] = []
+    placed: set[str] = set()
+    names = {s.name for s in found}
+
+    def place(parent: str) -> None:
+        for snap in found:
+            if snap.name not in placed and (snap.parent or "") == parent:
+                placed.add(snap.name)
+                ordered.append(snap)
+                place(snap.name)
+
+    place("")
+    for snap in found:  # a parent that libvirt no longer lists: show as a root
+        if snap.name not in placed and snap.parent not in names:
+            placed.add(snap.name)
+            ordered.append(snap)
+            place(snap.name)
+    return ordered
+
+
+# ---- taking a snapshot -----------------------------------------------------------------
+
+
+def _snapshot_disks(domain: Domain) -> tuple[list, list]:
+    """The disks a snapshot covers (writable disks) and the ones it leaves alone."""
+    covered, skipped = [], []
+    for disk in domain.summary.disks:
+        if disk.device in ("cdrom", "floppy") or disk.readonly or disk.shareable:
+            skipped.append(disk)
+        else:
+            covered.append(disk)
+    return covered, skipped
+
+
+def kind_problems(domain: Domain) -> dict[SnapshotKind, str]:
+    """For each kind, why it cannot be taken of ``domain`` now ("" when it can)."""
+    covered, _ = _snapshot_disks(domain)
+    problems = {kind: "" for kind in SnapshotKind}
+    if not covered:
+        problems[SnapshotKind.EXTERNAL_DISK] = "The machine has no writable disk."
+    not_qcow2 = [d.target for d in covered if d.fmt != "qcow2"]
+    if not_qcow2:
+        problems[SnapshotKind.INTERNAL] = (
+            f"Internal snapshots need qcow2 disks; {', '.join(not_qcow2)} "
+            f"{'is' if len(not_qcow2) == 1 else 'are'} not.")
+    not_files = [d.target for d in covered if d.source_type != "file" or not d.source]
+    if not_files:
+        problems[SnapshotKind.EXTERNAL_DISK] = (
+            f"External snapshots here need file disks; {', '.join(not_files)} "
+            f"{'is' if len(not_files) == 1 else 'are'} not.")
+    problems[SnapshotKind.EXTERNAL_MEMORY] = problems[SnapshotKind.EXTERNAL_DISK]
+    if not domain.state.is_active:
+        problems[SnapshotKind.EXTERNAL_MEMORY] = (
+            "Memory can only be saved while the machine runs; it is shut off.")
+    return problems
+
+
+def planned_files(domain: Domain, name: str, kind: SnapshotKind) -> list[str]:
+    """The files an external snapshot will create, beside each disk, in order."""
+    if kind is SnapshotKind.INTERNAL:
+        return []
+    covered, _ = _snapshot_disks(domain)
+    files = [str(Path(d.source).parent / f"{domain.name}-{d.target}.{name}.qcow2")
+             for d in covered]
+    if kind is SnapshotKind.EXTERNAL_MEMORY and covered:
+        files.append(str(Path(covered[0].source).parent / f"{domain.name}.{name}.mem"))
+    return files
+
+
+def check_new_snapshot(domain: Domain, existing: list[str], name: str,
+                       kind: SnapshotKind) -> str:
+    """What is wrong with taking snapshot ``name`` of ``kind``; "" when nothing is."""
+    problem = name_problem(name, "snapshot")
+    if problem:
+        return problem
+    if name in existing:
+        return f"{domain.name} has a snapshot called {name} already."
+    return kind_problems(domain)[kind]
+
+
+def snapshot_xml(domain: Domain, name: str, description: str,
+                 kind: SnapshotKind) -> tuple[str, int]:
+    """The <domainsnapshot> description and the flags to create it with."""
+    parts = [f"<domainsnapshot><name>{escape(name)}</name>"]
+    if description:
+        parts.append(f"<description>{escape(description)}</description>")
+    flags = 0
+    if kind is not SnapshotKind.INTERNAL:
+        files = planned_files(domain, name, kind)
+        covered, skipped = _snapshot_disks(domain)
+        if kind is SnapshotKind.EXTERNAL_MEMORY:
+            parts.append(f"<memory snapshot='external' file={quoteattr(files[-1])}/>")
+        else:
+            parts.append("<memory snapshot='no'/>")
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        parts.append("<disks>")
+        for disk, path in zip(covered, files[:len(covered)], strict=True):
+            parts.append(f"<disk name={quoteattr(disk.target)} snapshot='external'>"
+                         f"<driver type='qcow2'/><source file={quoteattr(path)}/></disk>")
+        for disk in skipped:
+            parts.append(f"<disk name={quoteattr(disk.target)} snapshot='no'/>")
+        parts.append("</disks>")
+    parts.append("</domainsnapshot>")
+    return "".join(parts), flags
+
+
+def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, name: str,
+                    description: str, kind: SnapshotKind, existing: list[str]) -> Job:
+    problem = check_new_snapshot(domain, existing, name, kind)
+    if problem:
+        raise VirtStudioError(problem)
+    if kind is not SnapshotKind.INTERNAL:
+        require_local(host.uri, "An external snapshot")
+    xml, flags = snapshot_xml(domain, name, description, kind)
+    files = planned_files(domain, name, kind)
+    uuid = domain.uuid
+
+    def work(job: Job) -> None:
+        for path in files:
+            if Path(path).exists():
+                raise VirtStudioError(f"{path} exists already; nothing was changed.")
+        job.report(None, f"Taking snapshot {name} ({kind.value.lower()})")
+        dom = host.virconn.lookupByUUIDString(uuid)
+        dom.snapshotCreateXML(xml, flags)
+        for path in files:
+            job.log(f"Created {path}")
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Snapshot {domain.name}: {name}", work, host=host.name,
+                         target=domain.name)
+
+
+# ---- what an operation does to each file --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileFate:
+    path: str
+    fate: str  # a sentence for the user: what happens to this file
+
+
+@dataclass(frozen=True)
+class DiskRevert:
+    target: str
+    base: str
+    new_overlay: str
+    discard: str = ""  # the current top image, removed: it only held changes since
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """What reverting to or deleting one snapshot will do, for the question and the job."""
+
+    snapshot: SnapshotInfo
+    summary: str
+    files: tuple[FileFate, ...] = ()
+    metadata_only: bool = False
+    disks: tuple[DiskRevert, ...] = ()
+    memory_file: str = ""  # to restore (revert) or to remove (delete)
+
+    def describe(self) -> str:
+        lines = [self.summary]
+        lines += [f"• {Path(f.path).name}: {f.fate}" for f in self.files]
+        return "\n".join(lines)
+
+
+def _lookup(conn: libvirt.virConnect, uuid: str,
+            name: str) -> tuple[libvirt.virDomain, SnapshotInfo, list[SnapshotInfo]]:
+    dom = conn.lookupByUUIDString(uuid)
+    snaps = read_snapshots(conn, uuid)
+    snap = next((s for s in snaps if s.name == name), None)
+    if snap is None:
+        raise VirtStudioError(f"{dom.name()} has no snapshot called {name} any more.")
+    return dom, snap, snaps
+
+
+def _current_chains(dom: libvirt.virDomain) -> dict[str, list[str]]:
+    """Each disk's files, top first, as the machine uses them now."""
+    root = ET.fromstring(dom.XMLDesc(0))
+    chains = {}
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        files = disk_chain_from_xml(disk)
+        if target is None or not files:
+            continue
+        if len(files) == 1:
+            files = image_chain(files[0])
+        chains[target.get("dev", "")] = files
+    return chains
+
+
+def _snapshot_files(snaps: list[SnapshotInfo], skip: str) -> set[str]:
+    """Files other snapshots of the machine still need: their bases and memory."""
+    needed: set[str] = set()
+    for snap in snaps:
+        if snap.name == skip:
+            continue
+        needed.update(d.base for d in snap.disks if d.kind == "external" and d.base)
+        if snap.memory_file:
+            needed.add(snap.memory_file)
+    return needed
+
+
+_DISCARDED = "deleted: it holds only the changes made since the last snapshot, which are lost"
+
+
+def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
+    """Work out a revert on the host's worker or a job thread (reads libvirt and images)."""
+    dom, snap, snaps = _lookup(conn, uuid, name)
+    running = bool(dom.isActive())
+    if not snap.external:
+        lost = "its disks and memory since then" if running else "its disks' changes since then"
+        return SnapshotPlan(snap, f"{dom.name()} returns to {name}; {lost} are lost.",
+                            memory_file="")
+    if not dom.isPersistent():
+        raise VirtStudioError("Only a defined (persistent) machine can revert to an external "
+                              "snapshot.")
+    if snap.has_memory and not (snap.memory_file and Path(snap.memory_file).exists()):
+        raise VirtStudioError(f"The memory saved with {name} ({snap.memory_file or 'no file'}) "
+                              "is missing; nothing was changed.")
+    others = files_of_other_domains(conn, uuid)
+    needed = _snapshot_files(snaps, "") | set(others)
+    chains = _current_chains(dom)
+    fates, disks = [], []
+    for disk in snap.disks:
+        if disk.kind != "external":
+            continue
+        if not disk.base or not Path(disk.base).exists():
+            raise VirtStudioError(f"The disk image {disk.base or '(unknown)'} that {name} "
+                                  f"keeps for {disk.target} is missing; nothing was changed.")
+        top = (chains.get(disk.target) or [""])[0]
+        discard = ""
+        if top and top != disk.base and top not in needed:
+            discard = top
+            fates.append(FileFate(top, _DISCARDED))
+        elif top and top != disk.base:
+            users = others.get(top)
+            why = f"{', '.join(users)} reads it" if users else "another snapshot needs it"
+            fates.append(FileFate(top, f"kept as it is ({why})"))
+        overlay = disk.overlay or str(Path(disk.base).with_suffix("")) + f".{name}.qcow2"
+        if overlay != discard:
+            overlay = str(unique_path(Path(overlay)))
+        fates.append(FileFate(disk.base, "unchanged: it becomes the read-only base again"))
+        if overlay == discard:
+            fates.remove(FileFate(top, _DISCARDED))
+            fates.append(FileFate(overlay, "replaced by a new empty overlay: the changes made "
+                                           "since the last snapshot in it are lost"))
+        else:
+            fates.append(FileFate(overlay, f"created: a new empty overlay for {disk.target}"))
+        disks.append(DiskRevert(disk.target, disk.base, overlay, discard))
+    if snap.has_memory:
+        fates.append(FileFate(snap.memory_file, "read to restore the memory; kept"))
+    stop = "stopped (its memory now is lost), then " if running else ""
+    after = ("resumes where it was" if snap.state == "running" else "is restored paused"
+             ) if snap.has_memory else "stays shut off"
+    summary = f"{dom.name()} is {stop}set back to {name} and {after}."
+    return SnapshotPlan(snap, summary, tuple(fates), disks=tuple(disks),
+                        memory_file=snap.memory_file if snap.has_memory else "")
+
+
+def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
+    dom, snap, snaps = _lookup(conn, uuid, name)
+    children = [s.name for s in snaps if s.parent == name]
+    if not snap.external:
+        fates = tuple(FileFate(d.base or d.target, "keeps its data; the snapshot's blocks "
+                                                   "inside it are freed")
+                      for d in snap.disks if d.kind == "internal")
+        return SnapshotPlan(snap, f"The snapshot {name} is deleted; you can no longer return "
+                                  "to it. The machine itself is not changed.", fates)
+    require_local(conn.getURI(), "Deleting an external snapshot")
+    others = files_of_other_domains(conn, uuid)
+    chains = _current_chains(dom)
+    fates: list[FileFate] = []
+    blockers: list[str] = []
+    for disk in snap.disks:
+        if disk.kind != "external":
+            continue
+        chain = chains.get(disk.target, [])
+        readers = sorted(set(others.get(disk.overlay, []) + others.get(disk.base, [])))
+        if readers:
+            blockers.append(f"{', '.join(readers)} also read{'s' if len(readers) == 1 else ''} "
+                            f"{Path(disk.base).name}")
+        elif disk.overlay not in chain or disk.base not in chain:
+            blockers.append(f"{disk.target} no longer runs on {Path(disk.overlay).name}")
+        else:
+            fates.append(FileFate(disk.base, f"receives the changes kept in "
+                                             f"{Path(disk.overlay).name} and stays"))
+            fates.append(FileFate(disk.overlay, f"merged into {Path(disk.base).name}, then "
+                                                "removed"))
+    child_note = (f" {', '.join(children)} keep{'s' if len(children) == 1 else ''} working."
+                  if children else "")
+    if blockers:
+        files = [FileFate(p, "kept as it is") for d in snap.disks if d.kind == "external"
+                 for p in (d.base, d.overlay) if p]
+        if snap.memory_file:
+            files.append(FileFate(snap.memory_file, "kept as it is"))
+        return SnapshotPlan(
+            snap, f"Merging {name}'s files would change what {'; '.join(blockers)}. Only the "
+                  f"record of {name} is removed; every file stays.{child_note}",
+            tuple(files), metadata_only=True)
+    memory = ""
+    if snap.memory_file and snap.memory_file not in _snapshot_files(snaps, name):
+        memory = snap.memory_file
+        fates.append(FileFate(memory, f"deleted: the memory saved with {name}"))
+    return SnapshotPlan(snap, f"The snapshot {name} is deleted and its overlay merged; the "
+                              f"machine's current disks keep every change.{child_note}",
+                        tuple(fates), memory_file=memory)
+
+
+# ---- revert and delete as jobs -----------------------------------------------------------
+
+
+def _repoint_disks(xml: str, new_sources: dict[str, str]) -> str:
+    root = ET.fromstring(xml)
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        dev = target.get("dev", "") if target is not None else ""
+        if dev not in new_sources:
+            continue
+        src = disk.find("source")
+        if src is None:
+            src = ET.SubElement(disk, "source")
+        src.attrib.clear()
+        src.set("file", new_sources[dev])
+        disk.set("type", "file")
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ET.SubElement(disk, "driver", {"name": "qemu"})
+        driver.set("type", "qcow2")
+        for backing in disk.findall("backingStore"):
+            disk.remove(backing)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _replan(planner: Callable[[libvirt.virConnect, str, str], SnapshotPlan],
+            conn: libvirt.virConnect, uuid: str, agreed: SnapshotPlan) -> SnapshotPlan:
+    """Work the plan out again in the job: act only if it is still what the user agreed to."""
+    fresh = planner(conn, uuid, agreed.snapshot.name)
+    if (fresh.files, fresh.metadata_only, fresh.disks) != (
+            agreed.files, agreed.metadata_only, agreed.disks):
+        raise VirtStudioError("The machine's disks or snapshots changed since you were "
+                              "asked; nothing was changed. Try again.")
+    return fresh
+
+
+def _revert_external(job: Job, conn: libvirt.virConnect, dom: libvirt.virDomain,
+                     plan: SnapshotPlan) -> None:
+    snap = plan.snapshot
+    if dom.isActive():
+        job.report(0.1, f"Stopping {dom.name()}")
+        dom.destroy()
+    staged = []
+    try:
+        for disk in plan.disks:
+            temp = Path(disk.new_overlay + ".new")
+            temp.unlink(missing_ok=True)
+            job.report(0.3, f"Creating an overlay on {disk.base} for {disk.target}")
+            qemu_img.create_overlay(Path(disk.base), temp)
+            if qemu_img.info(temp).backing != disk.base:
+                raise VirtStudioError(f"The new overlay for {disk.target} does not read from "
+                                      f"{disk.base}; nothing was changed.")
+            staged.append((temp, disk))
+    except BaseException:
+        for temp, _disk in staged:
+            temp.unlink(missing_ok=True)
+        raise
+    # From here on the user agreed to lose the current tops: replace them in place.
+    for temp, disk in staged:
+        os.replace(temp, disk.new_overlay)
+        job.log(f"{disk.target} now runs on {disk.new_overlay}")
+    sources = {d.target: d.new_overlay for d in plan.disks}
+    inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+    conn.defineXML(_repoint_disks(inactive, sources))
+    if plan.memory_file:
+        job.report(0.6, f"Restoring the memory saved with {snap.name}")
+        saved = conn.saveImageGetXMLDesc(plan.memory_file,
+                                         libvirt.VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)
+        flags = (libvirt.VIR_DOMAIN_SAVE_PAUSED if snap.state == "paused"
+                 else libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        conn.restoreFlags(plan.memory_file, _repoint_disks(saved, sources), flags)
+    dom = conn.lookupByUUIDString(dom.UUIDString())
+    now = _current_chains(dom)
+    for disk in plan.disks:
+        if (now.get(disk.target) or [""])[0] != disk.new_overlay:
+            raise VirtStudioError(f"{disk.target} does not use {disk.new_overlay} after the "
+                                  "revert; check the machine's disks before starting it.")
+    record = dom.snapshotLookupByName(snap.name)
+    dom.snapshotCreateXML(record.getXMLDesc(libvirt.VIR_DOMAIN_SNAPSHOT_XML_SECURE),
+                          libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE
+                          | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT)
+    for disk in plan.disks:
+        if disk.discard and disk.discard != disk.new_overlay and Path(disk.discard).exists():
+            job.log(f"Deleting {disk.discard}")
+            Path(disk.discard).unlink()
+
+
+def revert_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
+                    plan: SnapshotPlan) -> Job:
+    """Revert as agreed in ``plan``; the job stops if the host changed since."""
+    uuid, name = domain.uuid, plan.snapshot.name
+
+    def work(job: Job) -> None:
+        conn = host.virconn
+        fresh = _replan(plan_revert, conn, uuid, plan)
+        dom = conn.lookupByUUIDString(uuid)
+        if fresh.snapshot.external:
+            require_local(host.uri, "Reverting to an external snapshot")
+            _revert_external(job, conn, dom, fresh)
+        else:
+            job.report(None, f"Reverting {domain.name} to {name}")
+            dom.revertToSnapshot(dom.snapshotLookupByName(name), 0)
+        job.report(1.0, f"{domain.name} is back at {name}")
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Revert {domain.name} to {name}", work, host=host.name,
+                         target=domain.name)
+
+
+def check_image(path: str) -> str:
+    """qemu-img check's verdict on ``path``; raise when it finds corruption."""
+    done = subprocess.run([qemu_img.QEMU_IMG, "check", "-U", path], capture_output=True,
+                          text=True, timeout=120)
+    text = (done.stdout + done.stderr).strip()
+    # Exit status 2 means corruption; 3 only leaked clusters, which lose nothing.
+    if done.returncode in (1, 2):
+        raise VirtStudioError(f"qemu-img check found a problem in {path}: "
+                              f"{text.splitlines()[-1] if text else done.returncode}", text)
+    return text.splitlines()[0] if text else "No errors were found on the image."
+
+
+def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
+                    plan: SnapshotPlan) -> Job:
+    uuid, name = domain.uuid, plan.snapshot.name
+
+    def work(job: Job) -> None:
+        conn = host.virconn
+        fresh = _replan(plan_delete, conn, uuid, plan)
+        dom = conn.lookupByUUIDString(uuid)
+        record = dom.snapshotLookupByName(name)
+        if fresh.metadata_only:
+            job.report(None, f"Removing the record of {name}; every file stays")
+            record.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+        else:
+            job.report(None, f"Deleting {name}" + (" and merging its overlay"
+                                                   if fresh.snapshot.external else ""))
+            record.delete(0)
+        if fresh.snapshot.external and not fresh.metadata_only:
+            dom = conn.lookupByUUIDString(uuid)
+            chains = _current_chains(dom)
+            for disk in fresh.snapshot.disks:
+                if disk.kind != "external":
+                    continue
+                if disk.overlay in chains.get(disk.target, []):
+                    raise VirtStudioError(f"{disk.target} still reads {disk.overlay} after "
+                                          "the merge; it was kept.")
+                if dom.isActive():
+                    job.log(f"{disk.base} is in use; qemu-img check it once the machine stops")
+                else:
+                    job.log(f"{disk.base}: {check_image(disk.base)}")
+            if fresh.memory_file and Path(fresh.memory_file).exists():
+                job.log(f"Deleting {fresh.memory_file}")
+                Path(fresh.memory_file).unlink()
+        job.report(1.0, f"Deleted {name}")
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Delete snapshot {name} of {domain.name}", work, host=host.name,
+                         target=domain.name)
