@@ -77,13 +77,27 @@ def _answered(data: bytes, width: int, height: int) -> bool:
         answer.strip(b"\x00\xff"))
 
 
+async def wait_answered(client, timeout: float = 30) -> None:
+    """Wait until the last answer line has appeared (it matches the literal "42" two
+    lines above): a busy machine may take a while, so no fixed time."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        fb = client.framebuffer
+        if _answered(opaque(fb.data), fb.width, fb.height):
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        with contextlib.suppress(asyncio.TimeoutError):
+            await client.wait_update(1)
+    await asyncio.sleep(0.3)
+
+
 async def _session(sock, encoding: str, dom) -> dict:
     client = RfbClient(encoding=encoding)
     await client.connect_socket(sock)
     runner = asyncio.create_task(client.run())
     try:
         await client.wait_update(10)
-        fb = client.framebuffer
         for text in ("echo 42\n", "echo $((6*7))\n"):
             for keysym, scancode, shift in text_to_keys(text):
                 if shift:
@@ -93,15 +107,7 @@ async def _session(sock, encoding: str, dom) -> dict:
                 if shift:
                     client.key_event(False, *SHIFT_L)
             await client.drain()
-        # A busy machine may take a while to answer: wait until the last answer line
-        # has appeared (it matches the literal "42" two lines above), not a fixed time.
-        deadline = asyncio.get_running_loop().time() + 30
-        while not _answered(opaque(fb.data), fb.width, fb.height):
-            if asyncio.get_running_loop().time() > deadline:
-                break
-            with contextlib.suppress(asyncio.TimeoutError):
-                await client.wait_update(1)
-        await asyncio.sleep(0.3)
+        await wait_answered(client)
         await asyncio.to_thread(dom.suspend)
         try:
             # A full frame of the paused guest, then libvirt's picture of the same moment.

@@ -1,0 +1,95 @@
+"""The SPICE client against the real lab guest: typing, and frames equal to libvirt's screenshot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import libvirt
+import pytest
+
+from tests.integration.test_vnc_console import ROW, _row, _text_rows, opaque, wait_answered
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import lab_domain_xml, take_screenshot, wait_for_prompt
+from virtstudio.console.keymap import SHIFT_L, text_to_keys
+from virtstudio.console.local import open_graphics_socket
+from virtstudio.console.spice_client import SpiceClient
+
+
+@pytest.fixture(scope="module")
+def spice_guest(lab_images):
+    name = f"vstest-spice-{os.getpid()}"
+    conn = libvirt.open(SYSTEM_URI)
+    dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("spice",)), 0)
+    try:
+        wait_for_prompt(dom, 60)
+        yield dom
+    finally:
+        dom.destroy()
+
+
+def rgb(bgrx: bytes | bytearray) -> bytes:
+    out = bytearray(len(bgrx) // 4 * 3)
+    out[0::3], out[1::3], out[2::3] = bgrx[2::4], bgrx[1::4], bgrx[0::4]
+    return bytes(out)
+
+
+def type_text(client: SpiceClient, text: str) -> None:
+    for keysym, scancode, shift in text_to_keys(text):
+        if shift:
+            client.key_event(True, *SHIFT_L)
+        client.key_event(True, keysym, scancode)
+        client.key_event(False, keysym, scancode)
+        if shift:
+            client.key_event(False, *SHIFT_L)
+
+
+async def _session(dom, compression: str) -> dict:
+    client = SpiceClient(compression=compression)
+    opened: list[int] = []
+
+    async def opener():
+        opened.append(1)
+        return await asyncio.to_thread(open_graphics_socket, dom, 0)
+
+    await client.connect(opener)
+    runner = asyncio.create_task(client.run())
+    try:
+        for text in ("echo 42\n", "echo $((6*7))\n"):
+            type_text(client, text)
+            await client.drain()
+        await wait_answered(client)
+        await asyncio.to_thread(dom.suspend)
+        try:
+            # The paused guest's screen no longer changes: our picture must settle on
+            # exactly what libvirt's screenshot shows.
+            for _attempt in range(10):
+                await asyncio.sleep(0.3)
+                shot = await asyncio.to_thread(take_screenshot, dom)
+                if rgb(client.framebuffer.data) == shot.pixels:
+                    break
+        finally:
+            await asyncio.to_thread(dom.resume)
+        fb = client.framebuffer
+        return {"fb": bytes(fb.data), "w": fb.width, "h": fb.height, "shot": shot,
+                "channels": len(opened), "unsupported": dict(client.display.unsupported)}
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+@pytest.mark.parametrize("compression", ["off", "lz4"])
+def test_spice_types_and_matches_the_screenshot(spice_guest, compression):
+    result = asyncio.run(_session(spice_guest, compression))
+    shot = result["shot"]
+    assert (result["w"], result["h"]) == (shot.width, shot.height) == (720, 400)
+    assert result["channels"] == 4  # main, display, inputs, cursor: one socket each
+    assert result["unsupported"] == {}
+    assert rgb(result["fb"]) == shot.pixels, "decoded framebuffer differs from the screenshot"
+    data, width = opaque(result["fb"]), result["w"]
+    prompt = _text_rows((width, result["h"], data)) - 1
+    answer, literal = _row(data, width, prompt - 1), _row(data, width, prompt - 3)
+    assert answer == literal and answer.strip(b"\x00\xff"), "the answer line is not 42"
+    assert len(answer) == width * 4 * ROW
