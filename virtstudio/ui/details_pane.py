@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLabel,
-    QPlainTextEdit,
     QScrollArea,
     QStackedWidget,
     QTableWidget,
@@ -18,9 +16,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
+from virtstudio.core.jobs import JobRunner
 from virtstudio.core.units import format_kib
 from virtstudio.ui.console_view import ConsolePane
+from virtstudio.ui.serial_view import SerialPane
+from virtstudio.ui.vm_editor import VmEditor
+from virtstudio.ui.xml_editor import XmlEditor
 
 
 def _value_label() -> QLabel:
@@ -60,10 +63,11 @@ def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
 class DetailsPane(QStackedWidget):
     """Shows one domain; call ``show_domain`` again whenever it changes."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, runner: JobRunner | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("detailsPane")
         self.domain: Domain | None = None
+        self.host: HostConnection | None = None
 
         self._empty = QLabel("Select a virtual machine to see its details.")
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -102,25 +106,32 @@ class DetailsPane(QStackedWidget):
         self.nics = _table(["Type", "Source", "Model", "MAC"])
         hw_layout.addWidget(self.nics)
         self.tabs.addTab(_scrolling(hardware), "Hardware")
+        self.editor = VmEditor(runner)
+        self.tabs.addTab(self.editor, "Edit")
 
         self.console = ConsolePane()
         self.tabs.addTab(self.console, "Console")
+        self.serial = SerialPane()
+        self.tabs.addTab(self.serial, "Serial")
+        self.tabs.currentChanged.connect(self._update_serial)
 
-        self.xml_view = QPlainTextEdit()
-        self.xml_view.setObjectName("xmlView")
-        self.xml_view.setReadOnly(True)
-        self.xml_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        fixed.setStyleHint(QFont.StyleHint.Monospace)
-        self.xml_view.setFont(fixed)
-        self.tabs.addTab(self.xml_view, "XML")
+        self.xml_editor = XmlEditor(runner)
+        self.xml_view = self.xml_editor.text
+        self.tabs.addTab(self.xml_editor, "XML")
 
     def clear(self) -> None:
         self.domain = None
         self.setCurrentWidget(self._empty)
+        self._update_serial()
 
-    def show_domain(self, domain: Domain, host_name: str) -> None:
+    def _update_serial(self, *_: object) -> None:
+        visible = self.tabs.currentWidget() is self.serial and self.domain is not None
+        self.serial.show_machine(self.host, self.domain, visible)
+
+    def show_domain(self, domain: Domain, host_name: str,
+                    host: HostConnection | None = None) -> None:
         self.domain = domain
+        self.host = host
         s = domain.summary
         f = self._fields
         f["name"].setText(s.name)
@@ -147,8 +158,7 @@ class DetailsPane(QStackedWidget):
         _fill(self.disks, [(d.target, d.device, d.bus, d.fmt, d.source or "(empty)")
                            for d in s.disks])
         _fill(self.nics, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
-        if self.xml_view.toPlainText() != domain.xml:
-            scroll = self.xml_view.verticalScrollBar().value()
-            self.xml_view.setPlainText(domain.xml)
-            self.xml_view.verticalScrollBar().setValue(scroll)
+        self.xml_editor.show_domain(host, domain)
+        self.editor.show_domain(host, domain)
+        self._update_serial()
         self.setCurrentWidget(self.tabs)

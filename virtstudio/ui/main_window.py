@@ -174,7 +174,8 @@ class MainWindow(QMainWindow):
         bar.addWidget(spacer)
         self.filter_edit = QLineEdit()
         self.filter_edit.setObjectName("filterEdit")
-        self.filter_edit.setPlaceholderText("Filter machines by name, host or state  (Ctrl+F)")
+        self.filter_edit.setPlaceholderText(
+            "Filter by name, host, state, tag:web or folder:prod  (Ctrl+F)")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.setMinimumWidth(280)
         self.filter_edit.textChanged.connect(self.vm_proxy.set_text)
@@ -252,7 +253,7 @@ class MainWindow(QMainWindow):
         for column, width in widths.items():
             header.resizeSection(column, width)
         vm_split.addWidget(self.vm_view)
-        self.details = DetailsPane()
+        self.details = DetailsPane(runner=self.runner)
         vm_split.addWidget(self.details)
         self.consoles = ConsoleController(self.details.console, self)
         self.details.tabs.currentChanged.connect(self._update_console)
@@ -632,7 +633,7 @@ class MainWindow(QMainWindow):
         if selected is None:
             self.details.clear()
         else:
-            self.details.show_domain(selected[1], selected[0].name)
+            self.details.show_domain(selected[1], selected[0].name, selected[0])
         self._update_console()
 
     def _update_console(self, *_: object) -> None:

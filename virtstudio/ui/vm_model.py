@@ -25,6 +25,7 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.units import format_kib, format_percent, format_rate
+from virtstudio.machines.groups import groups_of
 from virtstudio.ui.bridge import Relay, relay
 from virtstudio.ui.icons import icon, state_icon
 
@@ -40,6 +41,8 @@ class VmColumn(enum.IntEnum):
     CPU = 5
     DISK_IO = 6
     NET_IO = 7
+    FOLDER = 8
+    TAGS = 9
 
 
 class VmRole(enum.IntEnum):
@@ -54,6 +57,7 @@ _HEADERS = {
     VmColumn.NAME: "Name", VmColumn.STATE: "State", VmColumn.HOST: "Host",
     VmColumn.VCPUS: "vCPUs", VmColumn.MEMORY: "Memory", VmColumn.CPU: "CPU",
     VmColumn.DISK_IO: "Disk I/O", VmColumn.NET_IO: "Network I/O",
+    VmColumn.FOLDER: "Folder", VmColumn.TAGS: "Tags",
 }
 # Running machines first when sorted by state, then the ones that need attention.
 _STATE_ORDER = {"Running": 0, "Blocked": 1, "Paused": 2, "Suspended": 3, "Shutting down": 4,
@@ -84,6 +88,8 @@ _SORT_KEYS = (
     lambda h, d: d.stats.cpu_percent,
     lambda h, d: d.stats.disk_bytes_per_s,
     lambda h, d: d.stats.net_bytes_per_s,
+    lambda h, d: groups_of(d).folder.casefold(),
+    lambda h, d: ", ".join(groups_of(d).tags).casefold(),
 )
 
 
@@ -324,6 +330,10 @@ class VmListModel(QAbstractTableModel):
             return str(s.vcpus)
         if col is VmColumn.MEMORY:
             return format_kib(s.current_memory_kib)
+        if col is VmColumn.FOLDER:
+            return groups_of(dom).folder
+        if col is VmColumn.TAGS:
+            return ", ".join(groups_of(dom).tags)
         if not active:
             return "—"
         if col is VmColumn.CPU:
@@ -356,7 +366,8 @@ class VmListModel(QAbstractTableModel):
 
 
 class VmFilterProxy(QSortFilterProxyModel):
-    """Filters by free text and by host; sorts by each column's natural key."""
+    """Filters by free text (with ``tag:x`` and ``folder:x``) and by host; sorts by each
+    column's natural key."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -401,5 +412,12 @@ class VmFilterProxy(QSortFilterProxyModel):
             return False
         if not self._tokens:
             return True
-        haystack = " ".join((dom.name, dom.summary.title, host.name, dom.state.label)).casefold()
-        return all(token in haystack for token in self._tokens)
+        groups = groups_of(dom)
+        haystack = " ".join((dom.name, dom.summary.title, host.name, dom.state.label,
+                             groups.folder, *groups.tags)).casefold()
+        for token in self._tokens:
+            # tag:web and folder:prod match exactly; other words anywhere in the row.
+            matched = groups.matches(token)
+            if not (token in haystack if matched is None else matched):
+                return False
+        return True

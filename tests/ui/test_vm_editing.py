@@ -1,0 +1,201 @@
+"""The Edit and XML tabs and tags/folders, on libvirt's test driver, driven as a user would."""
+
+from __future__ import annotations
+
+import re
+
+import libvirt
+import pytest
+from PySide6.QtCore import QRegularExpression, Qt
+
+from virtstudio.core.entities import DomainState
+from virtstudio.core.fixtures import write_fixture
+from virtstudio.machines.groups import groups_of
+from virtstudio.ui.vm_model import VmColumn, VmRole
+
+
+@pytest.fixture
+def window(make_main_window, qtbot, tmp_path):
+    window = make_main_window()
+    host = window.inventory.add(f"test://{write_fixture(tmp_path / 'host.xml', 12)}")
+    qtbot.waitUntil(lambda: window.vm_model.rowCount() == 12 and len(host.pools) == 3,
+                    timeout=5000)
+    return window
+
+
+def select_stopped(window, qtbot, tab):
+    dom = next(window.vm_model.domain_at(r) for r in range(window.vm_model.rowCount())
+               if window.vm_model.domain_at(r).state is DomainState.SHUTOFF)
+    assert window.select_domain(dom.name)
+    window.details.tabs.setCurrentWidget(tab)
+    return dom
+
+
+def click(qtbot, button):
+    assert button.isEnabled(), f"{button.objectName()} is disabled"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def retype(qtbot, edit, text):
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+
+
+def saved_xml(window, dom):
+    host = window.inventory.connections[0]
+    return host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE)).result(5)
+
+
+def test_editor_refuses_bad_values_as_typed(window, qtbot):
+    editor = window.details.editor
+    select_stopped(window, qtbot, editor)
+    assert not editor.apply_button.isEnabled()  # nothing changed yet
+    retype(qtbot, editor.memory_edit, "0")
+    assert "above zero" in editor.cpu_memory_error.text()
+    assert not editor.apply_button.isEnabled()
+    retype(qtbot, editor.memory_edit, "999999")
+    assert "cannot be above the maximum" in editor.cpu_memory_error.text()
+    assert not editor.apply_button.isEnabled()
+    retype(qtbot, editor.memory_edit, "512")
+    assert editor.cpu_memory_error.text() == "" and editor.apply_button.isEnabled()
+
+    retype(qtbot, editor.nic_mac_edit, "52:54:00:zz")
+    assert "six pairs" in editor.nic_error.text() and not editor.apply_button.isEnabled()
+    editor.nic_mac_edit.clear()
+
+    editor.disk_source_combo.setCurrentIndex(0)  # a new volume in a pool
+    retype(qtbot, editor.disk_size_edit, "500G")
+    assert "larger than the" in editor.disk_error.text() and "free in the pool" in \
+        editor.disk_error.text()
+    assert not editor.apply_button.isEnabled() and not editor.add_disk_button.isEnabled()
+    retype(qtbot, editor.disk_size_edit, "lots")
+    assert "not a size" in editor.disk_error.text()
+    retype(qtbot, editor.disk_size_edit, "2G")
+    assert editor.disk_error.text() == "" and editor.apply_button.isEnabled()
+
+
+def test_editor_applies_cpus_memory_video_and_a_new_volume(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    pool = editor.disk_source_combo.itemData(0)
+    retype(qtbot, editor.vcpus_edit, "3")
+    retype(qtbot, editor.max_memory_edit, "768")
+    retype(qtbot, editor.memory_edit, "640")
+    editor.video_combo.setCurrentText("virtio")
+    editor.disk_source_combo.setCurrentIndex(0)
+    retype(qtbot, editor.disk_size_edit, "1G")
+    retype(qtbot, editor.disk_name_edit, f"{dom.name}-extra.qcow2")
+    items = [editor.pending_list.item(i).text() for i in range(editor.pending_list.count())]
+    assert "vCPUs: 3" in items and any("new 1.0 GiB volume" in t for t in items)
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=5000)
+    root = saved_xml(window, dom)
+    assert re.search(r"<vcpu[^>]*>3</vcpu>", root)
+    assert f"<memory unit='KiB'>{768 * 1024}</memory>" in root
+    assert f"<currentMemory unit='KiB'>{640 * 1024}</currentMemory>" in root
+    assert "<model type='virtio'" in root and f"{dom.name}-extra.qcow2" in root
+    host = window.inventory.connections[0]
+    volume = host.call(lambda c: c.storagePoolLookupByUUIDString(pool.uuid)
+                       .storageVolLookupByName(f"{dom.name}-extra.qcow2").info()).result(5)
+    assert volume[1] == 1 << 30
+    qtbot.waitUntil(lambda: editor.vcpus_edit.text() == "3" and not editor.dirty,
+                    timeout=3000)
+
+
+def test_running_machine_says_what_waits_for_next_boot(window, qtbot):
+    editor = window.details.editor
+    dom = next(window.vm_model.domain_at(r) for r in range(window.vm_model.rowCount())
+               if window.vm_model.domain_at(r).state is DomainState.RUNNING)
+    window.select_domain(dom.name)
+    window.details.tabs.setCurrentWidget(editor)
+    editor.graphics_combo.setCurrentText("spice")
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: "next boot" in editor.status.text(), timeout=5000)
+    assert "Graphics: SPICE" in editor.status.text()
+    assert "graphics type='spice'" in saved_xml(window, dom)
+
+
+def test_tags_and_folder_are_saved_shown_and_filtered(window, qtbot):
+    groups = window.details.editor.groups
+    dom = select_stopped(window, qtbot, window.details.editor)
+    retype(qtbot, groups.tags_edit, "web, b@d")
+    assert "not a tag" in groups.error.text() and not groups.save_button.isEnabled()
+    retype(qtbot, groups.tags_edit, "web, frontend")
+    retype(qtbot, groups.folder_edit, "prod/eu")
+    click(qtbot, groups.save_button)
+    qtbot.waitUntil(lambda: groups_of(dom).tags == ("web", "frontend"), timeout=5000)
+    assert "virtstudio:groups" in saved_xml(window, dom)
+    row = window.vm_model.row_of(dom.host_uri, dom.uuid)
+    qtbot.waitUntil(lambda: window.vm_model.index(row, VmColumn.TAGS).data()
+                    == "web, frontend", timeout=3000)
+    assert window.vm_model.index(row, VmColumn.FOLDER).data() == "prod/eu"
+
+    def listed():
+        return [window.vm_proxy.index(r, 0).data(VmRole.DOMAIN).name
+                for r in range(window.vm_proxy.rowCount())]
+
+    for query in ("tag:web", "folder:prod", "tag:FRONTEND folder:prod/eu"):
+        window.filter_edit.clear()
+        qtbot.keyClicks(window.filter_edit, query)
+        assert listed() == [dom.name], query
+    window.filter_edit.clear()
+    qtbot.keyClicks(window.filter_edit, "tag:db")
+    assert listed() == []
+    window.filter_edit.clear()
+    assert len(listed()) == 12
+
+
+def _start_xml_edit(window, qtbot):
+    xml = window.details.xml_editor
+    dom = select_stopped(window, qtbot, xml)
+    click(qtbot, xml.edit_button)
+    qtbot.waitUntil(lambda: xml.editing, timeout=5000)
+    assert not xml.text.isReadOnly() and not xml.apply_button.isEnabled()
+    return xml, dom
+
+
+def _replace(qtbot, xml, pattern, text):
+    assert xml.text.find(QRegularExpression(pattern)), pattern
+    qtbot.keyClicks(xml.text, text)
+
+
+def test_xml_tab_shows_the_diff_then_applies(window, qtbot):
+    xml, dom = _start_xml_edit(window, qtbot)
+    _replace(qtbot, xml, r"(?<=>)\d+(?=</vcpu>)", "5")
+    assert xml.error.text() == ""
+    diff = xml.diff_view.toPlainText()
+    assert re.search(r"^-.*<vcpu[^>]*>\d</vcpu>$", diff, re.M)
+    assert re.search(r"^\+.*<vcpu[^>]*>5</vcpu>$", diff, re.M)
+    click(qtbot, xml.apply_button)
+    qtbot.waitUntil(lambda: not xml.editing, timeout=5000)
+    assert xml.status.text() == "Saved."
+    assert re.search(r"<vcpu[^>]*>5</vcpu>", saved_xml(window, dom))
+
+
+@pytest.mark.parametrize("pattern, text, reason", [
+    (r"</name>", "</nam", "not well-formed"),
+    (r"(?<=<name>)[^<]+", "renamed", "name must stay"),
+    (r"(?<=<uuid>)[0-9a-f]{8}", "00000000", "UUID must stay"),
+])
+def test_xml_tab_refuses_bad_edits(window, qtbot, pattern, text, reason):
+    xml, dom = _start_xml_edit(window, qtbot)
+    before = saved_xml(window, dom)
+    _replace(qtbot, xml, pattern, text)
+    assert reason in xml.error.text()
+    assert not xml.apply_button.isEnabled()
+    click(qtbot, xml.cancel_button)
+    assert not xml.editing and xml.text.isReadOnly()
+    assert saved_xml(window, dom) == before
+
+
+def test_xml_tab_shows_libvirts_refusal_and_changes_nothing(window, qtbot):
+    xml, dom = _start_xml_edit(window, qtbot)
+    before = saved_xml(window, dom)
+    _replace(qtbot, xml, r"(?<=>)\d+(?=</vcpu>)", "0")
+    click(qtbot, xml.apply_button)
+    qtbot.waitUntil(lambda: "libvirt refused" in xml.error.text(), timeout=5000)
+    assert "vcpu" in xml.error.text().lower()
+    assert xml.editing and not xml.apply_button.isEnabled()
+    assert xml.status.text() == "Nothing was changed."
+    assert saved_xml(window, dom) == before

@@ -1,0 +1,182 @@
+"""The XML tab: the machine's XML, editable, with checks and a diff before anything applies."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import Domain
+from virtstudio.core.errors import VirtStudioError, describe
+from virtstudio.core.jobs import Job, JobRunner, JobState
+from virtstudio.machines.xml_edit import (
+    check_xml_edit,
+    define_edited_xml,
+    read_inactive_xml,
+    xml_diff,
+)
+from virtstudio.ui.job_watch import when_done, when_finished
+
+ERROR_STYLE = "color: #b3261e;"
+
+
+def monospace_edit(name: str) -> QPlainTextEdit:
+    edit = QPlainTextEdit(objectName=name)
+    edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    fixed.setStyleHint(QFont.StyleHint.Monospace)
+    edit.setFont(fixed)
+    return edit
+
+
+class XmlEditor(QWidget):
+    """Shows the live XML; Edit loads the saved configuration for changing it."""
+
+    def __init__(self, runner: JobRunner | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.host: HostConnection | None = None
+        self.domain: Domain | None = None
+        self.original: str | None = None  # the saved XML being edited; None when viewing
+
+        self.text = monospace_edit("xmlView")
+        self.text.setReadOnly(True)
+        self.diff_view = monospace_edit("xmlDiff")
+        self.diff_view.setReadOnly(True)
+        self.diff_view.setPlaceholderText("What will change shows here as you edit.")
+        self.diff_view.hide()
+        self.status = QLabel(objectName="xmlStatus", wordWrap=True)
+        self.error = QLabel(objectName="xmlError", wordWrap=True)
+        self.error.setStyleSheet(ERROR_STYLE)
+        self.edit_button = QPushButton("Edit", objectName="xmlEditButton")
+        self.apply_button = QPushButton("Apply", objectName="xmlApplyButton")
+        self.cancel_button = QPushButton("Cancel", objectName="xmlCancelButton")
+        self.edit_button.clicked.connect(self.start_editing)
+        self.apply_button.clicked.connect(self.apply)
+        self.cancel_button.clicked.connect(self.stop_editing)
+        self.text.textChanged.connect(self._validate)
+
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.text)
+        split.addWidget(self.diff_view)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.status, 1)
+        for button in (self.edit_button, self.cancel_button, self.apply_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self._show_buttons()
+
+    @property
+    def editing(self) -> bool:
+        return self.original is not None
+
+    def show_domain(self, host: HostConnection | None, domain: Domain) -> None:
+        same = self.domain is not None and self.domain.uuid == domain.uuid
+        if not same:
+            self.stop_editing()
+        self.host, self.domain = host, domain
+        if not self.editing and self.text.toPlainText() != domain.xml:
+            scroll = self.text.verticalScrollBar().value()
+            self.text.setPlainText(domain.xml)
+            self.text.verticalScrollBar().setValue(scroll)
+        self._show_buttons()
+
+    def _show_buttons(self) -> None:
+        can_edit = (self.host is not None and self.runner is not None
+                    and self.domain is not None and self.domain.persistent)
+        self.edit_button.setVisible(not self.editing)
+        self.edit_button.setEnabled(can_edit)
+        self.cancel_button.setVisible(self.editing)
+        self.apply_button.setVisible(self.editing)
+        self.diff_view.setVisible(self.editing)
+
+    def start_editing(self) -> None:
+        host, domain = self.host, self.domain
+        if host is None or domain is None or self.editing:
+            return
+        self.edit_button.setEnabled(False)
+        self.status.setText("Reading the saved configuration…")
+        uuid = domain.uuid
+        future = host.call(read_inactive_xml, uuid)
+        when_done(future, lambda f: self._loaded(uuid, f), self)
+
+    def _loaded(self, uuid: str, future: Future[Any]) -> None:
+        if self.domain is None or self.domain.uuid != uuid:
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.status.clear()
+            self.error.setText(f"The configuration could not be read: {describe(exc).message}")
+            self._show_buttons()
+            return
+        xml = future.result()
+        self.original = xml
+        self.text.setReadOnly(False)
+        self.text.setPlainText(xml)
+        running = self.domain.state.is_active
+        self.status.setText("Editing the saved configuration"
+                            + (": changes apply at next boot." if running else "."))
+        self._show_buttons()
+        self._validate()
+
+    def stop_editing(self) -> None:
+        self.original = None
+        self.text.setReadOnly(True)
+        self.error.clear()
+        self.diff_view.clear()
+        if self.domain is not None:
+            self.text.setPlainText(self.domain.xml)
+        self._show_buttons()
+
+    def _validate(self) -> None:
+        if self.original is None:
+            return
+        edited = self.text.toPlainText()
+        problem = check_xml_edit(self.original, edited)
+        diff = "" if problem else xml_diff(self.original, edited)
+        self.error.setText(problem)
+        self.diff_view.setPlainText(diff if diff or problem else "No changes yet.")
+        self.apply_button.setEnabled(not problem and bool(diff))
+
+    def apply(self) -> None:
+        if self.original is None or self.host is None or self.domain is None:
+            return
+        if self.runner is None or not self.apply_button.isEnabled():
+            return
+        try:
+            job = define_edited_xml(self.runner, self.host, self.domain.uuid, self.original,
+                                    self.text.toPlainText())
+        except VirtStudioError as exc:
+            self.error.setText(exc.message)
+            return
+        self.apply_button.setEnabled(False)
+        self.status.setText("Saving…")
+        when_finished(job, self._applied, self)
+
+    def _applied(self, job: Job) -> None:
+        if job.state is JobState.DONE:
+            running = self.domain is not None and self.domain.state.is_active
+            self.stop_editing()
+            self.status.setText("Saved. The running machine keeps its old configuration "
+                                "until its next boot." if running else "Saved.")
+        else:
+            message = job.error.message if job.error is not None else job.state.value
+            self.error.setText(f"libvirt refused the XML: {message}")
+            # Apply stays off until the text changes: the same XML would fail again.
+            self.status.setText("Nothing was changed.")
