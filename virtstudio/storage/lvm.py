@@ -165,3 +165,13 @@ def thin_volumes(vg: str) -> list[ThinVolume]:
 
 def remove_volume_group(vg: str) -> None:
     _lvm("vgremove", "--yes", "--force", vg)
+
+
+def set_metadata_profile(vg: str, lv: str, profile: str) -> None:
+    """Attach a profile from LVM's profile folder to one LV (settings that last)."""
+    _lvm("lvchange", "--metadataprofile", profile, f"{vg}/{lv}")
+
+
+def lv_profile(vg: str, lv: str) -> str:
+    rows = _report("lvs", "lv_name,lv_profile", f"{vg}/{lv}")
+    return rows[0].get("lv_profile", "") if rows else ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
@@ -33,7 +34,9 @@ from virtstudio.storage.pool_jobs import (
     run_pool_action,
 )
 from virtstudio.storage.pools import what_deleting_loses
+from virtstudio.ui.host_devices_view import HostDevicesPanel
 from virtstudio.ui.pool_dialog import NewPoolDialog
+from virtstudio.ui.storage_drops import StorageDrops
 
 if TYPE_CHECKING:
     from virtstudio.ui.main_window import MainWindow
@@ -110,6 +113,12 @@ class StorageTools:
         layout.addWidget(view)  # moves the table out of the splitter, into the pane
         window.storage_page.insertWidget(index, container)
         self.layout = layout
+        self.devices = HostDevicesPanel()
+        window.storage_page.addWidget(self.devices)
+        window.pages.currentChanged.connect(self._page_shown)
+        window.volume_view.setDragEnabled(True)
+        window.volume_view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.drops = StorageDrops(window)
         view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         view.customContextMenuRequested.connect(self._context_menu)
         view.selectionModel().currentRowChanged.connect(self.update_actions)
@@ -117,6 +126,12 @@ class StorageTools:
         window.pool_model.modelReset.connect(self.update_actions)
         window.pool_model.rowsRemoved.connect(self.update_actions)
         self.update_actions()
+
+    def _page_shown(self, *_: object) -> None:
+        # Read the devices the first time the page shows; Refresh reads them again.
+        if self.window.pages.currentWidget() is self.window.storage_page and \
+                not self.devices.devices and self.devices.refresh_button.isEnabled():
+            self.devices.refresh()
 
     def update_actions(self, *_: object) -> None:
         pool = self.window.current_pool()

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import StoragePool, Volume
 from virtstudio.core.units import format_bytes
 
 Index = QModelIndex | QPersistentModelIndex
+# A dragged volume: which host, pool and volume (dropped onto a machine to attach it).
+VOLUME_MIME = "application/x-virtstudio-volume"
 _HEADERS = ("Volume", "Format", "Capacity", "Allocation", "Backing file", "Used by")
 
 
@@ -71,6 +82,23 @@ class VolumeListModel(QAbstractTableModel):
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsDragEnabled if index.isValid() else base
+
+    def mimeTypes(self) -> list[str]:
+        return [VOLUME_MIME]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        data = QMimeData()
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        volume = self.volume_at(rows[0]) if rows else None
+        if volume is not None and self.host is not None:
+            data.setData(VOLUME_MIME, json.dumps({"host": self.host.uri, "pool": self.pool_uuid,
+                                                  "volume": volume.name}).encode())
+            data.setText(volume.path)
+        return data
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(_HEADERS)

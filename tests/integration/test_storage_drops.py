@@ -1,0 +1,231 @@
+"""Drops onto the Storage page on the real libvirtd: a loop device becomes a disk pool
+(and a cancelled drop writes nothing), a folder a dir pool, an image file a volume, a
+volume dropped on a machine its disk; devices in use and bad sizes or names are refused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import libvirt
+import pytest
+from PySide6.QtCore import Qt
+
+from tests.helpers import off_gui_thread
+from tests.lab.daemon import SYSTEM_URI
+from tests.storage.conftest import make_loop  # noqa: F401 - the fixture itself
+from tests.storage.dropping import device_mime, drop
+from virtstudio.core.connection import ConnectionState
+from virtstudio.core.inventory import Inventory
+from virtstudio.core.jobs import JobState
+from virtstudio.storage import qemu_img
+from virtstudio.storage.volumes import volume_users
+from virtstudio.ui.drop_confirm import DropConfirmDialog
+from virtstudio.ui.storage_drops import file_mime
+from virtstudio.ui.volume_model import VOLUME_MIME
+
+MiB = 1024 * 1024
+IMAGES = Path("/var/lib/libvirt/images")
+
+
+def blkid(device: str) -> str:
+    return subprocess.run(["blkid", "-p", "-o", "export", device], capture_output=True,
+                          text=True).stdout
+
+
+def _remove_pool(name: str) -> None:
+    conn = libvirt.open(SYSTEM_URI)
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        return
+    if pool.isActive():
+        pool.destroy()
+    pool.undefine()
+
+
+@pytest.fixture
+def pool_names():
+    names: list[str] = []
+    yield names
+    for name in names:
+        off_gui_thread(_remove_pool, name)
+        shutil.rmtree(IMAGES / name, ignore_errors=True)
+
+
+@pytest.fixture
+def storage_window(make_main_window, qtbot, system_libvirtd):
+    window = make_main_window(Inventory(stats_interval=0))
+    conn = window.inventory.add(SYSTEM_URI)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    top = window.host_model.index(0, 0)
+    window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
+    assert window.pages.currentWidget() is window.storage_page
+    dialogs: list[DropConfirmDialog] = []
+    window.confirm_requested.connect(
+        lambda d: dialogs.append(d) if isinstance(d, DropConfirmDialog) else None)
+    return window, conn, dialogs
+
+
+def pool_named(window, name):
+    model = window.pool_model
+    return next((model.pool_at(r) for r in range(model.rowCount())
+                 if model.pool_at(r).name == name), None)
+
+
+def go(qtbot, dialog):
+    assert dialog.go_button.isEnabled(), dialog.error.text()
+    qtbot.mouseClick(dialog.go_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is not None and dialog.job.state.finished, timeout=60000)
+    assert dialog.job.state is JobState.DONE, dialog.job.log_text()
+
+
+def test_loop_device_dropped_becomes_a_disk_pool_and_a_cancelled_drop_writes_nothing(
+        storage_window, qtbot, make_loop, pool_names):  # noqa: F811
+    window, _conn, dialogs = storage_window
+    loop = make_loop(64 * MiB)
+    name = f"vstest-disk-{os.getpid()}"
+    pool_names.append(name)
+    mime = device_mime(window, loop, qtbot)
+
+    assert drop(window.storage_page, mime)
+    dialog = dialogs[-1]
+    dialog.choose("disk")
+    dialog.name_edit.setText(name)
+    assert f"A new GPT partition table on {loop}" in dialog.writes.text()
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    assert dialog.job is None and blkid(loop) == "" and pool_named(window, name) is None
+
+    assert drop(window.storage_page, device_mime(window, loop, qtbot))
+    dialog = dialogs[-1]
+    assert dialog is not dialogs[0]
+    dialog.choose("disk")
+    dialog.name_edit.setText(name)
+    go(qtbot, dialog)
+    assert "PTTYPE=gpt" in blkid(loop)
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
+                    timeout=10000)
+    assert pool_named(window, name).pool_type == "disk"
+
+    # The same disk dropped again is refused: it has a partition table now.
+    assert drop(window.storage_page, device_mime(window, loop, qtbot))
+    again = dialogs[-1]
+    assert "gpt partition table; nothing was changed" in again.error.text()
+    assert not again.go_button.isEnabled()
+    again.reject()
+
+
+def test_devices_in_use_bad_sizes_and_names_are_refused(storage_window, qtbot, make_loop,  # noqa: F811
+                                                        tmp_path):
+    window, _conn, dialogs = storage_window
+    loop, mounted = make_loop(64 * MiB), make_loop(64 * MiB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", mounted], check=True, capture_output=True)
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    subprocess.run(["mount", mounted, str(mountpoint)], check=True)
+    try:
+        assert drop(window.storage_page, device_mime(window, mounted, qtbot))
+        dialog = dialogs[-1]
+        assert f"is mounted on {mountpoint}" in dialog.error.text()
+        assert not dialog.go_button.isEnabled()
+        dialog.choose("disk")
+        assert "is mounted" in dialog.error.text() and not dialog.go_button.isEnabled()
+        dialog.reject()
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+    assert drop(window.storage_page, device_mime(window, loop, qtbot))
+    dialog = dialogs[-1]
+    dialog.choose("lvm-thin")
+    assert dialog.go_button.isEnabled()  # the defaults fit
+    assert "Thin pool" in dialog.writes.text() and loop in dialog.writes.text()
+    qtbot.keyClicks(dialog.size_edit, "10G")
+    assert "does not fit" in dialog.error.text() and not dialog.go_button.isEnabled()
+    dialog.size_edit.clear()
+    dialog.name_edit.setText("-bad")
+    assert "not a name LVM accepts" in dialog.error.text() and not dialog.go_button.isEnabled()
+    dialog.name_edit.setText("vg_snapshot")
+    assert "reserves" in dialog.error.text()
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    assert blkid(loop) == ""  # nothing was written
+
+
+def test_folder_becomes_a_dir_pool_and_an_image_its_volume(storage_window, qtbot, pool_names,
+                                                           tmp_path):
+    window, _conn, dialogs = storage_window
+    name = f"vstest-drop-{os.getpid()}"
+    pool_names.append(name)
+    folder = IMAGES / name
+    folder.mkdir()
+    (folder / "kept.raw").write_bytes(b"x" * 4096)
+
+    assert drop(window.storage_page, file_mime(folder))
+    dialog = dialogs[-1]
+    assert dialog.name_edit.text() == name
+    assert "Nothing inside" in dialog.writes.text()
+    go(qtbot, dialog)
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active
+                    and len(p.volumes) == 1, timeout=10000)
+    assert (folder / "kept.raw").read_bytes() == b"x" * 4096
+
+    model = window.pool_model
+    row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
+    window.pool_view.setCurrentIndex(model.index(row, 0))
+    image = tmp_path / "guest.qcow2"
+    qemu_img.create(image, 256 * MiB)
+    assert drop(window.storage_page, file_mime(image))
+    dialog = dialogs[-1]
+    assert f"A new volume guest.qcow2 in {name}" in dialog.writes.text()
+    assert "itself is only read" in dialog.writes.text()
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    assert not (folder / "guest.qcow2").exists()
+    assert drop(window.storage_page, file_mime(image))
+    go(qtbot, dialogs[-1])
+    assert qemu_img.info(folder / "guest.qcow2").virtual_size == 256 * MiB
+    qtbot.waitUntil(lambda: len(pool_named(window, name).volumes) == 2, timeout=10000)
+
+    # Dropping the same image again is refused before anything is copied.
+    assert drop(window.storage_page, file_mime(image))
+    assert "has a volume called guest.qcow2 already" in dialogs[-1].error.text()
+    dialogs[-1].reject()
+
+
+def test_volume_dropped_on_a_machine_is_attached(storage_window, qtbot, pool_names, lab_vm):
+    window, conn, dialogs = storage_window
+    name = f"vstest-att-{os.getpid()}"
+    pool_names.append(name)
+    folder = IMAGES / name
+    folder.mkdir()
+    qemu_img.create(folder / "data.qcow2", 64 * MiB)
+    assert drop(window.storage_page, file_mime(folder))
+    go(qtbot, dialogs[-1])
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and bool(p.volumes),
+                    timeout=10000)
+    model = window.pool_model
+    row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
+    window.pool_view.setCurrentIndex(model.index(row, 0))
+    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 1, timeout=5000)
+    mime = window.volume_model.mimeData([window.volume_model.index(0, 0)])
+    assert mime.hasFormat(VOLUME_MIME)
+
+    window.host_view.setCurrentIndex(window.host_model.index(0, 0))  # the machine list
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=10000)
+    index = window.vm_view.selectionModel().selectedRows()[0]
+    target = window.vm_view.visualRect(index).center()
+    assert drop(window.vm_view.viewport(), mime, target)
+    dialog = dialogs[-1]
+    assert f"{lab_vm}'s definition gets the disk vd" in dialog.writes.text()
+    assert "next starts" in dialog.writes.text()
+    go(qtbot, dialog)
+    pool = pool_named(window, name)
+    qtbot.waitUntil(lambda: volume_users(conn, pool, "data.qcow2") == [lab_vm], timeout=10000)
+
+    # A second drop of the same volume is refused: it is that machine's disk already.
+    assert drop(window.vm_view.viewport(), mime, target)
+    assert "already a disk of" in dialogs[-1].error.text()
+    dialogs[-1].reject()

@@ -1,0 +1,115 @@
+"""The confirmation every drop opens: exactly what will be written, and nothing before Go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from virtstudio.core.errors import VirtStudioError, describe
+from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.storage.drop_plans import DropPlan
+
+
+@dataclass(frozen=True)
+class DropChoice:
+    """What the user may make of the dropped thing, and what it needs from them."""
+
+    key: str
+    label: str
+    wants_name: bool = True
+    wants_size: bool = False
+    size_hint: str = ""
+
+
+Planner = Callable[[str, str, str], DropPlan]  # (choice key, name, size text) -> plan
+
+
+class DropConfirmDialog(QDialog):
+    def __init__(self, title: str, choices: list[DropChoice], planner: Planner,
+                 runner: JobRunner, default_name: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropConfirm")
+        self.setWindowTitle(title)
+        self.setMinimumWidth(520)
+        self._planner = planner
+        self._runner = runner
+        self._choices = {c.key: c for c in choices}
+        self.plan: DropPlan | None = None
+        self.job: Job | None = None
+        self.kind_combo = QComboBox(objectName="dropKind")
+        for choice in choices:
+            self.kind_combo.addItem(choice.label, choice.key)
+        self.name_edit = QLineEdit(default_name, objectName="dropName")
+        self.size_edit = QLineEdit(objectName="dropSize")
+        self.writes = QLabel(objectName="dropWrites", wordWrap=True)
+        self.error = QLabel(objectName="dropError", wordWrap=True)
+        self.error.setStyleSheet("color: #b3261e;")
+        self.form = QFormLayout()
+        self.form.addRow("Make:", self.kind_combo)
+        self.form.addRow("Name:", self.name_edit)
+        self.form.addRow("Size:", self.size_edit)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.go_button = self.buttons.addButton("Go", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.go_button.setObjectName("dropGo")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(QLabel("<b>This will write:</b>"))
+        layout.addWidget(self.writes)
+        layout.addWidget(self.error)
+        layout.addWidget(self.buttons)
+        self.kind_combo.currentIndexChanged.connect(self._replan)
+        self.name_edit.textChanged.connect(self._replan)
+        self.size_edit.textChanged.connect(self._replan)
+        self._replan()
+
+    @property
+    def choice(self) -> DropChoice:
+        return self._choices[self.kind_combo.currentData()]
+
+    def choose(self, key: str) -> None:
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(key))
+
+    def _replan(self, *_: object) -> None:
+        choice = self.choice
+        self.form.setRowVisible(self.kind_combo, len(self._choices) > 1)
+        self.form.setRowVisible(self.name_edit, choice.wants_name)
+        self.form.setRowVisible(self.size_edit, choice.wants_size)
+        self.size_edit.setPlaceholderText(choice.size_hint)
+        self.plan = None
+        try:
+            plan = self._planner(choice.key, self.name_edit.text().strip(),
+                                 self.size_edit.text().strip())
+        except VirtStudioError as exc:
+            self.error.setText(exc.message)
+            self.writes.clear()
+        except Exception as exc:  # a probe (qemu-img, lsblk) failing is bad input too
+            self.error.setText(describe(exc).message)
+            self.writes.clear()
+        else:
+            self.plan = plan
+            self.error.clear()
+            self.writes.setText("<ul>" + "".join(f"<li>{escape(line, quote=False)}</li>"
+                                                 for line in plan.writes) + "</ul>")
+            self.go_button.setText(plan.verb)
+        self.go_button.setEnabled(self.plan is not None)
+
+    def accept(self) -> None:
+        if self.plan is None:
+            return
+        self.job = self.plan.submit(self._runner)
+        super().accept()
