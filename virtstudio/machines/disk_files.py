@@ -98,3 +98,27 @@ def unique_path(path: Path) -> Path:
         if not candidate.exists():
             return candidate
     raise VirtStudioError(f"No free file name like {path.name} in {path.parent}.")
+
+
+def repoint_disks(xml: str, new_sources: dict[str, str],
+                  formats: dict[str, str] | None = None) -> str:
+    """``xml`` with each named disk target reading the given file (qcow2 unless told)."""
+    root = ET.fromstring(xml)
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        dev = target.get("dev", "") if target is not None else ""
+        if dev not in new_sources:
+            continue
+        src = disk.find("source")
+        if src is None:
+            src = ET.SubElement(disk, "source")
+        src.attrib.clear()
+        src.set("file", new_sources[dev])
+        disk.set("type", "file")
+        driver = disk.find("driver")
+        if driver is None:
+            driver = ET.SubElement(disk, "driver", {"name": "qemu"})
+        driver.set("type", (formats or {}).get(dev, "qcow2"))
+        for backing in disk.findall("backingStore"):
+            disk.remove(backing)
+    return ET.tostring(root, encoding="unicode")

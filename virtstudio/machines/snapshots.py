@@ -32,6 +32,7 @@ from virtstudio.machines.disk_files import (
     files_of_other_domains,
     image_chain,
     name_problem,
+    repoint_disks,
     require_local,
     unique_path,
 )
@@ -431,28 +432,6 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
 # ---- revert and delete as jobs -----------------------------------------------------------
 
 
-def _repoint_disks(xml: str, new_sources: dict[str, str]) -> str:
-    root = ET.fromstring(xml)
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        dev = target.get("dev", "") if target is not None else ""
-        if dev not in new_sources:
-            continue
-        src = disk.find("source")
-        if src is None:
-            src = ET.SubElement(disk, "source")
-        src.attrib.clear()
-        src.set("file", new_sources[dev])
-        disk.set("type", "file")
-        driver = disk.find("driver")
-        if driver is None:
-            driver = ET.SubElement(disk, "driver", {"name": "qemu"})
-        driver.set("type", "qcow2")
-        for backing in disk.findall("backingStore"):
-            disk.remove(backing)
-    return ET.tostring(root, encoding="unicode")
-
-
 def _replan(planner: Callable[[libvirt.virConnect, str, str], SnapshotPlan],
             conn: libvirt.virConnect, uuid: str, agreed: SnapshotPlan) -> SnapshotPlan:
     """Work the plan out again in the job: act only if it is still what the user agreed to."""
@@ -491,14 +470,14 @@ def _revert_external(job: Job, conn: libvirt.virConnect, dom: libvirt.virDomain,
         job.log(f"{disk.target} now runs on {disk.new_overlay}")
     sources = {d.target: d.new_overlay for d in plan.disks}
     inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-    conn.defineXML(_repoint_disks(inactive, sources))
+    conn.defineXML(repoint_disks(inactive, sources))
     if plan.memory_file:
         job.report(0.6, f"Restoring the memory saved with {snap.name}")
         saved = conn.saveImageGetXMLDesc(plan.memory_file,
                                          libvirt.VIR_DOMAIN_SAVE_IMAGE_XML_SECURE)
         flags = (libvirt.VIR_DOMAIN_SAVE_PAUSED if snap.state == "paused"
                  else libvirt.VIR_DOMAIN_SAVE_RUNNING)
-        conn.restoreFlags(plan.memory_file, _repoint_disks(saved, sources), flags)
+        conn.restoreFlags(plan.memory_file, repoint_disks(saved, sources), flags)
     dom = conn.lookupByUUIDString(dom.UUIDString())
     now = _current_chains(dom)
     for disk in plan.disks:

@@ -14,7 +14,7 @@ from typing import Any
 
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.network.host_links import HostNetwork, validate_ifname, validate_vlan_id
-from virtstudio.storage import lvm
+from virtstudio.storage import lvm, partitions, thin
 
 _DEVICE_RE = re.compile(r"^/dev/(loop\d+|sd[a-z]{1,2}\d*|vd[a-z]{1,2}\d*|xvd[a-z]{1,2}\d*"
                         r"|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?)$")
@@ -52,6 +52,18 @@ def _lvm_name(value: Any) -> str:
     if not isinstance(value, str):
         raise VirtStudioError("An LVM name must be text.")
     lvm.validate_name(value)
+    return value
+
+
+def _label(value: Any) -> str:
+    if value not in partitions.LABELS:
+        raise VirtStudioError(f"{value!r} is not a partition table type (gpt or dos).")
+    return value
+
+
+def _percent(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise VirtStudioError(f"{value!r} is not a percentage from 0 to 100.")
     return value
 
 
@@ -125,6 +137,12 @@ OPERATIONS: dict[str, Operation] = {
     "snapshot_thin_volume": Operation(
         {"vg": _lvm_name, "origin": _lvm_name, "name": _lvm_name}, {},
         lambda a: lvm.snapshot_thin_volume(a["vg"], a["origin"], a["name"])),
+    "create_partition_table": Operation(
+        {"device": _device, "label": _label}, {},
+        lambda a: partitions.create_partition_table(a["device"], a["label"])),
+    "set_thin_autoextend": Operation(
+        {"vg": _lvm_name, "pool": _lvm_name, "threshold": _percent, "percent": _percent}, {},
+        lambda a: thin.set_autoextend(a["vg"], a["pool"], a["threshold"], a["percent"])),
 }
 
 

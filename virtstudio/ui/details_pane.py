@@ -22,6 +22,7 @@ from virtstudio.core.jobs import JobRunner
 from virtstudio.core.units import format_kib
 from virtstudio.ui.console_view import ConsolePane
 from virtstudio.ui.serial_view import SerialPane
+from virtstudio.ui.snapshot_panel import SnapshotPanel
 from virtstudio.ui.vm_editor import VmEditor
 from virtstudio.ui.xml_editor import XmlEditor
 
@@ -115,12 +116,18 @@ class DetailsPane(QStackedWidget):
         self.tabs.addTab(self.serial, "Serial")
         self.tabs.currentChanged.connect(self._update_serial)
 
+        self.snapshots = SnapshotPanel()
+        if runner is not None:
+            self.snapshots.set_runner(runner)
+        self.tabs.addTab(self.snapshots, "Snapshots")
+
         self.xml_editor = XmlEditor(runner)
         self.xml_view = self.xml_editor.text
         self.tabs.addTab(self.xml_editor, "XML")
 
     def clear(self) -> None:
         self.domain = None
+        self.snapshots.show_domain(None, None)
         self.setCurrentWidget(self._empty)
         self._update_serial()
 
@@ -160,5 +167,6 @@ class DetailsPane(QStackedWidget):
         _fill(self.nics, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
         self.xml_editor.show_domain(host, domain)
         self.editor.show_domain(host, domain)
+        self.snapshots.show_domain(host, domain)
         self._update_serial()
         self.setCurrentWidget(self.tabs)

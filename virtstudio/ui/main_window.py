@@ -54,6 +54,7 @@ from virtstudio.ui.host_link_model import HostLinkModel
 from virtstudio.ui.host_model import HostRole, HostTreeModel
 from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
+from virtstudio.ui.machine_actions import MachineActions
 from virtstudio.ui.network_model import NetworkListModel
 from virtstudio.ui.pool_model import PoolListModel
 from virtstudio.ui.sandbox_panel import SandboxPanel
@@ -114,6 +115,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_jobs_dock()
         self._build_status_bar()
+        self.machine_actions = MachineActions(self)
 
         relay(inventory.connection_added, self._on_connection_added, self)
         relay(inventory.connection_removed, self._on_connections_changed, self)
@@ -660,6 +662,7 @@ class MainWindow(QMainWindow):
             menu.addAction(self.vm_actions[action])
         menu.addSeparator()
         menu.addAction(self.vm_actions[Action.DELETE])
+        self.machine_actions.add_to_menu(menu)
         menu.popup(self.vm_view.viewport().mapToGlobal(pos))
 
     def trigger(self, action: Action) -> None:
