@@ -56,6 +56,7 @@ from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
 from virtstudio.ui.machine_actions import MachineActions
 from virtstudio.ui.network_model import NetworkListModel
+from virtstudio.ui.new_vm_wizard import NewVmWizard, open_new_vm_wizard
 from virtstudio.ui.pool_model import PoolListModel
 from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
@@ -133,6 +134,10 @@ class MainWindow(QMainWindow):
         self.add_connection_action.setObjectName("addConnectionAction")
         self.add_connection_action.setShortcut(QKeySequence("Ctrl+Shift+N"))
         self.add_connection_action.triggered.connect(self.show_add_connection)
+        self.new_vm_action = QAction(icon("vm"), "New VM…", self, objectName="newVmAction",
+                                     shortcut=QKeySequence("Ctrl+N"),
+                                     toolTip="Create a virtual machine on the selected host")
+        self.new_vm_action.triggered.connect(self.show_new_vm)
         self.vm_actions: dict[Action, QAction] = {}
         for action in Action:
             qaction = QAction(icon(_ACTION_ICONS[action]), action.value, self)
@@ -163,6 +168,7 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         bar.addAction(self.add_connection_action)
+        bar.addAction(self.new_vm_action)
         bar.addSeparator()
         for action in (Action.START, Action.PAUSE, Action.RESUME, Action.SHUTDOWN,
                        Action.REBOOT, Action.FORCE_OFF):
@@ -543,6 +549,9 @@ class MainWindow(QMainWindow):
             text += f": {host.error.message}"
         return text
 
+    def show_new_vm(self) -> NewVmWizard | None:
+        return open_new_vm_wizard(self)
+
     def show_add_connection(self) -> AddConnectionDialog:
         dialog = AddConnectionDialog([c.uri for c in self.inventory.connections], self)
         dialog.accepted.connect(lambda: self._add_connection(dialog.uri(), dialog.autoconnect()))
@@ -574,6 +583,7 @@ class MainWindow(QMainWindow):
             menu.addSeparator()
             menu.addAction("Remove connection", lambda h=host: self.remove_connection(h))
             menu.addSeparator()
+            menu.addAction(self.new_vm_action)
         menu.addAction(self.add_connection_action)
         menu.popup(self.host_view.viewport().mapToGlobal(pos))
 

@@ -1,0 +1,189 @@
+"""The New VM wizard on the demo host (libvirt's test driver): bad input is named and blocks."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+
+from tests.qt_input import choose, click, retype
+from virtstudio.core.demo import DEMO_NAME, demo_uri
+from virtstudio.core.entities import DomainState
+from virtstudio.core.jobs import JobState
+from virtstudio.machines.new_vm import InstallSource, NetworkChoice
+from virtstudio.ui.new_vm_wizard import NewVmWizard
+
+ISO = "/srv/iso/debian-12.8.0-amd64-netinst.iso"  # a volume of the demo's iso-library pool
+
+
+@pytest.fixture
+def demo(make_main_window, qtbot):
+    window = make_main_window()
+    host = window.inventory.add(demo_uri(), name=DEMO_NAME, is_demo=True)
+    qtbot.waitUntil(lambda: len(host.pools) == 5 and len(host.domains) > 20, timeout=5000)
+    return window, host
+
+
+@pytest.fixture
+def wizard(demo, qtbot):
+    window, _host = demo
+    button = window.toolbar.widgetForAction(window.new_vm_action)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    wizard = window.findChildren(NewVmWizard)[-1]
+    qtbot.waitUntil(lambda: wizard.facts is not None, timeout=5000)
+    return wizard
+
+
+def next_button(wizard):
+    return wizard.button(QWizard.WizardButton.NextButton)
+
+
+def pick_iso_volume(qtbot, wizard):
+    """Choose the ISO from its pool with the keyboard, as a user would."""
+    assert choose(qtbot, wizard.source_page.iso_volumes, "iso-library/debian") == ISO
+    assert wizard.source_page.iso_edit.text() == ISO
+
+
+def advance_to(qtbot, wizard, page):
+    """Accept the defaults with an ISO from a pool, clicking Next up to ``page``."""
+    pick_iso_volume(qtbot, wizard)
+    while wizard.currentPage() is not page:
+        assert next_button(wizard).isEnabled(), wizard.problems
+        click(qtbot, next_button(wizard))
+
+
+def assert_nothing_created(window, host, before):
+    assert window.runner.jobs == []
+    assert len(host.domains) == before
+
+
+def test_defaults_are_valid_once_an_iso_is_chosen(wizard, qtbot):
+    page = wizard.source_page
+    assert page.name_edit.text() == "linux"  # a free name from the OS variant
+    assert wizard.currentPage() is page and not next_button(wizard).isEnabled()
+    assert "Choose an ISO image" in page.error_labels["iso"].text()
+    advance_to(qtbot, wizard, wizard.devices_page)
+    assert wizard.storage_page.volume_label.text() == "linux.qcow2"
+    summary = wizard.devices_page.summary.text()
+    assert "New thin qcow2 volume linux.qcow2, 20.0 GiB, in pool default" in summary
+    assert "VNC display" in summary
+    finish = wizard.button(QWizard.WizardButton.FinishButton)
+    assert finish.isEnabled() and finish.text() == "Create"
+
+
+def test_customize_before_install_defines_and_selects_without_starting(demo, wizard, qtbot):
+    window, host = demo
+    retype(qtbot, wizard.source_page.name_edit, "custom-box")
+    advance_to(qtbot, wizard, wizard.devices_page)
+    click(qtbot, wizard.devices_page.customize_check)
+    assert "defined only, not started" in wizard.devices_page.summary.text()
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    assert wizard.job.state is JobState.DONE, wizard.job.log_text()
+    qtbot.waitUntil(lambda: (s := window.selected_domain()) is not None
+                    and s[1].name == "custom-box", timeout=5000)
+    domain = window.selected_domain()[1]
+    assert domain.state is DomainState.SHUTOFF
+    assert any(d.source == ISO for d in domain.summary.disks)
+    volumes = {v.name for p in host.pools.values() for v in p.volumes}
+    assert "custom-box.qcow2" in volumes
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("my vm", "cannot contain spaces"),
+    ("web/01", "cannot contain slashes"),
+    ("web-frontend-01", "already has a machine called web-frontend-01"),
+    ("", "Enter a name"),
+])
+def test_bad_names_are_named_and_block_next(demo, wizard, qtbot, name, message):
+    window, host = demo
+    before = len(host.domains)
+    pick_iso_volume(qtbot, wizard)
+    assert next_button(wizard).isEnabled()
+    retype(qtbot, wizard.source_page.name_edit, name)
+    label = wizard.source_page.error_labels["name"]
+    assert message in label.text() and label.isVisible()
+    assert not next_button(wizard).isEnabled()
+    click(qtbot, next_button(wizard))
+    assert wizard.currentPage() is wizard.source_page
+    assert_nothing_created(window, host, before)
+
+
+def test_missing_iso_file_is_named(demo, wizard, qtbot, tmp_path):
+    window, host = demo
+    before = len(host.domains)
+    edit = wizard.source_page.iso_edit
+    qtbot.keyClicks(edit, str(tmp_path / "gone.iso"))
+    assert "There is no ISO image at" in wizard.source_page.error_labels["iso"].text()
+    assert not next_button(wizard).isEnabled()
+    (tmp_path / "here.iso").write_bytes(b"\0" * 2048)
+    retype(qtbot, edit, str(tmp_path / "here.iso"))
+    assert not wizard.source_page.error_labels["iso"].isVisible()
+    assert next_button(wizard).isEnabled()
+    assert_nothing_created(window, host, before)
+
+
+def test_missing_kernel_file_is_named(demo, wizard, qtbot, tmp_path):
+    window, host = demo
+    before = len(host.domains)
+    page = wizard.source_page
+    click(qtbot, page.source_buttons[InstallSource.KERNEL])
+    assert page.source_stack.currentWidget() is page.source_pages[InstallSource.KERNEL]
+    assert "Enter the path of the kernel" in page.error_labels["kernel"].text()
+    qtbot.keyClicks(page.kernel_edit, str(tmp_path / "vmlinuz"))
+    assert "There is no kernel at" in page.error_labels["kernel"].text()
+    assert not next_button(wizard).isEnabled()
+    (tmp_path / "vmlinuz").write_bytes(b"kernel")
+    qtbot.keyClicks(page.initrd_edit, str(tmp_path / "initrd.gz"))
+    assert "There is no initrd at" in page.error_labels["initrd"].text()
+    assert not next_button(wizard).isEnabled()
+    retype(qtbot, page.initrd_edit, "")
+    assert next_button(wizard).isEnabled()
+    assert_nothing_created(window, host, before)
+
+
+@pytest.mark.parametrize(("page_name", "edit_name", "field", "typed", "message", "good"), [
+    ("machine_page", "memory_edit", "memory", "0", "Give the machine memory", "1G"),
+    ("machine_page", "memory_edit", "memory", "32", "needs at least 64 MiB", "1G"),
+    ("machine_page", "memory_edit", "memory", "lots", "is not a size", "1G"),
+    ("machine_page", "memory_edit", "memory", "64G", "has only 3072 MiB", "1G"),
+    ("storage_page", "size_edit", "disk_size", "900",
+     "A 900.0 GiB disk does not fit: default has 32.1 GiB free", "512M"),
+    ("storage_page", "size_edit", "disk_size", "0", "above zero", "512M"),
+])
+def test_bad_sizes_are_named_and_block_next(demo, wizard, qtbot, page_name, edit_name, field,
+                                            typed, message, good):
+    window, host = demo
+    before = len(host.domains)
+    page = getattr(wizard, page_name)
+    advance_to(qtbot, wizard, page)
+    edit = getattr(page, edit_name)
+    retype(qtbot, edit, typed)
+    assert message in page.error_labels[field].text()
+    assert page.error_labels[field].isVisible()
+    assert not next_button(wizard).isEnabled()
+    click(qtbot, next_button(wizard))
+    assert wizard.currentPage() is page
+    retype(qtbot, edit, good)
+    assert next_button(wizard).isEnabled()
+    assert_nothing_created(window, host, before)
+
+
+def test_pxe_boot_needs_a_network(demo, wizard, qtbot):
+    window, host = demo
+    before = len(host.domains)
+    page = wizard.source_page
+    click(qtbot, page.source_buttons[InstallSource.PXE])
+    devices = wizard.devices_page
+    while wizard.currentPage() is not devices:
+        assert next_button(wizard).isEnabled(), wizard.problems
+        click(qtbot, next_button(wizard))
+    click(qtbot, devices.net_buttons[NetworkChoice.NONE])
+    assert "Network boot needs a network" in devices.error_labels["network"].text()
+    finish = wizard.button(QWizard.WizardButton.FinishButton)
+    assert not finish.isEnabled()
+    click(qtbot, devices.net_buttons[NetworkChoice.BRIDGE])
+    choose(qtbot, devices.bridge_combo, "br0")
+    assert "has no bridge called br0" in devices.error_labels["network"].text()
+    assert not finish.isEnabled()
+    assert_nothing_created(window, host, before)
