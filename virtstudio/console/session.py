@@ -1,4 +1,4 @@
-"""A console session: one VNC client on its own thread and asyncio loop.
+"""A console session: one VNC or SPICE client on its own thread and asyncio loop.
 
 The GUI talks to it with plain method calls (forwarded thread-safely into the
 loop) and hears back through core signals.  Reaching the console (a libvirt
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from virtstudio.console.framebuffer import Framebuffer
 from virtstudio.console.local import open_graphics_socket
 from virtstudio.console.rfb_client import RfbClient, describe_connection_error
+from virtstudio.console.spice_client import SpiceClient
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.signal import Signal
 
@@ -24,11 +25,14 @@ SocketOpener = Callable[[], socket.socket]
 
 class ConsoleSession:
     def __init__(self, opener: SocketOpener, *, encoding: str = "zrle",
-                 password: str | None = None) -> None:
+                 password: str | None = None, protocol: str = "vnc") -> None:
+        if protocol not in ("vnc", "spice"):
+            raise ValueError(f"unknown console protocol {protocol}")
         self._opener = opener
+        self.protocol = protocol  # SPICE calls the opener once per channel
         self.encoding = encoding
         self.password = password
-        self.client: RfbClient | None = None
+        self.client: RfbClient | SpiceClient | None = None
         self.state = "idle"  # idle, connecting, connected, closed
         self.error: str | None = None
         self.state_changed = Signal("console state")
@@ -55,7 +59,8 @@ class ConsoleSession:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        self._thread = threading.Thread(target=self._run_thread, name="vnc console",
+        self._thread = threading.Thread(target=self._run_thread,
+                                        name=f"{self.protocol} console",
                                         daemon=True)
         self._thread.start()
 
@@ -77,14 +82,21 @@ class ConsoleSession:
 
     async def _main(self) -> None:
         self._set_state("connecting")
+        loop = asyncio.get_running_loop()
         try:
-            sock = await asyncio.get_running_loop().run_in_executor(None, self._opener)
-            client = RfbClient(encoding=self.encoding, password=self.password)
+            client: RfbClient | SpiceClient
+            if self.protocol == "spice":
+                client = SpiceClient(password=self.password)
+            else:
+                client = RfbClient(encoding=self.encoding, password=self.password)
             client.updated.connect(self.updated.emit)
             client.resized.connect(lambda w, h: self.resized.emit(w, h))
             client.cursor_changed.connect(self.cursor_changed.emit)
             self.client = client
-            await client.connect_socket(sock)
+            if isinstance(client, SpiceClient):
+                await client.connect(lambda: loop.run_in_executor(None, self._opener))
+            else:
+                await client.connect_socket(await loop.run_in_executor(None, self._opener))
         except Exception as exc:
             self._set_state("closed", describe_connection_error(exc))
             return

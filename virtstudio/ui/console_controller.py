@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QWidget
 
+from virtstudio.console.remote_viewer import open_in_remote_viewer, remote_viewer_path
 from virtstudio.console.session import ConsoleSession
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.entities import Domain
+from virtstudio.core.signal import Signal as CoreSignal
+from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_view import ConsolePane
 
 RECONNECT_DELAY_MS = 2000
@@ -20,17 +25,34 @@ def console_problem(host: HostConnection, domain: Domain) -> str:
         return f"{host.name} is not connected."
     if not domain.state.is_active:
         return f"{domain.name} is {domain.state.label.lower()}. Start it to see its screen."
-    kinds = [g.kind for g in domain.summary.graphics]
-    if "vnc" not in kinds:
-        if "spice" in kinds:
-            return (f"{domain.name} has only a SPICE display; this version shows VNC "
-                    "displays. Add a VNC display in its hardware to use the console here.")
+    if not console_kinds(domain):
         return f"{domain.name} has no graphical display."
     parsed = uri_mod.parse(host.uri)
     if parsed.is_remote or parsed.is_test:
         return ("Consoles of machines on remote hosts are not available yet in this version."
                 if parsed.is_remote else "The demo host has no real screens to show.")
     return ""
+
+
+def console_kinds(domain: Domain) -> list[str]:
+    """The displays VirtStudio's own clients can show, in the domain's order."""
+    return [g.kind for g in domain.summary.graphics if g.kind in ("vnc", "spice")]
+
+
+def console_session(host: HostConnection, domain: Domain,
+                    preferred: str | None = None) -> ConsoleSession:
+    """A session on the ``preferred`` display if the domain has one, else VNC, else SPICE."""
+    kinds = [g.kind for g in domain.summary.graphics]
+    usable = console_kinds(domain)
+    kind = preferred if preferred in usable else ("vnc" if "vnc" in usable else "spice")
+    return ConsoleSession.for_domain(host, domain.uuid, kinds.index(kind), protocol=kind)
+
+
+def viewer_possible(host: HostConnection, domain: Domain) -> bool:
+    """Whether remote-viewer could open the domain's screen (installed, running, real host)."""
+    return (remote_viewer_path() is not None and host.state is ConnectionState.CONNECTED
+            and domain.state.is_active and bool(console_kinds(domain))
+            and not uri_mod.parse(host.uri).is_test)
 
 
 class ConsoleController(QObject):
@@ -41,8 +63,13 @@ class ConsoleController(QObject):
         self.detached: dict[tuple[str, str], QWidget] = {}
         self._current: tuple[HostConnection, Domain] | None = None
         self.visible = False
+        self.protocols: dict[tuple[str, str], str] = {}  # the user's pick per machine
+        self.viewer_failed = CoreSignal("remote-viewer failed")
+        self._viewer_relay = relay(self.viewer_failed, self._on_viewer_failed, self)
         pane.detach_requested.connect(self.detach)
         pane.session_closed.connect(self._on_closed)
+        pane.protocol_chosen.connect(self._on_protocol)
+        pane.viewer_requested.connect(self.open_remote_viewer)
 
     def show(self, host: HostConnection | None, domain: Domain | None, visible: bool) -> None:
         """Show ``domain``'s console when the console tab is ``visible``; stop it otherwise."""
@@ -52,8 +79,11 @@ class ConsoleController(QObject):
             self.key = None
             self.pane.detach_session()
             self.pane.show_message("Select a running machine to see its screen.")
+            self.pane.offer_viewer(False)
             return
         key = (host.uri, domain.uuid)
+        self.pane.set_protocols(console_kinds(domain), self._protocol(key, domain))
+        self.pane.offer_viewer(False)
         if key in self.detached:
             self.key = None
             self.pane.detach_session()
@@ -64,13 +94,50 @@ class ConsoleController(QObject):
             self.key = None
             self.pane.detach_session()
             self.pane.show_message(problem)
+            # Neither client shows it here (e.g. a remote host): remote-viewer may.
+            self.pane.offer_viewer(viewer_possible(host, domain))
             return
         session = self.pane.session
         if key == self.key and session is not None and session.state in ("connecting",
                                                                           "connected"):
             return
         self.key = key
-        self.pane.attach(self._session(host, domain))
+        self.pane.attach(console_session(host, domain, self.protocols.get(key)))
+
+    def _protocol(self, key: tuple[str, str], domain: Domain) -> str:
+        kinds = console_kinds(domain)
+        chosen = self.protocols.get(key)
+        return chosen if chosen in kinds else ("vnc" if "vnc" in kinds else "spice")
+
+    def _on_protocol(self, protocol: str) -> None:
+        if self._current is None:
+            return
+        host, domain = self._current
+        key = (host.uri, domain.uuid)
+        if self._protocol(key, domain) == protocol:
+            return
+        self.protocols[key] = protocol
+        self.key = None  # reconnect over the chosen protocol
+        self.show(host, domain, self.visible)
+
+    def open_remote_viewer(self) -> Future | None:
+        """Open the current machine's display in remote-viewer (password over stdin)."""
+        if self._current is None:
+            return None
+        host, domain = self._current
+        kind = self._protocol((host.uri, domain.uuid), domain)
+        future = host.call(open_in_remote_viewer, domain.uuid, host.uri, kind)
+
+        def done(f: Future) -> None:
+            exc = f.exception()
+            if exc is not None:
+                self.viewer_failed.emit(str(exc))
+
+        future.add_done_callback(done)
+        return future
+
+    def _on_viewer_failed(self, reason: str) -> None:
+        self.pane.show_message(f"remote-viewer could not be opened: {reason}")
 
     def _on_closed(self, _session: ConsoleSession) -> None:
         # A dropped console comes back by itself while the machine still runs; if it
@@ -78,6 +145,7 @@ class ConsoleController(QObject):
         self.key = None
         if self._current is not None:
             host, domain = self._current
+            self.pane.offer_viewer(viewer_possible(host, domain))
             wanted = (host.uri, domain.uuid)
             QTimer.singleShot(RECONNECT_DELAY_MS, lambda: self._retry(wanted))
 
@@ -87,11 +155,6 @@ class ConsoleController(QObject):
             return  # the user has moved on to another machine
         if self.pane.session is not None and self.pane.session.state == "closed":
             self.show(current[0], current[1], self.visible)
-
-    @staticmethod
-    def _session(host: HostConnection, domain: Domain) -> ConsoleSession:
-        index = [g.kind for g in domain.summary.graphics].index("vnc")
-        return ConsoleSession.for_domain(host, domain.uuid, index)
 
     def detach(self) -> None:
         if self._current is None:
@@ -109,7 +172,7 @@ class ConsoleController(QObject):
         self.pane.detach_session()
         self.key = None
         self.pane.show_message(f"The console of {domain.name} is open in its own window.")
-        window.attach(self._session(host, domain))
+        window.attach(console_session(host, domain, self.protocols.get(key)))
         window.show()
 
     def shutdown(self) -> None:

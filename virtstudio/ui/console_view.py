@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QPushButton,
     QSizePolicy,
     QStackedWidget,
     QToolButton,
@@ -234,6 +235,8 @@ class ConsolePane(QWidget):
 
     detach_requested = Signal()
     session_closed = Signal(object)  # the session, after its connection ended
+    protocol_chosen = Signal(str)  # "vnc" or "spice"
+    viewer_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -276,10 +279,29 @@ class ConsolePane(QWidget):
         bar.addWidget(self.grab_hint)
         self.toolbar = QWidget()
         self.toolbar.setLayout(bar)
+        # Below the screen, usable even while a message shows: which display to use,
+        # and remote-viewer for screens VirtStudio cannot show.
+        self.protocol_combo = QComboBox(objectName="protocolCombo")
+        self.protocol_combo.setToolTip("Which of the machine's displays to show")
+        self.protocol_combo.activated.connect(
+            lambda i: self.protocol_chosen.emit(self.protocol_combo.itemData(i)))
+        self.viewer_button = QPushButton("Open in remote-viewer", objectName="viewerButton")
+        self.viewer_button.setToolTip("Show this screen in the separate remote-viewer program")
+        self.viewer_button.clicked.connect(self.viewer_requested.emit)
+        choices = QHBoxLayout()
+        choices.addWidget(self.protocol_combo)
+        choices.addStretch(1)
+        choices.addWidget(self.viewer_button)
+        self.choices = QWidget()
+        self.choices.setLayout(choices)
+        self.protocol_combo.hide()
+        self.viewer_button.hide()
+        self.choices.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.toolbar)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.choices)
         self.session: ConsoleSession | None = None
         self.show_message("The console appears here while the machine runs.")
 
@@ -287,6 +309,24 @@ class ConsolePane(QWidget):
         action = QAction(label, menu)
         action.triggered.connect(lambda: self.view.send_combo(keys))
         menu.addAction(action)
+
+    def set_protocols(self, kinds: list[str], current: str) -> None:
+        """Offer a choice of display only when the machine has both VNC and SPICE."""
+        self.protocol_combo.clear()
+        for kind in kinds:
+            self.protocol_combo.addItem(f"{kind.upper()} display", kind)
+        self.protocol_combo.setCurrentIndex(max(0, kinds.index(current) if current in kinds
+                                                else 0))
+        self.protocol_combo.setVisible(len(kinds) > 1)
+        self._update_choices()
+
+    def offer_viewer(self, offered: bool) -> None:
+        self.viewer_button.setVisible(offered)
+        self._update_choices()
+
+    def _update_choices(self) -> None:
+        self.choices.setVisible(not self.protocol_combo.isHidden()
+                                or not self.viewer_button.isHidden())
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)

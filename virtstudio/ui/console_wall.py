@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QScrollArea, QSizePolicy, QWi
 from virtstudio.console.session import ConsoleSession
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.ui.console_controller import console_problem
+from virtstudio.ui.console_controller import console_problem, console_session
 
 MAX_TILES = 16
 REPAINT_MS = 500  # thumbnails need not follow every update
@@ -31,8 +31,7 @@ class ConsoleTile(QWidget):
         self.problem = console_problem(host, domain)
         self.session: ConsoleSession | None = None
         if not self.problem:
-            index = [g.kind for g in domain.summary.graphics].index("vnc")
-            self.session = ConsoleSession.for_domain(host, domain.uuid, index)
+            self.session = console_session(host, domain)
             self.session.start()
 
     def image(self) -> QImage | None:
