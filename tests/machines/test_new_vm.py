@@ -320,3 +320,25 @@ def test_osinfo_query_output_maps_to_family_defaults():
     found = {v.id: v for v in parse_osinfo_query(text)}
     assert found["win2k22"].disk_bus == "sata" and found["win2k22"].hyperv
     assert found["rocky9"].label == "Rocky Linux 9" and found["rocky9"].disk_bus == "virtio"
+
+
+def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
+    """A name taken after the checks ran: libvirt refuses, the task says why, the disk goes."""
+    facts = test_host.call(discover).result(10)
+    ctx = host_context(test_host, facts)  # read before the name was taken
+    spec = VmSpec(name="raced", source=InstallSource.PXE, arch="i686", domain_type="test",
+                  disk_pool="pool1", disk_size=GiB, network_source="net0", graphics="vnc",
+                  customize=True)
+    taken = to_domain_xml(VmSpec(name="raced", source=InstallSource.PXE, arch="i686",
+                                 domain_type="test", disk=DiskChoice.NONE,
+                                 network=NetworkChoice.NONE))
+    test_host.call(lambda conn: conn.defineXML(taken)).result(10)
+    job = create_vm(job_runner, test_host, spec, ctx)
+    wait_for(lambda: job.state.finished, timeout=10)
+    assert job.state is JobState.FAILED
+    assert "already exists" in job.error.message
+    assert "VIR_ERR_OPERATION_FAILED" in job.error.detail  # libvirt's own words, for the log
+    assert "Removed raced.qcow2 again" in job.log_text()
+    names = test_host.call(lambda conn: conn.storagePoolLookupByName("pool1").listVolumes()
+                           ).result(10)
+    assert "raced.qcow2" not in names

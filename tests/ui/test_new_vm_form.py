@@ -65,7 +65,7 @@ def test_defaults_are_valid_once_an_iso_is_chosen(wizard, qtbot):
     advance_to(qtbot, wizard, wizard.devices_page)
     assert wizard.storage_page.volume_label.text() == "linux.qcow2"
     summary = wizard.devices_page.summary.text()
-    assert "New thin qcow2 volume linux.qcow2, 20.0 GiB, in pool default" in summary
+    assert "new thin qcow2 volume linux.qcow2, 20.0 GiB, in pool default" in summary
     assert "VNC display" in summary
     finish = wizard.button(QWizard.WizardButton.FinishButton)
     assert finish.isEnabled() and finish.text() == "Create"
@@ -187,3 +187,19 @@ def test_pxe_boot_needs_a_network(demo, wizard, qtbot):
     assert "has no bridge called br0" in devices.error_labels["network"].text()
     assert not finish.isEnabled()
     assert_nothing_created(window, host, before)
+
+
+def test_a_name_taken_meanwhile_blocks_next(demo, wizard, qtbot):
+    window, host = demo
+    pick_iso_volume(qtbot, wizard)
+    retype(qtbot, wizard.source_page.name_edit, "late-comer")
+    assert next_button(wizard).isEnabled()
+    # Someone else defines a machine of that name while the wizard is open.
+    xml = ("<domain type='test'><name>late-comer</name><memory unit='MiB'>64</memory>"
+           "<os><type>hvm</type></os></domain>")
+    host.call(lambda conn: conn.defineXML(xml)).result(5)
+    label = wizard.source_page.error_labels["name"]
+    qtbot.waitUntil(lambda: "already has a machine called late-comer" in label.text(),
+                    timeout=5000)
+    assert not next_button(wizard).isEnabled()
+    assert window.runner.jobs == []

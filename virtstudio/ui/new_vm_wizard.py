@@ -44,6 +44,12 @@ _DOMAIN_TYPE_LABELS = {
     "qemu": "QEMU: emulation (TCG), slower, runs any architecture",
     "test": "Test driver",
 }
+_SOURCE_PHRASES = {
+    InstallSource.ISO: "installs from an ISO image",
+    InstallSource.IMPORT: "runs an imported disk image",
+    InstallSource.PXE: "boots from the network",
+    InstallSource.KERNEL: "boots a kernel directly",
+}
 _PICK_VOLUME = "…or pick a volume in a pool"
 
 
@@ -67,6 +73,7 @@ class NewVmWizard(QWizard):
         self.job: Job | None = None
         self._filling = True
         self._name_typed = False
+        self._watched: set[str] = set()
         self._facts_arrived = CoreSignal("host facts")
         relay(self._facts_arrived, self._on_facts, self)
 
@@ -148,6 +155,12 @@ class NewVmWizard(QWizard):
         self._fill_host_lists(host)
         self._filling = False
         self._apply_variant()
+        if host.uri not in self._watched:
+            # A machine, volume or network made elsewhere meanwhile changes what is valid.
+            self._watched.add(host.uri)
+            for signal in (host.domains_added, host.domains_removed, host.pools_added,
+                           host.pools_changed, host.networks_added, host.networks_changed):
+                relay(signal, lambda conn, *_: conn is self.host and self._revalidate(), self)
         uri = host.uri
         future = host.call(discover)
         future.add_done_callback(lambda f: self._facts_arrived.emit(uri, f))
@@ -328,10 +341,11 @@ class NewVmWizard(QWizard):
         net = ("no network" if spec.network is NetworkChoice.NONE
                else f"{spec.network.value} network {spec.network_source}")
         start = ("defined only, not started" if spec.customize else "started at once")
-        return (f"<b>{spec.name}</b> on {self.host.name}: {spec.source.value.lower()}; "
+        disk = disk_summary(spec)
+        return (f"<b>{spec.name}</b> on {self.host.name}: {_SOURCE_PHRASES[spec.source]}; "
                 f"{spec.arch} {spec.machine} ({spec.domain_type}, {spec.firmware.upper()}), "
-                f"{spec.vcpus} vCPU, {spec.memory_mib} MiB; {disk_summary(spec)}; {net}; "
-                f"{spec.graphics.upper()} display; {start}.")
+                f"{spec.vcpus} vCPU, {spec.memory_mib} MiB; {disk[0].lower()}{disk[1:]}; "
+                f"{net}; {spec.graphics.upper()} display; {start}.")
 
     # ---- creating --------------------------------------------------------------------------
 
