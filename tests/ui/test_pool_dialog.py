@@ -125,3 +125,18 @@ def test_stop_start_autostart_and_delete(storage, qtbot):
     click_tool(qtbot, window, "deletePoolAction")
     qtbot.mouseClick(boxes[-1].delete_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "iso-library" not in pool_names(window), timeout=5000)
+
+
+def test_thin_panel_follows_the_selected_pool(storage, qtbot):
+    window = storage
+    thin = window.storage_tools.thin
+    select_pool(window, "default")
+    assert not thin.isVisibleTo(window)
+    select_pool(window, "fast-nvme")  # a logical pool over vg_nvme, not on this computer
+    assert thin.isVisibleTo(window) and thin.vg == "vg_nvme"
+    with qtbot.waitSignal(thin.updated, timeout=10000):
+        pass
+    assert "The thin pools of vg_nvme could not be read" in thin.usage_label.text()
+    assert thin.apply_autoextend() is None  # nothing to set without a thin pool
+    select_pool(window, "iso-library")
+    assert not thin.isVisibleTo(window)

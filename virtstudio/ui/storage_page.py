@@ -7,6 +7,7 @@ them enabled only where they make sense for the selected pool.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPoint, Qt
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QLabel,
     QMenu,
     QToolBar,
@@ -23,8 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from virtstudio.core.entities import StoragePool
+from virtstudio.core.entities import StoragePool, Volume
 from virtstudio.core.errors import UserError, VirtStudioError
+from virtstudio.core.jobs import Job
 from virtstudio.storage.pool_jobs import (
     PoolAction,
     allowed_actions,
@@ -34,9 +37,11 @@ from virtstudio.storage.pool_jobs import (
     run_pool_action,
 )
 from virtstudio.storage.pools import what_deleting_loses
+from virtstudio.storage.volume_transfer import download_volume, upload_volume
 from virtstudio.ui.host_devices_view import HostDevicesPanel
 from virtstudio.ui.pool_dialog import NewPoolDialog
 from virtstudio.ui.storage_drops import StorageDrops
+from virtstudio.ui.thin_panel import ThinPanel
 
 if TYPE_CHECKING:
     from virtstudio.ui.main_window import MainWindow
@@ -102,6 +107,16 @@ class StorageTools:
         self.delete_action = QAction("Delete Pool…", window, objectName="deletePoolAction")
         self.delete_action.triggered.connect(self.ask_delete)
         self.toolbar.addAction(self.delete_action)
+        self.toolbar.addSeparator()
+        self.upload_action = QAction("Upload Volume…", window, objectName="uploadVolumeAction")
+        self.upload_action.setToolTip("Copy a file from this computer into the pool as a volume")
+        self.upload_action.triggered.connect(lambda: self.upload())
+        self.download_action = QAction("Download Volume…", window,
+                                       objectName="downloadVolumeAction")
+        self.download_action.setToolTip("Copy the selected volume to a file on this computer")
+        self.download_action.triggered.connect(lambda: self.download())
+        self.toolbar.addAction(self.upload_action)
+        self.toolbar.addAction(self.download_action)
 
         view = window.pool_view
         container = QWidget(objectName="poolPane")
@@ -109,10 +124,13 @@ class StorageTools:
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.toolbar)
+        self.thin = ThinPanel(window.runner)
+        layout.addWidget(self.thin)
         index = window.storage_page.indexOf(view)
         layout.addWidget(view)  # moves the table out of the splitter, into the pane
         window.storage_page.insertWidget(index, container)
         self.layout = layout
+        self._thin_pool = ""
         self.devices = HostDevicesPanel()
         window.storage_page.addWidget(self.devices)
         window.pages.currentChanged.connect(self._page_shown)
@@ -136,6 +154,11 @@ class StorageTools:
     def update_actions(self, *_: object) -> None:
         pool = self.window.current_pool()
         allowed = allowed_actions(pool) if pool is not None else set()
+        if pool is None or pool.uuid != self._thin_pool or pool.active != self.thin.isVisible():
+            self._thin_pool = pool.uuid if pool is not None else ""
+            self.thin.show_pool(pool)
+        self.upload_action.setEnabled(pool is not None and pool.active)
+        self.download_action.setEnabled(pool is not None and pool.active)
         for action, qaction in self.actions.items():
             qaction.setEnabled(action in allowed)
         self.autostart_action.setEnabled(pool is not None)
@@ -184,6 +207,42 @@ class StorageTools:
         dialog.open()
         self.window.confirm_requested.emit(dialog)
         return dialog
+
+    def _selected_volume(self) -> Volume | None:
+        index = self.window.volume_view.currentIndex()
+        return self.window.volume_model.volume_at(index.row()) if index.isValid() else None
+
+    def upload(self, source: Path | None = None) -> Job | None:
+        pool, host = self.window.current_pool(), self.window.pool_model.host
+        if pool is None or host is None:
+            return None
+        if source is None:
+            chosen, _ = QFileDialog.getOpenFileName(self.window, f"Upload into {pool.name}")
+            if not chosen:
+                return None
+            source = Path(chosen)
+        try:
+            return upload_volume(self.window.runner, host, pool, source)
+        except VirtStudioError as exc:
+            self.window.show_error("Nothing was uploaded", UserError(exc.message))
+            return None
+
+    def download(self, target: Path | None = None) -> Job | None:
+        pool, host = self.window.current_pool(), self.window.pool_model.host
+        volume = self._selected_volume()
+        if pool is None or host is None or volume is None:
+            return None
+        if target is None:
+            chosen, _ = QFileDialog.getSaveFileName(self.window, f"Download {volume.name}",
+                                                    volume.name)
+            if not chosen:
+                return None
+            target = Path(chosen)
+        try:
+            return download_volume(self.window.runner, host, pool, volume.name, target)
+        except VirtStudioError as exc:
+            self.window.show_error("Nothing was downloaded", UserError(exc.message))
+            return None
 
     def ask_delete(self) -> DeletePoolDialog | None:
         pool, host = self.window.current_pool(), self.window.pool_model.host

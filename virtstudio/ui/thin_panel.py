@@ -1,0 +1,153 @@
+"""Thin pools of the selected LVM pool: data and metadata use, a warning, autoextend.
+
+LVM is read on a short-lived thread (lvs can take a moment and needs root);
+results come back through a relay.  Autoextend changes run as a job through
+the privileged helper.
+"""
+
+from __future__ import annotations
+
+import threading
+import xml.etree.ElementTree as ET
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from virtstudio.core.entities import StoragePool
+from virtstudio.core.errors import describe
+from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.core.signal import Signal as CoreSignal
+from virtstudio.core.units import format_bytes
+from virtstudio.privileged.client import run_privileged
+from virtstudio.storage.thin import Autoextend, ThinUsage, read_autoextend, thin_usage
+from virtstudio.ui.bridge import relay
+
+REREAD_MS = 15000
+
+
+def volume_group_of(pool: StoragePool) -> str:
+    if pool.pool_type != "logical":
+        return ""
+    return ET.fromstring(pool.xml).findtext("source/name", "") or \
+        pool.target_path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ThinPanel(QWidget):
+    """Shown for logical pools; says how full each thin pool is and how it grows."""
+
+    updated = Signal()
+
+    def __init__(self, runner: JobRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("thinPanel")
+        self.runner = runner
+        self.vg = ""
+        self.usage: list[ThinUsage] = []
+        self.autoextend: dict[str, Autoextend] = {}
+        self.usage_label = QLabel(objectName="thinUsage", wordWrap=True)
+        self.warning = QLabel(objectName="thinWarning", wordWrap=True)
+        self.warning.setStyleSheet("color: #b3261e; font-weight: bold;")
+        self.warn_at = QSpinBox(objectName="thinWarnAt", minimum=1, maximum=100, value=80,
+                                suffix=" %")
+        self.warn_at.valueChanged.connect(self._show_warning)
+        self.grow_at = QSpinBox(objectName="thinGrowAt", minimum=50, maximum=100, value=80,
+                                suffix=" %")
+        self.grow_by = QSpinBox(objectName="thinGrowBy", minimum=0, maximum=100, value=20,
+                                suffix=" %")
+        self.apply_button = QPushButton("Set autoextend", objectName="thinApply")
+        self.apply_button.clicked.connect(self.apply_autoextend)
+        self.autoextend_label = QLabel(objectName="thinAutoextend", wordWrap=True)
+        row = QHBoxLayout()
+        form = QFormLayout()
+        form.addRow("Warn when data or metadata reach:", self.warn_at)
+        form.addRow("Grow by itself at (100 = never):", self.grow_at)
+        form.addRow("…by this share of its size:", self.grow_by)
+        row.addLayout(form)
+        row.addWidget(self.apply_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.usage_label)
+        layout.addWidget(self.warning)
+        layout.addLayout(row)
+        layout.addWidget(self.autoextend_label)
+        self._read = CoreSignal("thin pools read")
+        relay(self._read, self._show, self)
+        self._timer = QTimer(self, interval=REREAD_MS)
+        self._timer.timeout.connect(self.reread)
+        self.hide()
+
+    def show_pool(self, pool: StoragePool | None) -> None:
+        vg = volume_group_of(pool) if pool is not None and pool.active else ""
+        self.setVisible(bool(vg))
+        if vg != self.vg:
+            self.usage, self.autoextend = [], {}
+            self.usage_label.setText("Reading the thin pools…" if vg else "")
+            self.warning.clear()
+        self.vg = vg
+        if vg:
+            self.reread()
+            self._timer.start()
+        else:
+            self._timer.stop()
+
+    def reread(self) -> None:
+        vg = self.vg
+
+        def read() -> None:
+            try:
+                usage = thin_usage(vg)
+                settings = {u.pool: read_autoextend(vg, u.pool) for u in usage}
+                self._read.emit(vg, usage, settings, "")
+            except Exception as exc:
+                self._read.emit(vg, [], {}, describe(exc).message)
+
+        threading.Thread(target=read, name="thin pools", daemon=True).start()
+
+    def _show(self, vg: str, usage: list[ThinUsage], settings: dict[str, Autoextend],
+              error: str) -> None:
+        if vg != self.vg:
+            return
+        self.usage, self.autoextend = usage, settings
+        if error:
+            self.usage_label.setText(f"The thin pools of {vg} could not be read: {error}")
+        elif not usage:
+            self.usage_label.setText(f"{vg} has no thin pool.")
+        else:
+            self.usage_label.setText("<br>".join(
+                f"<b>{u.vg}/{u.pool}</b> ({format_bytes(u.size)}): data {u.data_percent:.1f} %, "
+                f"metadata {u.metadata_percent:.1f} %" for u in usage))
+            self.autoextend_label.setText(" ".join(
+                f"{pool}: {s.describe()}" for pool, s in settings.items()))
+        self._show_warning()
+        self.updated.emit()
+
+    def _show_warning(self, *_: object) -> None:
+        self.warning.setText("\n".join(w for u in self.usage
+                                       if (w := u.warning(self.warn_at.value()))))
+
+    def apply_autoextend(self) -> Job | None:
+        if not self.usage:
+            return None
+        vg, threshold, percent = self.vg, self.grow_at.value(), self.grow_by.value()
+        pools = [u.pool for u in self.usage]
+
+        def work(job: Job) -> None:
+            for pool in pools:
+                job.report(None, str(run_privileged("set_thin_autoextend", vg=vg, pool=pool,
+                                                    threshold=threshold, percent=percent)))
+
+        job = self.runner.submit(f"Autoextend for {vg}", work, host="This computer", target=vg)
+        relay(job.changed, self._read_after, self)
+        return job
+
+    def _read_after(self, job: Job) -> None:
+        if job.state.finished:
+            self.reread()
