@@ -155,3 +155,125 @@ def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host)
     dom.create()
     wait_for_prompt(dom, 40)
     assert read_marker(dom) == "AFTER-REVERT"  # the merge kept what was written after
+
+
+# ---- through the window ------------------------------------------------------------------
+
+
+@pytest.fixture
+def window(make_main_window, qtbot, system_libvirtd):
+    from virtstudio.core.inventory import Inventory
+
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    window.host = conn
+    return window
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _select(window, qtbot, name: str) -> None:
+    qtbot.waitUntil(lambda: window.select_domain(name), timeout=10000)
+
+
+def test_linked_clone_from_the_dialog_boots_and_leaves_the_base_alone(window, qtbot, guest):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QComboBox
+
+    _select(window, qtbot, guest.name)
+    base_before = _sha256(guest.disk)
+    dialogs = []
+    window.confirm_requested.connect(dialogs.append)
+    button = window.toolbar.widgetForAction(window.machine_actions.clone_action)
+    qtbot.waitUntil(button.isEnabled, timeout=5000)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = dialogs[-1]
+    clone_name = f"{guest.name}-c"
+    guest.others.append(clone_name)
+    dialog.name_edit.selectAll()
+    qtbot.keyClicks(dialog.name_edit, f"{guest.name} c")
+    assert "spaces or slashes" in dialog.error.text() and not dialog.clone_button.isEnabled()
+    dialog.name_edit.selectAll()
+    qtbot.keyClicks(dialog.name_edit, clone_name)
+    combo = dialog.findChild(QComboBox, "mode_vda")
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)
+    assert combo.currentText().startswith("Linked")
+    assert dialog.clone_button.isEnabled(), dialog.error.text()
+    _run_job(window, qtbot, lambda: qtbot.mouseClick(dialog.clone_button,
+                                                     Qt.MouseButton.LeftButton))
+
+    clone_disk = guest.folder / f"{clone_name}-vda.qcow2"
+    source_top = guest.folder / f"{guest.name}-vda.qcow2"
+    for overlay in (clone_disk, source_top):
+        info = subprocess.run(["qemu-img", "info", "--output=json", str(overlay)],
+                              capture_output=True, text=True, check=True).stdout
+        assert f'"backing-filename": "{guest.disk}"' in info
+    clone = off_gui_thread(lambda: guest.conn.lookupByName(clone_name))
+    clone_xml = off_gui_thread(clone.XMLDesc, 0)
+    source_xml = off_gui_thread(lambda: guest.dom.XMLDesc(0))
+    assert f"file='{clone_disk}'" in clone_xml and f"file='{source_top}'" in source_xml
+    assert off_gui_thread(clone.UUIDString) != off_gui_thread(lambda: guest.dom.UUIDString())
+    off_gui_thread(clone.create)
+    off_gui_thread(wait_for_prompt, clone, 40)
+    off_gui_thread(clone.destroy)
+    assert _sha256(guest.disk) == base_before  # neither machine ever writes the base
+
+
+def _run_job(window, qtbot, click) -> None:
+    """Click what starts a task and wait until it has finished well."""
+    count = len(window.runner.jobs)
+    click()
+    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=5000)
+    job = window.runner.jobs[-1]
+    qtbot.waitUntil(lambda: job.state.finished, timeout=90000)
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+
+
+def test_take_revert_delete_from_the_snapshots_tab(window, qtbot, guest):
+    from PySide6.QtCore import Qt
+
+    dom = off_gui_thread(lambda: guest.dom)
+    off_gui_thread(dom.create)
+    off_gui_thread(wait_for_prompt, dom, 40)
+    _select(window, qtbot, guest.name)
+    panel = window.details.snapshots
+    window.details.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: panel.take_button.isEnabled()
+                    and "running" in window.details._fields["state"].text().lower(),
+                    timeout=10000)
+    dialogs = []
+    window.confirm_requested.connect(dialogs.append)
+    qtbot.mouseClick(panel.take_button, Qt.MouseButton.LeftButton)
+    dialog = dialogs[-1]
+    memory = next(b for k, b in dialog.kind_buttons.items() if k.name == "EXTERNAL_MEMORY")
+    assert memory.isEnabled() and memory.isChecked()  # the default for a running machine
+    qtbot.keyClicks(dialog.name_edit, "first")
+    assert "first.qcow2" in dialog.files.text() and "first.mem" in dialog.files.text()
+    _run_job(window, qtbot, lambda: qtbot.mouseClick(dialog.take_button,
+                                                     Qt.MouseButton.LeftButton))
+    qtbot.waitUntil(lambda: [s.name for s in panel.snapshots if s.current] == ["first"],
+                    timeout=10000)
+    assert panel.tree.topLevelItem(0).text(2) == "external, with memory"
+
+    for verb, says in (("Revert", "set back to first"), ("Delete Snapshot", "merged")):
+        assert panel.select("first")
+        before = len(dialogs)
+        button = panel.revert_button if verb == "Revert" else panel.delete_button
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda b=before: len(dialogs) > b, timeout=30000)
+        box = dialogs[-1]
+        assert says in box.text(), box.text()
+        go = next(b for b in box.buttons() if b.text() == verb)
+        _run_job(window, qtbot, lambda g=go: qtbot.mouseClick(g, Qt.MouseButton.LeftButton))
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 0, timeout=10000)
+    off_gui_thread(dom.destroy)
+    check = subprocess.run(["qemu-img", "check", str(guest.disk)], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert sorted(p.name for p in guest.folder.iterdir()) == ["base.qcow2"]

@@ -52,7 +52,7 @@ class SnapshotPanel(QWidget):
         self.domain: Domain | None = None
         self.runner: JobRunner | None = None
         self.snapshots: list[SnapshotInfo] = []
-        self._request = 0
+        self._requests: dict[str, int] = {}
         self._my_jobs: set[int] = set()
         self._answers = CoreSignal("snapshot answers")
         relay(self._answers, self._on_answer, self)
@@ -104,13 +104,16 @@ class SnapshotPanel(QWidget):
         self._call("list", lambda: host.call(snap_core.read_snapshots, domain.uuid))
 
     def _call(self, purpose: str, start: Callable[[], Future[Any]]) -> None:
-        self._request += 1
-        request = self._request
+        # Lists and questions are counted apart: a reload must not swallow a question.
+        key = "list" if purpose == "list" else "ask"
+        self._requests[key] = request = self._requests.get(key, 0) + 1
+        uuid = self.domain.uuid if self.domain is not None else ""
         future = start()
-        future.add_done_callback(lambda f: self._answers.emit(request, purpose, f))
+        future.add_done_callback(lambda f: self._answers.emit((key, request, uuid), purpose, f))
 
-    def _on_answer(self, request: int, purpose: str, future: Future[Any]) -> None:
-        if request != self._request:
+    def _on_answer(self, token: tuple[str, int, str], purpose: str, future: Future[Any]) -> None:
+        key, request, uuid = token
+        if request != self._requests.get(key) or self.domain is None or self.domain.uuid != uuid:
             return  # the user moved on to another machine or question
         try:
             result = future.result()
