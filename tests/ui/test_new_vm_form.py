@@ -203,3 +203,13 @@ def test_a_name_taken_meanwhile_blocks_next(demo, wizard, qtbot):
                     timeout=5000)
     assert not next_button(wizard).isEnabled()
     assert window.runner.jobs == []
+
+
+def test_a_pool_made_meanwhile_is_offered_and_the_choice_stays(demo, wizard, qtbot):
+    _window, host = demo
+    combo = wizard.storage_page.pool_combo
+    assert combo.currentData() == "default" and combo.findData("fresh-pool") == -1
+    xml = "<pool type='dir'><name>fresh-pool</name><target><path>/fresh</path></target></pool>"
+    host.call(lambda conn: conn.storagePoolCreateXML(xml, 0)).result(5)
+    qtbot.waitUntil(lambda: combo.findData("fresh-pool") >= 0, timeout=5000)
+    assert combo.currentData() == "default"

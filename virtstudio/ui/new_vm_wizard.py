@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QMainWindow, QWidget, QWizard
 
+from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.errors import UserError, VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner, JobState
@@ -160,7 +161,7 @@ class NewVmWizard(QWizard):
             self._watched.add(host.uri)
             for signal in (host.domains_added, host.domains_removed, host.pools_added,
                            host.pools_changed, host.networks_added, host.networks_changed):
-                relay(signal, lambda conn, *_: conn is self.host and self._revalidate(), self)
+                relay(signal, self._host_changed, self)
         uri = host.uri
         future = host.call(discover)
         future.add_done_callback(lambda f: self._facts_arrived.emit(uri, f))
@@ -191,34 +192,36 @@ class NewVmWizard(QWizard):
         self._fill_arch()
 
     def _fill_host_lists(self, host: HostConnection) -> None:
+        """Offer the host's pools, volumes and networks, keeping what was chosen if it is left."""
         pools = sorted((p for p in list(host.pools.values()) if p.active),
                        key=lambda p: (p.name != "default", -p.available))
-        pool_combo = self.storage_page.pool_combo
-        pool_combo.clear()
-        for pool in pools:
-            pool_combo.addItem(f"{pool.name} ({format_bytes(pool.available)} free)", pool.name)
+        _refill(self.storage_page.pool_combo,
+                [(f"{p.name} ({format_bytes(p.available)} free)", p.name) for p in pools])
         volumes = [(p, v) for p in pools for v in p.volumes]
         for combo, want_iso in ((self.source_page.iso_volumes, True),
                                 (self.source_page.import_volumes, False),
                                 (self.storage_page.disk_volumes, False)):
-            combo.clear()
-            combo.addItem(_PICK_VOLUME, None)
-            for pool, volume in volumes:
-                if (volume.format == "iso" or volume.name.endswith(".iso")) == want_iso:
-                    combo.addItem(f"{pool.name}/{volume.name} ({format_bytes(volume.capacity)})",
-                                  volume.path)
+            _refill(combo, [(_PICK_VOLUME, None)] + [
+                (f"{p.name}/{v.name} ({format_bytes(v.capacity)})", v.path)
+                for p, v in volumes if (v.format == "iso" or v.name.endswith(".iso")) == want_iso])
         networks = sorted(list(host.networks.values()),
                           key=lambda n: (n.name != "default", not n.active, n.name))
-        net_combo = self.devices_page.network_combo
-        net_combo.clear()
-        for net in networks:
-            net_combo.addItem(net.name + ("" if net.active else " (not running)"), net.name)
+        _refill(self.devices_page.network_combo,
+                [(n.name + ("" if n.active else " (not running)"), n.name) for n in networks])
         if not networks:
             self.devices_page.net_buttons[NetworkChoice.NONE].setChecked(True)
-        local = host.uri.startswith(("qemu:///", "test:///", "lxc:///"))
+        local = not uri_mod.parse(host.uri).is_remote
         for button in (self.source_page.iso_browse, self.source_page.import_browse,
                        self.storage_page.disk_browse):
             button.setEnabled(local)
+
+    def _host_changed(self, conn: HostConnection, *_: object) -> None:
+        if conn is not self.host:
+            return
+        self._filling = True
+        self._fill_host_lists(conn)
+        self._filling = False
+        self._revalidate()
 
     def _fill_arch(self) -> None:
         if self._filling or self.facts is None:
@@ -362,6 +365,17 @@ class NewVmWizard(QWizard):
             return
         self.created.emit(self.host, spec.name, self.job)
         super().accept()
+
+
+def _refill(combo: QComboBox, items: list[tuple[str, object]]) -> None:
+    """Replace ``combo``'s entries, keeping the chosen one where it is still offered."""
+    chosen = combo.currentData()
+    combo.clear()
+    for label, data in items:
+        combo.addItem(label, data)
+    index = combo.findData(chosen) if chosen is not None else -1
+    if index >= 0:
+        combo.setCurrentIndex(index)
 
 
 def follow_new_machine(window: Any, host: HostConnection, name: str, job: Job,
