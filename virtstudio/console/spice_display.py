@@ -89,13 +89,13 @@ class SpiceDisplay:
         elif msg_type in (MSG_GL_SCANOUT_UNIX, MSG_GL_DRAW):
             raise ProtocolError("The display uses OpenGL scan-out, which VirtStudio's SPICE "
                                 "client cannot show; open it in remote-viewer.")
+        elif msg_type in (MSG_MODE, MSG_MONITORS_CONFIG, MSG_INVAL_PALETTE,
+                          MSG_INVAL_ALL_PALETTES):
+            return
         elif 122 <= msg_type <= 126 or msg_type in (316, MSG_STREAM_ACTIVATE_REPORT):
             self._skip("video stream")
         elif 302 <= msg_type <= MSG_DRAW_COMPOSITE:
             self._skip(f"drawing command {msg_type}")
-        elif msg_type in (MSG_MODE, MSG_MONITORS_CONFIG, MSG_INVAL_PALETTE,
-                          MSG_INVAL_ALL_PALETTES):
-            return
         else:
             raise ProtocolError(f"Unknown SPICE display message {msg_type}.")
 
