@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -277,3 +278,96 @@ def test_take_revert_delete_from_the_snapshots_tab(window, qtbot, guest):
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert sorted(p.name for p in guest.folder.iterdir()) == ["base.qcow2"]
+
+
+# ---- offline chains: data written with qemu-io, checked block by block --------------------
+
+
+def _write(image: Path, byte: int) -> None:
+    subprocess.run(["qemu-io", "-c", f"write -P {byte} 0 64k", str(image)], check=True,
+                   capture_output=True)
+
+
+def _holds(image: Path, byte: int) -> bool:
+    done = subprocess.run(["qemu-io", "-r", "-c", f"read -P {byte} 0 64k", str(image)],
+                          capture_output=True, text=True)
+    return done.returncode == 0 and "Pattern verification failed" not in done.stdout
+
+
+def _top(conn: HostConnection, name: str) -> Path:
+    xml = conn.virconn.lookupByName(name).XMLDesc(0)
+    root = ET.fromstring(xml)
+    return Path(root.find("devices/disk/source").get("file"))
+
+
+def _snap(conn, runner, guest, name):
+    finish(snapshots.create_snapshot(runner, conn, domain_entity(conn, guest.name), name, "",
+                                     snapshots.SnapshotKind.EXTERNAL_DISK,
+                                     [s.name for s in snapshots.read_snapshots(
+                                         conn.virconn, guest.dom.UUIDString())]))
+    conn.refresh_domain(guest.dom.UUIDString()).result(timeout=10)
+
+
+def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    _write(guest.disk, 0x11)
+    _snap(conn, runner, guest, "s1")
+    _write(_top(conn, guest.name), 0x22)
+    _snap(conn, runner, guest, "s2")
+    _write(_top(conn, guest.name), 0x33)
+    s1_overlay = guest.folder / f"{guest.name}-vda.s1.qcow2"
+
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    fates = {Path(f.path).name: f.fate for f in plan.files}
+    assert fates[f"{guest.name}-vda.s2.qcow2"].startswith("deleted")  # only the 0x33 writes
+    assert s1_overlay.name not in fates  # s2 still needs it: untouched
+    entity = domain_entity(conn, guest.name)
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+    top = _top(conn, guest.name)
+    assert top.name == f"{guest.name}-vda.s1-1.qcow2" and _holds(top, 0x11)
+    assert _holds(s1_overlay, 0x22)  # s2's disk state survived the revert
+
+    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=30)
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+    assert _holds(_top(conn, guest.name), 0x22)
+    assert not top.exists()  # the branch left behind held nothing a snapshot needs
+    current = [s.name for s in snapshots.read_snapshots(conn.virconn, uuid) if s.current]
+    assert current == ["s2"]
+
+
+def test_delete_keeps_every_file_while_another_machine_reads_the_base(guest, host, lab_images):
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    _write(guest.disk, 0x11)
+    _snap(conn, runner, guest, "s1")
+    overlay = _top(conn, guest.name)
+    reader_disk = guest.folder / "reader.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk),
+                    "-F", "qcow2", str(reader_disk)], check=True)
+    reader = f"{guest.name}-reader"
+    guest.others.append(reader)
+    guest.conn.defineXML(lab_domain_xml(reader, lab_images, disks=[reader_disk]))
+    _write(overlay, 0x22)
+
+    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=30)
+    assert plan.metadata_only and reader in plan.summary
+    assert {f.fate for f in plan.files} == {"kept as it is"}
+    finish(snapshots.delete_snapshot(runner, conn, domain_entity(conn, guest.name), plan))
+    assert snapshots.read_snapshots(conn.virconn, uuid) == []
+    assert overlay.exists() and _top(conn, guest.name) == overlay and _holds(overlay, 0x22)
+    assert _holds(guest.disk, 0x11) and _holds(reader_disk, 0x11)  # the reader is unharmed
+    subprocess.run(["qemu-img", "check", str(guest.disk)], check=True, capture_output=True)
+
+
+def test_changed_host_stops_a_stale_revert(guest, host):
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    _snap(conn, runner, guest, "s1")
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    _snap(conn, runner, guest, "s2")  # the disks change after the question was answered
+    top = _top(conn, guest.name)
+    job = snapshots.revert_snapshot(runner, conn, domain_entity(conn, guest.name), plan)
+    wait_for(lambda: job.state.finished, timeout=30)
+    assert job.state is JobState.FAILED and "changed since you were asked" in job.error.message
+    assert _top(conn, guest.name) == top and top.exists()
