@@ -371,3 +371,27 @@ def test_changed_host_stops_a_stale_revert(guest, host):
     wait_for(lambda: job.state.finished, timeout=30)
     assert job.state is JobState.FAILED and "changed since you were asked" in job.error.message
     assert _top(conn, guest.name) == top and top.exists()
+
+
+def test_full_clone_copies_the_data_and_bad_input_changes_nothing(guest, host):
+    from virtstudio.core.errors import VirtStudioError
+    from virtstudio.machines.clone import DiskMode, clone_domain
+
+    conn, runner = host
+    _write(guest.disk, 0x44)
+    entity = domain_entity(conn, guest.name)
+    for bad in (f"{guest.name} copy", "a/b", guest.name):
+        with pytest.raises(VirtStudioError):
+            clone_domain(runner, conn, entity, bad, {"vda": DiskMode.COPY})
+    assert sorted(p.name for p in guest.folder.iterdir()) == ["base.qcow2"]
+
+    name = f"{guest.name}-full"
+    guest.others.append(name)
+    finish(clone_domain(runner, conn, entity, name, {"vda": DiskMode.COPY}))
+    copy = guest.folder / f"{name}-vda.qcow2"
+    assert _top(conn, name) == copy and _top(conn, guest.name) == guest.disk
+    subprocess.run(["qemu-img", "compare", str(guest.disk), str(copy)], check=True,
+                   capture_output=True)
+    info = subprocess.run(["qemu-img", "info", str(copy)], capture_output=True, text=True,
+                          check=True).stdout
+    assert "backing file" not in info  # a full copy stands alone
