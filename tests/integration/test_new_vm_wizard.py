@@ -19,7 +19,8 @@ from tests.qt_input import choose, click, retype
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import JobState
-from virtstudio.machines.new_vm import InstallSource, NetworkChoice
+from virtstudio.machines.new_vm import InstallSource, NetworkChoice, VmSpec, to_domain_xml
+from virtstudio.machines.os_variants import by_id
 from virtstudio.ui.new_vm_wizard import NewVmWizard
 
 # The storage tests' own dir pool, named vstest-pool-<pid> and removed afterwards.
@@ -115,3 +116,34 @@ def test_wizard_creates_and_boots_the_lab_guest(make_main_window, qtbot, lab_ima
     assert volume.find("target/format").get("type") == "qcow2"
     assert int(volume.findtext("capacity")) == 64 * 1024**2
     assert int(volume.findtext("allocation")) < 2 * 1024**2  # thin
+
+
+@pytest.mark.parametrize(("variant", "source", "machine", "graphics"), [
+    ("linux-generic", InstallSource.ISO, "q35", "spice"),
+    ("win11", InstallSource.PXE, "q35", "vnc"),
+    ("generic", InstallSource.ISO, "pc", "vnc"),
+    ("debian12", InstallSource.IMPORT, "pc", "spice"),
+])
+def test_the_qemu_driver_accepts_each_kind_of_machine(system_libvirtd, lab_images, variant,
+                                                      source, machine, graphics):
+    """The QEMU driver validates and keeps the XML the wizard writes for each preset."""
+    spec = VmSpec(name=f"vstest-wizard-xml-{os.getpid()}", source=source,
+                  os_variant=by_id(variant), arch="x86_64", machine=machine,
+                  domain_type="kvm", iso=str(lab_images.initrd),
+                  import_path=str(lab_images.initrd), network_source="default",
+                  graphics=graphics)
+    conn = libvirt.open(SYSTEM_URI)
+    try:
+        dom = conn.defineXMLFlags(to_domain_xml(spec, str(lab_images.initrd)),
+                                  libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        kept = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    finally:
+        _remove_domain(spec.name)
+        conn.close()
+    assert kept.get("type") == "kvm"
+    assert kept.find("os/type").get("machine").startswith(f"pc-{machine}" if machine == "q35"
+                                                          else "pc-i440fx")
+    assert kept.find("devices/graphics").get("type") == graphics
+    assert kept.find("devices/video/model").get("type") == by_id(variant).video
+    buses = {t.get("bus") for t in kept.findall("devices/disk/target")}
+    assert by_id(variant).disk_bus in buses

@@ -279,12 +279,13 @@ def test_pc_machines_get_an_ide_cdrom_on_hdc(spec):
 
 
 def test_libvirt_accepts_and_keeps_the_xml(spec, tmp_path):
-    """The test driver parses the XML with libvirt's own schema code and reports it back."""
+    """libvirt checks the XML against its schema, parses it and reports it back."""
     spec.domain_type, spec.machine, spec.arch = "test", "", "i686"
     spec.name = f"wizard-xml-{id(spec)}"
     conn = libvirt.open("test:///default")
     try:
-        dom = conn.defineXML(to_domain_xml(spec, "/pools/default/new.qcow2"))
+        dom = conn.defineXMLFlags(to_domain_xml(spec, "/pools/default/new.qcow2"),
+                                  libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
         back = parse(dom.XMLDesc(0))
     finally:
         conn.close()

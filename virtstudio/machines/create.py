@@ -47,6 +47,16 @@ def _remove_volume(job: Job, volume: libvirt.virStorageVol) -> None:
         job.log(f"Could not remove {volume.name()}: {exc.get_error_message()}")
 
 
+def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
+    """Define ``xml``, checked against libvirt's schema where the driver can do that."""
+    try:
+        return conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() not in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+            raise
+    return conn.defineXML(xml)
+
+
 def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostContext) -> Job:
     """Queue the creation of ``spec`` on ``host``; raises VirtStudioError if it is not valid."""
     require_valid(spec, ctx)
@@ -58,7 +68,7 @@ def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostCo
             xml = to_domain_xml(spec, volume.path() if volume is not None else "")
             job.report(0.5, f"Defining {spec.name}")
             job.log(xml)
-            dom = conn.defineXML(xml)
+            dom = _define(conn, xml)
         except Exception:
             # Nothing half made stays behind: the new disk goes when the definition fails.
             if volume is not None:
