@@ -395,3 +395,24 @@ def test_full_clone_copies_the_data_and_bad_input_changes_nothing(guest, host):
     info = subprocess.run(["qemu-img", "info", str(copy)], capture_output=True, text=True,
                           check=True).stdout
     assert "backing file" not in info  # a full copy stands alone
+
+
+def test_internal_snapshot_revert_and_delete_on_a_shut_off_guest(guest, host):
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    _write(guest.disk, 0x55)
+    finish(snapshots.create_snapshot(runner, conn, domain_entity(conn, guest.name), "inside",
+                                     "", snapshots.SnapshotKind.INTERNAL, []))
+    assert sorted(p.name for p in guest.folder.iterdir()) == ["base.qcow2"]  # no new file
+    _write(guest.disk, 0x66)
+    entity = domain_entity(conn, guest.name)
+    plan = conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=30)
+    assert "changes since then are lost" in plan.summary
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+    assert _holds(guest.disk, 0x55)
+    plan = conn.call(snapshots.plan_delete, uuid, "inside").result(timeout=30)
+    finish(snapshots.delete_snapshot(runner, conn, entity, plan))
+    assert snapshots.read_snapshots(conn.virconn, uuid) == [] and _holds(guest.disk, 0x55)
+    listing = subprocess.run(["qemu-img", "snapshot", "-l", str(guest.disk)],
+                             capture_output=True, text=True, check=True).stdout
+    assert "inside" not in listing
