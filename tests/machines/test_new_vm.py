@@ -106,6 +106,19 @@ def test_capabilities_list_arches_with_emulators_and_kvm_first(facts):
     assert arm.emulator == "/usr/bin/qemu-system-aarch64"
 
 
+@pytest.mark.parametrize(("features", "first"), [
+    ("<feature name='vmx'/><feature name='hypervisor'/>", "kvm"),
+    ("<feature name='svm'/>", "kvm"),
+    ("<feature name='hypervisor'/><feature name='avx512f'/>", "qemu"),
+])
+def test_kvm_comes_first_only_where_the_processor_can_virtualize(features, first):
+    caps = MULTI_ARCH_CAPS.replace("<arch>x86_64</arch></cpu>",
+                                   f"<arch>x86_64</arch>{features}</cpu>")
+    _host, arches = parse_capabilities(caps)
+    assert arches[0].domain_types[0] == first
+    assert set(arches[0].domain_types) == {"kvm", "qemu"}  # both stay offered
+
+
 def test_domain_capabilities_say_whether_uefi_is_installed():
     assert parse_domain_capabilities(DOMCAPS_WITH_EFI) == (True, 288, ("vnc",))
     assert parse_domain_capabilities(DOMCAPS_WITH_EFI.replace("<value>efi</value>", ""))[0] \

@@ -54,15 +54,31 @@ class HostFacts:
         return self.arch(self.host_arch) or (self.arches[0] if self.arches else None)
 
 
-def _domain_type_order(kind: str) -> int:
-    # Hardware acceleration first: it is what a user wants wherever it exists.
+def _domain_type_order(kind: str, accelerated: bool = True) -> int:
+    # Hardware acceleration first: it is what a user wants wherever it works.
+    if not accelerated and kind == "kvm":
+        return 9
     return {"kvm": 0, "hvf": 1, "xen": 2, "qemu": 5}.get(kind, 3)
+
+
+def hardware_virtualization(root: ET.Element) -> bool:
+    """False when an x86 host's processor shows neither VT-x nor AMD-V.
+
+    /dev/kvm can exist without them (e.g. a KVM that only runs paravirtualized
+    guests inside a cloud VM); an ordinary guest then starts but never boots,
+    so emulation is the better default there.
+    """
+    if root.findtext("host/cpu/arch", "") not in ("x86_64", "i686"):
+        return True
+    features = {f.get("name") for f in root.findall("host/cpu/feature")}
+    return not features or bool(features & {"vmx", "svm"})
 
 
 def parse_capabilities(xml: str) -> tuple[str, list[GuestArch]]:
     """The host's own architecture and the guest architectures it can run (hvm only)."""
     root = ET.fromstring(xml)
     host_arch = root.findtext("host/cpu/arch", "") or ""
+    accelerated = hardware_virtualization(root)
     found: dict[str, GuestArch] = {}
     for guest in root.findall("guest"):
         os_type = guest.findtext("os_type", "")
@@ -88,7 +104,7 @@ def parse_capabilities(xml: str) -> tuple[str, list[GuestArch]]:
                 versioned.remove(preferred)
                 aliases.insert(0, preferred)
         kinds = sorted({d.get("type", "") for d in arch_el.findall("domain")} - {""},
-                       key=_domain_type_order)
+                       key=lambda kind: _domain_type_order(kind, accelerated))
         if name and name not in found:
             found[name] = GuestArch(name, os_type, arch_el.findtext("emulator", ""),
                                     tuple(aliases + sorted(versioned)), tuple(kinds),
@@ -134,8 +150,12 @@ def _with_domain_caps(conn: libvirt.virConnect, arch: GuestArch) -> GuestArch:
 
 def discover(conn: libvirt.virConnect) -> HostFacts:
     """Read what the host offers; runs on the host's worker thread (blocking calls)."""
-    host_arch, arches = parse_capabilities(conn.getCapabilities())
+    caps = conn.getCapabilities()
+    host_arch, arches = parse_capabilities(caps)
     notes: list[str] = []
+    if not hardware_virtualization(ET.fromstring(caps)):
+        notes.append("This host's processor offers no VT-x or AMD-V to guests: machines are "
+                     "emulated (QEMU) unless you choose KVM.")
     detailed = []
     domain_caps_read = True
     for arch in arches:
