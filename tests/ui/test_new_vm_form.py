@@ -213,3 +213,29 @@ def test_a_pool_made_meanwhile_is_offered_and_the_choice_stays(demo, wizard, qtb
     host.call(lambda conn: conn.storagePoolCreateXML(xml, 0)).result(5)
     qtbot.waitUntil(lambda: combo.findData("fresh-pool") >= 0, timeout=5000)
     assert combo.currentData() == "default"
+
+
+def test_import_uses_the_image_as_the_disk(demo, wizard, qtbot):
+    _window, host = demo
+    page = wizard.source_page
+    retype(qtbot, page.name_edit, "imported-box")
+    click(qtbot, page.source_buttons[InstallSource.IMPORT])
+    assert "Choose the disk image to import" in page.error_labels["import"].text()
+    image = "/var/lib/libvirt/images/debian-12-template.qcow2"
+    assert choose(qtbot, page.import_volumes, "default/debian-12-template") == image
+    assert page.import_edit.text() == image
+    click(qtbot, next_button(wizard))
+    click(qtbot, next_button(wizard))
+    storage = wizard.storage_page
+    assert wizard.currentPage() is storage
+    assert storage.imported_note.isVisible() and not storage.new_box.isVisible()
+    click(qtbot, next_button(wizard))
+    click(qtbot, wizard.devices_page.customize_check)
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    assert wizard.job.state is JobState.DONE, wizard.job.log_text()
+    qtbot.waitUntil(lambda: host.find_domain_by_name("imported-box") is not None, timeout=5000)
+    domain = host.find_domain_by_name("imported-box")
+    assert [d.source for d in domain.summary.disks] == [image]
+    volumes = {v.name for p in host.pools.values() for v in p.volumes}
+    assert "imported-box.qcow2" not in volumes  # nothing new was made
