@@ -410,5 +410,6 @@ def open_new_vm_wizard(window: QMainWindow) -> NewVmWizard | None:
     current = index.data(HostRole.HOST) if index.isValid() else None
     wizard = NewVmWizard(hosts, window.runner, current, window)
     wizard.created.connect(lambda host, name, job: follow_new_machine(window, host, name, job))
+    wizard.finished.connect(wizard.deleteLater)  # its relays go with it
     wizard.open()
     return wizard
