@@ -118,8 +118,9 @@ def test_networks_page_lists_interfaces_live_and_creates_a_bridge(make_main_wind
         return {model.link_at(r).name for r in range(model.rowCount())}
 
     assert "lo" in names()
-    qtbot.keyClicks(window.bridge_name_edit, "br-ui")
-    qtbot.mouseClick(window.new_bridge_button, Qt.MouseButton.LeftButton)
+    interfaces = window.network_page.interfaces
+    qtbot.keyClicks(interfaces.bridge_name_edit, "br-ui")
+    qtbot.mouseClick(interfaces.new_bridge_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "br-ui" in names(), timeout=3000)
     ip("-n", host.netns, "link", "add", "br-cli", "type", "bridge")
     qtbot.waitUntil(lambda: "br-cli" in names(), timeout=1000)

@@ -225,6 +225,16 @@ class HostNetwork:
         self._run(f"create veth pair {name}/{peer}",
                   lambda ipr: ipr.link("add", ifname=name, kind="veth", peer=peer))
 
+    def create_dummy(self, name: str) -> None:
+        self._check_new(name)
+        self._run(f"create dummy interface {name}",
+                  lambda ipr: ipr.link("add", ifname=name, kind="dummy"))
+
+    def _check_new(self, name: str) -> None:
+        validate_ifname(name)
+        if self.find(name) is not None:
+            raise VirtStudioError(f"An interface called {name} exists already.")
+
     def create_vlan(self, parent: str, vlan_id: int, name: str | None = None) -> str:
         validate_vlan_id(vlan_id)
         name = name or f"{parent}.{vlan_id}"

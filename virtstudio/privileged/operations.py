@@ -36,6 +36,12 @@ def _vlan(value: Any) -> int:
     return value
 
 
+def _vlans(value: Any) -> list[int]:
+    if not isinstance(value, list) or len(value) > 4094:
+        raise VirtStudioError("Tagged VLANs must be a list of ids.")
+    return [_vlan(v) for v in value]
+
+
 def _device(value: Any) -> str:
     if not isinstance(value, str) or not _DEVICE_RE.match(value):
         raise VirtStudioError(f"{value!r} is not a disk device the helper may touch.")
@@ -117,8 +123,14 @@ OPERATIONS: dict[str, Operation] = {
         lambda a: _net(a).add_port(a["bridge"], a["port"], confirmed=a.get("confirmed", False))),
     "remove_port": Operation({"port": _ifname}, NETNS, lambda a: _net(a).remove_port(a["port"])),
     "set_port_vlan": Operation(
-        {"port": _ifname, "pvid": _vlan}, NETNS,
-        lambda a: _net(a).set_port_vlans(a["port"], pvid=a["pvid"])),
+        {"port": _ifname, "pvid": _vlan}, {"tagged": _vlans, **NETNS},
+        lambda a: _net(a).set_port_vlans(a["port"], pvid=a["pvid"],
+                                         tagged=tuple(a.get("tagged", ())))),
+    "create_veth": Operation(
+        {"name": _ifname, "peer": _ifname}, NETNS,
+        lambda a: _net(a).create_veth(a["name"], a["peer"])),
+    "create_dummy": Operation({"name": _ifname}, NETNS,
+                              lambda a: _net(a).create_dummy(a["name"])),
     "delete_link": Operation(
         {"name": _ifname}, {"confirmed": _flag, **NETNS},
         lambda a: _net(a).delete(a["name"], confirmed=a.get("confirmed", False))),

@@ -39,7 +39,6 @@ from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.network.host_links import HostNetwork
-from virtstudio.privileged.client import run_privileged
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
 from virtstudio.storage.volumes import create_volume, delete_volume
@@ -50,12 +49,12 @@ from virtstudio.ui.console_wall import ConsoleWall
 from virtstudio.ui.delete_dialog import DeleteVmDialog
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
-from virtstudio.ui.host_link_model import HostLinkModel
 from virtstudio.ui.host_model import HostRole, HostTreeModel
 from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
 from virtstudio.ui.machine_actions import MachineActions
 from virtstudio.ui.network_model import NetworkListModel
+from virtstudio.ui.networks_page import NetworksPage
 from virtstudio.ui.new_vm_wizard import NewVmWizard, open_new_vm_wizard
 from virtstudio.ui.pool_model import PoolListModel
 from virtstudio.ui.sandbox_panel import SandboxPanel
@@ -295,31 +294,12 @@ class MainWindow(QMainWindow):
         self.storage_page.addWidget(volumes)
         self.pages.addWidget(self.storage_page)
         self.storage_tools = StorageTools(self)
-        self.network_view = self._entity_table("networkList", self.network_model)
-        self.network_page = QSplitter(Qt.Orientation.Vertical)
-        self.network_page.addWidget(self.network_view)
-        self.link_model: HostLinkModel | None = None
-        if self.host_network is not None:
-            self.link_model = HostLinkModel(self.host_network, self)
-            links = QWidget()
-            links_layout = QVBoxLayout(links)
-            links_layout.setContentsMargins(0, 0, 0, 0)
-            links_layout.addWidget(QLabel("<b>This computer's interfaces</b> — live; bridges "
-                                          "made here last until the next reboot"))
-            self.link_view = self._entity_table("hostLinks", self.link_model)
-            links_layout.addWidget(self.link_view)
-            row = QHBoxLayout()
-            self.bridge_name_edit = QLineEdit(objectName="bridgeName",
-                                              placeholderText="new bridge name, e.g. br-lab")
-            self.bridge_name_edit.setMaximumWidth(260)
-            self.new_bridge_button = QPushButton("Create Bridge", objectName="newBridgeButton")
-            self.new_bridge_button.clicked.connect(self._create_bridge)
-            self.bridge_name_edit.returnPressed.connect(self._create_bridge)
-            row.addWidget(self.bridge_name_edit)
-            row.addWidget(self.new_bridge_button)
-            row.addStretch(1)
-            links_layout.addLayout(row)
-            self.network_page.addWidget(links)
+        # The Networks page lives in its own module; it only needs these handles.
+        self.network_page = NetworksPage(self.network_model, self.runner, self.inventory,
+                                         self.host_network)
+        self.network_page.dialog_opened.connect(self.confirm_requested)
+        self.network_view = self.network_page.virtual.view
+        self.link_model = self.network_page.link_model
         self.pages.addWidget(self.network_page)
 
         self.sandbox_panel: SandboxPanel | None = None
@@ -478,20 +458,6 @@ class MainWindow(QMainWindow):
     def _on_pool_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         pool = self.pool_model.pool_at(current.row()) if current.isValid() else None
         self.volume_model.set_pool(self.pool_model.host if pool is not None else None, pool)
-
-    def _create_bridge(self) -> None:
-        network = self.host_network
-        name = self.bridge_name_edit.text().strip()
-        if network is None or not name:
-            return
-
-        def work(job: Job) -> None:
-            job.report(None, f"Creating bridge {name} (runtime only)")
-            # Host changes go through the one privileged path (pkexec when not root).
-            run_privileged("create_bridge", name=name, netns=network.netns)
-
-        self.runner.submit(f"Create bridge {name}", work, host="This computer", target=name)
-        self.bridge_name_edit.clear()
 
     def current_pool(self) -> StoragePool | None:
         index = self.pool_view.currentIndex()
