@@ -39,6 +39,10 @@ def test_allowed_operation_runs(netns):
     ({"op": "create_bridge", "args": {"name": "x; rm -rf /"}}, "not a usable interface"),
     ({"op": "create_bridge", "args": {"name": "br0", "extra": 1}}, "takes no argument extra"),
     ({"op": "create_vlan", "args": {"parent": "eth0", "vlan_id": 4095}}, "outside 1-4094"),
+    ({"op": "set_port_vlan", "args": {"port": "eth0", "pvid": 10, "tagged": [20, 0]}},
+     "outside 1-4094"),
+    ({"op": "create_veth", "args": {"name": "v0", "peer": "v0;reboot"}},
+     "not a usable interface"),
     ({"op": "create_volume_group", "args": {"name": "vg0", "devices": ["/etc/passwd"]}},
      "not a disk device"),
     ({"op": "create_thin_pool", "args": {"vg": "vg0", "name": "-p", "size": 1}},
@@ -51,6 +55,15 @@ def test_refusals_are_words_and_change_nothing(request_, fragment):
     assert code == 1 and not answer["ok"]
     assert fragment in answer["error"]
     assert "Traceback" not in answer["error"]
+
+
+def test_veth_pair_through_the_helper(netns):
+    ns = netns("helperveth")
+    code, answer = helper({"op": "create_veth", "args": {"name": "vshv0", "peer": "vshv0p",
+                                                         "netns": ns}})
+    assert code == 0 and answer["ok"], answer
+    shown = ip("-n", ns, "link", "show").stdout
+    assert "vshv0@vshv0p" in shown and "vshv0p@vshv0" in shown
 
 
 def test_client_checks_before_asking_and_runs_directly_as_root(netns):
