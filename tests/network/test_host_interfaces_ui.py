@@ -154,7 +154,7 @@ def test_default_route_interface_needs_explicit_confirmation(tab, qtbot):
 
 
 def test_make_permanent_says_networkmanager_is_not_running(tab, qtbot):
-    tab, host, opened, window = tab
+    tab, host, _opened, window = tab
     qtbot.waitUntil(lambda: "not running" in tab.nm_label.text(), timeout=3000)
     ip("-n", host.netns, "link", "add", "vs-keep", "type", "bridge")
     qtbot.waitUntil(lambda: "vs-keep" in names(tab), timeout=1000)
