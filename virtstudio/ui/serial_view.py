@@ -122,7 +122,11 @@ class SerialPane(QStackedWidget):
 
     def show_machine(self, host: HostConnection | None, domain: Domain | None,
                      visible: bool) -> None:
+        alive = self.session is not None and self.session.state != "closed"
         if host is None or domain is None or not visible:
+            if alive and domain is not None and host is not None \
+                    and self.key == (host.uri, domain.uuid):
+                return  # keep reading in the background: the scrollback stays whole
             self._close("Select a running machine to use its serial console.")
             return
         problem = serial_problem(host, domain)
@@ -130,7 +134,7 @@ class SerialPane(QStackedWidget):
             self._close(problem)
             return
         key = (host.uri, domain.uuid)
-        if key == self.key and self.session is not None and self.session.state != "closed":
+        if key == self.key and alive:
             return
         self._close("Connecting to the serial console…")
         self.key = key

@@ -1,0 +1,156 @@
+"""The Edit, Serial and XML tabs against the real libvirtd and the lab guest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.exceptions import TimeoutError as WaitTimeout
+
+from tests.helpers import off_gui_thread
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import PROMPT, READY_MARKER
+from virtstudio.core.connection import ConnectionState
+from virtstudio.core.entities import DomainState
+from virtstudio.core.inventory import Inventory
+
+BOOT_TIMEOUT_MS = 60000
+
+
+@pytest.fixture
+def window(make_main_window, qtbot, system_libvirtd):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    return window
+
+
+@pytest.fixture
+def image_dir():
+    path = Path(f"/var/lib/libvirt/images/vstest-editor-{os.getpid()}")
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _domain(window, name):
+    host = window.inventory.connections[0]
+    return host.find_domain_by_name(name)
+
+
+def _libvirt(fn, name):
+    return off_gui_thread(lambda: fn(libvirt.open(SYSTEM_URI).lookupByName(name)))
+
+
+def _saved(name):
+    return ET.fromstring(_libvirt(lambda d: d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), name))
+
+
+def _retype(qtbot, edit, text):
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+
+
+def _open_serial_and_boot(window, qtbot, name):
+    """Start ``name`` paused, show its Serial tab, then let it run to the prompt."""
+    _libvirt(lambda d: d.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED), name)
+    qtbot.waitUntil(lambda: _domain(window, name).state is DomainState.PAUSED, timeout=10000)
+    qtbot.waitUntil(lambda: window.select_domain(name), timeout=5000)
+    pane = window.details.serial
+    window.details.tabs.setCurrentWidget(pane)
+    qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
+                    timeout=15000)
+    _libvirt(lambda d: d.resume(), name)
+    terminal = pane.terminal
+    qtbot.waitUntil(lambda: READY_MARKER in terminal.toPlainText(), timeout=BOOT_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: PROMPT in terminal.toPlainText().split(READY_MARKER, 1)[1],
+                    timeout=30000)
+    return terminal
+
+
+def _type_line(qtbot, terminal, text):
+    qtbot.keyClicks(terminal, text)
+    qtbot.keyClick(terminal, Qt.Key.Key_Return)
+
+
+def test_edit_memory_and_add_a_disk_then_the_guest_sees_it(window, qtbot, lab_vm, image_dir):
+    disk = image_dir / "extra.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=5000)
+    editor = window.details.editor
+    window.details.tabs.setCurrentWidget(editor)
+    assert editor.memory_edit.text() == "96"
+
+    _retype(qtbot, editor.memory_edit, "0")
+    assert "above zero" in editor.cpu_memory_error.text()
+    assert not editor.apply_button.isEnabled()
+    _retype(qtbot, editor.max_memory_edit, "128")
+    _retype(qtbot, editor.memory_edit, "128")
+    editor.disk_source_combo.setCurrentIndex(editor.disk_source_combo.findData(None))
+    qtbot.keyClicks(editor.disk_path_edit, str(disk))
+    assert editor.disk_error.text() == ""
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=15000)
+
+    root = _saved(lab_vm)
+    assert root.findtext("memory") == str(128 * 1024)
+    assert root.findtext("currentMemory") == str(128 * 1024)
+    added = [d for d in root.findall("devices/disk")
+             if d.find("source") is not None and d.find("source").get("file") == str(disk)]
+    assert len(added) == 1
+    assert added[0].find("target").attrib == {"dev": "vda", "bus": "virtio"}
+    assert added[0].find("driver").get("type") == "qcow2"
+    qtbot.waitUntil(lambda: editor.memory_edit.text() == "128" and not editor.dirty,
+                    timeout=5000)
+
+    # The guest boots with the new memory and finds the disk.
+    terminal = _open_serial_and_boot(window, qtbot, lab_vm)
+    _type_line(qtbot, terminal, "cat /sys/block/vda/size")
+    qtbot.waitUntil(lambda: "\n32768" in terminal.toPlainText(), timeout=30000)
+
+
+def test_serial_tab_types_and_reads_the_answer(window, qtbot, lab_vm):
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=5000)
+    terminal = _open_serial_and_boot(window, qtbot, lab_vm)
+    _type_line(qtbot, terminal, "echo $((6*7))")
+    qtbot.waitUntil(lambda: "\n42\n" in terminal.toPlainText(), timeout=30000)
+    assert "\x1b" not in terminal.toPlainText()  # escape sequences are not shown
+    _libvirt(lambda d: d.destroy(), lab_vm)
+    pane = window.details.serial
+    qtbot.waitUntil(lambda: pane.currentWidget() is pane.message, timeout=15000)
+    assert "shut off" in pane.message.text() or "closed" in pane.message.text()
+
+
+def test_running_guest_gets_a_disk_hot_plugged(window, qtbot, lab_vm, image_dir):
+    disk = image_dir / "hot.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "8M"], check=True)
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=5000)
+    terminal = _open_serial_and_boot(window, qtbot, lab_vm)
+    editor = window.details.editor
+    window.details.tabs.setCurrentWidget(editor)
+    editor.disk_source_combo.setCurrentIndex(editor.disk_source_combo.findData(None))
+    qtbot.keyClicks(editor.disk_path_edit, str(disk))
+    _retype(qtbot, editor.memory_edit, "90")  # no balloon in the lab guest: next boot
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Applied now" in editor.status.text(), timeout=15000)
+    assert "Add disk vda" in editor.status.text()
+    assert "next boot" in editor.status.text() and "Memory: 90 MiB" in editor.status.text()
+    live = ET.fromstring(_libvirt(lambda d: d.XMLDesc(0), lab_vm))
+    assert str(disk) in [s.get("file") for s in live.findall("devices/disk/source")]
+    window.details.tabs.setCurrentWidget(window.details.serial)
+    # The guest takes the hot-plug notice in its own time (slower on a busy host): ask again.
+    for _ in range(15):
+        _type_line(qtbot, terminal, "cat /sys/block/vda/size")
+        try:
+            qtbot.waitUntil(lambda: "\n16384" in terminal.toPlainText(), timeout=2000)
+            break
+        except WaitTimeout:
+            continue
+    assert "\n16384" in terminal.toPlainText()
