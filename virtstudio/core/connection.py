@@ -47,6 +47,16 @@ _CLOSE_REASONS = {
 }
 
 
+def _unless_unsupported(list_all: Callable[[int], list[Any]]) -> list[Any]:
+    """The listing, or nothing when the daemon runs without that driver (e.g. LXC only)."""
+    try:
+        return list_all(0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return []
+        raise
+
+
 class ConnectionState(enum.Enum):
     DISCONNECTED = "Disconnected"
     CONNECTING = "Connecting"
@@ -355,14 +365,14 @@ class HostConnection:
             self.domains_added.emit(self, batch)
 
         pools = []
-        for pool in conn.listAllStoragePools(0):
+        for pool in _unless_unsupported(conn.listAllStoragePools):
             entity = self._read_pool(pool)
             self.pools[entity.uuid] = entity
             pools.append(entity)
         if pools:
             self.pools_added.emit(self, pools)
         nets = []
-        for net in conn.listAllNetworks(0):
+        for net in _unless_unsupported(conn.listAllNetworks):
             entity = Network(self.uri, net.UUIDString(), net.XMLDesc(0),
                              bool(net.isActive()), bool(net.autostart()))
             self.networks[entity.uuid] = entity

@@ -1,0 +1,98 @@
+"""A private libvirtd serving the LXC driver, in a mount namespace where LXC works here.
+
+On this host (cgroup v1 controllers plus a cgroup2 mount at
+/sys/fs/cgroup/unified, the "hybrid" layout) libvirt 9.0's LXC driver fails to
+start any container with "Unable to create directory /sys/fs/cgroup/unified":
+it bind-mounts the v2 hierarchy into the container before the tmpfs that
+would hold its mount point exists.  A daemon started in its own mount
+namespace without that cgroup2 mount sees a pure v1 host, and containers
+start.  The host's own mounts are not touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import libvirt
+
+DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_lxc.so")
+# Fixed text: the daemon's argv follows as positional arguments, never as shell text.
+_WITHOUT_UNIFIED = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"'
+
+
+def lxc_unavailable() -> str:
+    """Why no private LXC daemon can run here, or "" when one can."""
+    if os.geteuid() != 0:
+        return "LXC containers need root"
+    if not DRIVER.exists():
+        return "libvirt's LXC driver is not installed (libvirt-daemon-driver-lxc)"
+    for tool in ("unshare", "libvirtd"):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing"
+    return ""
+
+
+class PrivateLxcDaemon:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="vs-lxcd-", dir="/tmp"))
+        self.run_dir = self.dir / "run"
+        self.drivers = self.dir / "drivers"
+        self.run_dir.mkdir()
+        self.drivers.mkdir()
+        (self.drivers / DRIVER.name).symlink_to(DRIVER)
+        self.socket = self.run_dir / "libvirt-sock"
+        self.config = self.dir / "libvirtd.conf"
+        self.log = self.dir / "libvirtd.log"
+        self.config.write_text(
+            f'unix_sock_dir = "{self.run_dir}"\nlisten_tcp = 0\nlisten_tls = 0\n'
+            'auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
+            'unix_sock_rw_perms = "0700"\nunix_sock_ro_perms = "0700"\n'
+            'log_outputs = "3:stderr"\n')
+        self.uri = f"lxc:///system?socket={quote(str(self.socket))}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                _WITHOUT_UNIFIED, "sh", "libvirtd", "--config", str(self.config),
+                "--pid-file", str(self.dir / "libvirtd.pid")]
+        with open(self.log, "ab") as log:
+            # unshare and sh exec in place: the pid is the daemon's own.
+            self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            if self.socket.exists():
+                try:
+                    libvirt.open(self.uri).close()
+                    return
+                except libvirt.libvirtError:
+                    pass
+            time.sleep(0.1)
+        self.close()
+        raise RuntimeError(f"private LXC libvirtd did not start: {self.log.read_text()[-1500:]}")
+
+    def close(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # our own child, by pid
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def container_xml(name: str) -> str:
+    """A tiny container sharing the host's filesystem, running busybox as its init."""
+    return (f"<domain type='lxc'><name>{name}</name><memory unit='MiB'>64</memory>"
+            "<os><type>exe</type><init>/bin/busybox</init><initarg>sleep</initarg>"
+            "<initarg>600</initarg></os><devices><console type='pty'/></devices></domain>")
