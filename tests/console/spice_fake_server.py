@@ -144,3 +144,25 @@ def client_messages(data: bytes) -> list[tuple[int, bytes]]:
         out.append((msg_type, bytes(data[i + 6:i + 6 + size])))
         i += 6 + size
     return out
+
+
+class ThreadedFakeSpiceServer:
+    """A FakeSpiceServer on its own thread and loop, with a blocking ``opener`` for sessions."""
+
+    def __init__(self, scripts: dict[int, bytes]) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.server = FakeSpiceServer(scripts)
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fake spice",
+                                        daemon=True)
+        self._thread.start()
+
+    def opener(self) -> socket.socket:
+        return asyncio.run_coroutine_threadsafe(self.server.opener(), self.loop).result(5)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()

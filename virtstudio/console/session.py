@@ -39,6 +39,7 @@ class ConsoleSession:
         self.updated = Signal("console updated")
         self.resized = Signal("console resized")
         self.cursor_changed = Signal("console cursor")
+        self.incomplete = Signal("console incomplete")  # drawing the client had to skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -94,6 +95,7 @@ class ConsoleSession:
             client.cursor_changed.connect(self.cursor_changed.emit)
             self.client = client
             if isinstance(client, SpiceClient):
+                client.incomplete.connect(self.incomplete.emit)
                 await client.connect(lambda: loop.run_in_executor(None, self._opener))
             else:
                 await client.connect_socket(await loop.run_in_executor(None, self._opener))

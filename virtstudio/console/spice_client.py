@@ -78,7 +78,8 @@ class SpiceClient:
         self.mouse_mode = MOUSE_MODE_SERVER
         self.updates = 0
         self.channels: dict[int, SpiceChannel] = {}
-        self.display = disp.SpiceDisplay(self._on_draw, self._on_primary)
+        self.incomplete = Signal("spice incomplete")  # what could not be drawn, once each
+        self.display = disp.SpiceDisplay(self._on_draw, self._on_primary, self.incomplete.emit)
         self.cursor_state = spice_cursor.CursorState()
         self.updated = Signal("spice updated")  # list of (x, y, w, h)
         self.resized = Signal("spice resized")  # (w, h)

@@ -65,7 +65,8 @@ class SpiceDisplay:
     """Applies display messages to surfaces; the primary surface is what the user sees."""
 
     def __init__(self, on_draw: Callable[[list[Rect]], None],
-                 on_primary: Callable[[Framebuffer], None]) -> None:
+                 on_primary: Callable[[Framebuffer], None],
+                 on_skip: Callable[[str], None] | None = None) -> None:
         self.surfaces: dict[int, Framebuffer] = {}
         self.primary_id: int | None = None
         self.cache = ImageCache()
@@ -73,13 +74,17 @@ class SpiceDisplay:
         self.marks = 0
         self._on_draw = on_draw
         self._on_primary = on_primary
+        self._on_skip = on_skip
 
     @property
     def primary(self) -> Framebuffer | None:
         return self.surfaces.get(self.primary_id) if self.primary_id is not None else None
 
     def _skip(self, what: str) -> None:
+        first = what not in self.unsupported
         self.unsupported[what] = self.unsupported.get(what, 0) + 1
+        if first and self._on_skip is not None:
+            self._on_skip(what)
 
     def handle(self, msg_type: int, data: bytes) -> None:
         body = Body(data)

@@ -70,6 +70,7 @@ class ConsoleController(QObject):
         pane.session_closed.connect(self._on_closed)
         pane.protocol_chosen.connect(self._on_protocol)
         pane.viewer_requested.connect(self.open_remote_viewer)
+        pane.picture_incomplete.connect(self._on_incomplete)
 
     def show(self, host: HostConnection | None, domain: Domain | None, visible: bool) -> None:
         """Show ``domain``'s console when the console tab is ``visible``; stop it otherwise."""
@@ -135,6 +136,10 @@ class ConsoleController(QObject):
 
         future.add_done_callback(done)
         return future
+
+    def _on_incomplete(self, _what: str) -> None:
+        if self._current is not None:
+            self.pane.offer_viewer(viewer_possible(*self._current))
 
     def _on_viewer_failed(self, reason: str) -> None:
         self.pane.show_message(f"remote-viewer could not be opened: {reason}")

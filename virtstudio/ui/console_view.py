@@ -236,6 +236,7 @@ class ConsolePane(QWidget):
     detach_requested = Signal()
     session_closed = Signal(object)  # the session, after its connection ended
     protocol_chosen = Signal(str)  # "vnc" or "spice"
+    picture_incomplete = Signal(str)  # what the client could not draw
     viewer_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -288,8 +289,11 @@ class ConsolePane(QWidget):
         self.viewer_button = QPushButton("Open in remote-viewer", objectName="viewerButton")
         self.viewer_button.setToolTip("Show this screen in the separate remote-viewer program")
         self.viewer_button.clicked.connect(self.viewer_requested.emit)
+        self.incomplete_hint = QLabel(objectName="incompleteHint", wordWrap=True)
+        self.incomplete_hint.hide()
         choices = QHBoxLayout()
         choices.addWidget(self.protocol_combo)
+        choices.addWidget(self.incomplete_hint, 1)
         choices.addStretch(1)
         choices.addWidget(self.viewer_button)
         self.choices = QWidget()
@@ -326,7 +330,16 @@ class ConsolePane(QWidget):
 
     def _update_choices(self) -> None:
         self.choices.setVisible(not self.protocol_combo.isHidden()
-                                or not self.viewer_button.isHidden())
+                                or not self.viewer_button.isHidden()
+                                or not self.incomplete_hint.isHidden())
+
+    def _on_incomplete(self, what: str) -> None:
+        self.incomplete_hint.setText(
+            f"Part of this screen uses drawing VirtStudio cannot show ({what}), so the "
+            "picture may be incomplete.")
+        self.incomplete_hint.show()
+        self._update_choices()
+        self.picture_incomplete.emit(what)
 
     def show_message(self, text: str) -> None:
         self.message.setText(text)
@@ -338,12 +351,16 @@ class ConsolePane(QWidget):
         self.session = session
         self.view.set_session(session)
         self._relay = relay(session.state_changed, self._on_state, self)
+        self._incomplete_relay = relay(session.incomplete, self._on_incomplete, self)
+        self.incomplete_hint.hide()
+        self._update_choices()
         self._on_state(session)
         session.start()
 
     def detach_session(self) -> None:
         if self.session is not None:
             self._relay.detach()
+            self._incomplete_relay.detach()
             self.view.set_session(None)
             session, self.session = self.session, None
             QTimer.singleShot(0, session.stop)
