@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote
 
 import libvirt
+
+from tests.lab.daemon import PrivateLibvirtd
 
 DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_lxc.so")
 # Fixed text: the daemon's argv follows as positional arguments, never as shell text.
@@ -39,36 +39,25 @@ def lxc_unavailable() -> str:
     return ""
 
 
-class PrivateLxcDaemon:
+class PrivateLxcDaemon(PrivateLibvirtd):
+    """``PrivateLibvirtd``'s private config and sockets, serving only the LXC driver."""
+
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="vs-lxcd-", dir="/tmp"))
-        self.run_dir = self.dir / "run"
-        self.drivers = self.dir / "drivers"
-        self.run_dir.mkdir()
-        self.drivers.mkdir()
+        super().__init__()
         (self.drivers / DRIVER.name).symlink_to(DRIVER)
-        self.socket = self.run_dir / "libvirt-sock"
-        self.config = self.dir / "libvirtd.conf"
-        self.log = self.dir / "libvirtd.log"
-        self.config.write_text(
-            f'unix_sock_dir = "{self.run_dir}"\nlisten_tcp = 0\nlisten_tls = 0\n'
-            'auth_unix_rw = "none"\nauth_unix_ro = "none"\n'
-            'unix_sock_rw_perms = "0700"\nunix_sock_ro_perms = "0700"\n'
-            'log_outputs = "3:stderr"\n')
         self.uri = f"lxc:///system?socket={quote(str(self.socket))}"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> None:
         env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 _WITHOUT_UNIFIED, "sh", "libvirtd", "--config", str(self.config),
-                "--pid-file", str(self.dir / "libvirtd.pid")]
-        with open(self.log, "ab") as log:
+                "--pid-file", str(self.pid_file)]
+        with self._lock, open(self.log, "ab") as log:
             # unshare and sh exec in place: the pid is the daemon's own.
             self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                                           stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._proc.poll() is None:
+        while time.monotonic() < deadline and self.running:
             if self.socket.exists():
                 try:
                     libvirt.open(self.uri).close()
@@ -76,19 +65,9 @@ class PrivateLxcDaemon:
                 except libvirt.libvirtError:
                     pass
             time.sleep(0.1)
+        tail = self.log.read_text(errors="replace")[-1500:]
         self.close()
-        raise RuntimeError(f"private LXC libvirtd did not start: {self.log.read_text()[-1500:]}")
-
-    def close(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)  # our own child, by pid
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        raise RuntimeError(f"private LXC libvirtd did not start: {tail}")
 
 
 def container_xml(name: str) -> str:
