@@ -134,8 +134,10 @@ def _take(window, qtbot, name):
     internal = next(b for k, b in dialog.kind_buttons.items() if k.name == "INTERNAL")
     qtbot.mouseClick(internal, Qt.MouseButton.LeftButton)
     qtbot.keyClicks(dialog.name_edit, name)
-    with qtbot.waitSignal(panel.loaded, timeout=10000):
-        qtbot.mouseClick(dialog.take_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.take_button, Qt.MouseButton.LeftButton)
+    # Other reloads (the machine's own refresh) may land first: wait for the result itself.
+    qtbot.waitUntil(lambda: any(s.name == name and s.current for s in panel.snapshots),
+                    timeout=20000)
 
 
 def test_snapshot_tree_marks_the_current_one_and_delete_asks(window, qtbot):
@@ -157,9 +159,8 @@ def test_snapshot_tree_marks_the_current_one_and_delete_asks(window, qtbot):
     assert "can no longer return to it" in box.text()
     assert box.defaultButton() is box.button(QMessageBox.StandardButton.Cancel)
     go = next(b for b in box.buttons() if b.text() == "Delete Snapshot")
-    with qtbot.waitSignal(panel.loaded, timeout=10000):
-        qtbot.mouseClick(go, Qt.MouseButton.LeftButton)
-    assert _panel_names(panel) == ["second  (current)"]
+    qtbot.mouseClick(go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _panel_names(panel) == ["second  (current)"], timeout=20000)
 
 
 def _add_host(window, qtbot, path, *domains):
