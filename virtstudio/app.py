@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
     from virtstudio.core.runtime import tune_gc, tune_thread_switching
     from virtstudio.network.host_links import HostNetwork
+    from virtstudio.network.nic_vlan import NicVlanApplier
     from virtstudio.sandbox.manager import SandboxManager, default_data_dir
     from virtstudio.sandbox.store import ProfileStore
     from virtstudio.ui import gc_on_gui_thread
@@ -72,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # netlink unavailable: the Networks page shows libvirt's only
         logging.getLogger(__name__).warning("host interfaces unavailable", exc_info=True)
         host_network = None
+    # VLANs recorded for VM NICs go onto their taps each time a machine starts.
+    vlan_applier = NicVlanApplier(runner)
+    inventory.connection_added.connect(vlan_applier.watch)
     window = MainWindow(inventory, runner, settings, (sandbox_manager, profile_store),
                         host_network)
     tune_gc()

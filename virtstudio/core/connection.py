@@ -106,6 +106,8 @@ class HostConnection:
         self.networks_removed = Signal("networks_removed")
         self.networks_changed = Signal("networks_changed")
         self.populated = Signal("populated")
+        # (host, uuid, VIR_DOMAIN_EVENT_*) for each lifecycle event, after the refresh.
+        self.domain_lifecycle = Signal("domain_lifecycle")
 
         self._conn: libvirt.virConnect | None = None
         self._generation = 0
@@ -296,6 +298,11 @@ class HostConnection:
         def on_domain(_conn: Any, dom: libvirt.virDomain, *_rest: Any) -> None:
             self._worker.submit(self._refresh_domains, gen, [dom.UUIDString()])
 
+        def on_lifecycle(_conn: Any, dom: libvirt.virDomain, event: int, *_rest: Any) -> None:
+            on_domain(_conn, dom)
+            # After the refresh, on the worker: listeners see the new XML (e.g. taps).
+            self._worker.submit(self.domain_lifecycle.emit, self, dom.UUIDString(), event)
+
         domain_events = [
             libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
             libvirt.VIR_DOMAIN_EVENT_ID_REBOOT,
@@ -305,7 +312,10 @@ class HostConnection:
         ]
         for event_id in domain_events:
             try:
-                cb_id = conn.domainEventRegisterAny(None, event_id, on_domain, None)
+                cb_id = conn.domainEventRegisterAny(
+                    None, event_id,
+                    on_lifecycle if event_id == libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE
+                    else on_domain, None)
             except libvirt.libvirtError:
                 log.debug("%s does not offer domain event %s", self.uri, event_id)
                 continue

@@ -20,6 +20,7 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.jobs import JobRunner
 from virtstudio.core.units import format_kib
+from virtstudio.network.nic_vlan import nic_vlans
 from virtstudio.ui.console_view import ConsolePane
 from virtstudio.ui.serial_view import SerialPane
 from virtstudio.ui.snapshot_panel import SnapshotPanel
@@ -104,7 +105,7 @@ class DetailsPane(QStackedWidget):
         self.disks = _table(["Target", "Device", "Bus", "Format", "Source"])
         hw_layout.addWidget(self.disks)
         hw_layout.addWidget(QLabel("<b>Network interfaces</b>"))
-        self.nics = _table(["Type", "Source", "Model", "MAC"])
+        self.nics = _table(["Type", "Source", "Model", "MAC", "VLAN"])
         hw_layout.addWidget(self.nics)
         self.tabs.addTab(_scrolling(hardware), "Hardware")
         self.editor = VmEditor(runner)
@@ -164,7 +165,9 @@ class DetailsPane(QStackedWidget):
         f["boot"].setText(", ".join(s.boot) or "—")
         _fill(self.disks, [(d.target, d.device, d.bus, d.fmt, d.source or "(empty)")
                            for d in s.disks])
-        _fill(self.nics, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
+        vlans = nic_vlans(domain.xml)  # recorded by VirtStudio, applied at each start
+        _fill(self.nics, [(n.kind, n.source, n.model, n.mac,
+                           str(vlans.get(n.mac.lower(), "—"))) for n in s.nics])
         self.xml_editor.show_domain(host, domain)
         self.editor.show_domain(host, domain)
         self.snapshots.show_domain(host, domain)

@@ -1,0 +1,100 @@
+"""Connect a machine to a host bridge or a libvirt network: move its NIC, or add one."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from virtstudio.core.connection import HostConnection
+from virtstudio.core.entities import Domain
+from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.network.host_links import validate_ifname
+
+KINDS = ("bridge", "network")
+
+
+def _interface_element(domain_xml: str, mac: str) -> ET.Element | None:
+    root = ET.fromstring(domain_xml)
+    for nic in root.findall("devices/interface"):
+        found = nic.find("mac")
+        if found is not None and found.get("address", "").lower() == mac.lower():
+            return nic
+    return None
+
+
+def moved_interface_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
+    """The NIC ``mac`` re-pointed at ``target``, everything else (model, MAC) kept."""
+    nic = _interface_element(domain_xml, mac)
+    if nic is None:
+        raise VirtStudioError(f"There is no network interface {mac}.")
+    nic.set("type", kind)
+    for child in list(nic):
+        # The live tap name and alias belong to the old connection.
+        if child.tag in ("source", "target", "alias", "virtualport"):
+            nic.remove(child)
+    source = ET.Element("source", {kind: target})
+    nic.insert(0, source)
+    return ET.tostring(nic, encoding="unicode")
+
+
+def moved_domain_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
+    """The whole domain with the NIC ``mac`` re-pointed at ``target``."""
+    root = ET.fromstring(domain_xml)
+    devices = root.find("devices")
+    for index, nic in enumerate(list(devices) if devices is not None else []):
+        found = nic.find("mac") if nic.tag == "interface" else None
+        if found is not None and found.get("address", "").lower() == mac.lower():
+            moved = ET.fromstring(moved_interface_xml(domain_xml, mac, kind, target))
+            devices.remove(nic)
+            devices.insert(index, moved)
+            return ET.tostring(root, encoding="unicode")
+    raise VirtStudioError(f"There is no network interface {mac}.")
+
+
+def new_interface_xml(kind: str, target: str) -> str:
+    return (f"<interface type='{kind}'><source {kind}='{target}'/>"
+            "<model type='virtio'/></interface>")
+
+
+def check_target(kind: str, target: str) -> None:
+    if kind not in KINDS:
+        raise VirtStudioError(f"Cannot connect a machine to a {kind}.")
+    if kind == "bridge":
+        validate_ifname(target)
+    elif not target:
+        raise VirtStudioError("Choose a network.")
+
+
+def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind: str,
+                   target: str) -> Job:
+    """Move the machine's first NIC to ``target`` (or add a NIC when it has none)."""
+    check_target(kind, target)
+    nic = domain.summary.nics[0] if domain.summary.nics else None
+    if nic is not None and nic.kind == kind and nic.source == target:
+        raise VirtStudioError(f"{domain.name} is on {target} already; nothing was changed.")
+    name, uuid = domain.name, domain.uuid
+
+    def work(job: Job) -> None:
+        dom = host.virconn.lookupByUUIDString(uuid)
+        if nic is None:
+            job.report(None, f"Adding a NIC on {kind} {target}")
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+            if dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            dom.attachDeviceFlags(new_interface_xml(kind, target), flags)
+        else:
+            job.report(None, f"Moving {nic.mac} to {kind} {target}")
+            if dom.isActive():
+                dom.updateDeviceFlags(moved_interface_xml(dom.XMLDesc(0), nic.mac, kind,
+                                                          target),
+                                      libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            if dom.isPersistent():
+                # The stored definition is rewritten whole: drivers without device
+                # updates (and shut-off machines) still get the change.
+                inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                host.virconn.defineXML(moved_domain_xml(inactive, nic.mac, kind, target))
+        host.refresh_domain(uuid)
+
+    return runner.submit(f"Connect {name} to {target}", work, host=host.name, target=name)
