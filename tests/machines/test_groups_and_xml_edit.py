@@ -21,6 +21,8 @@ def test_tag_and_folder_tokens_match():
     assert groups.matches("folder:prod/web") is True
     assert groups.matches("folder:pro") is False
     assert groups.matches("web") is None
+    assert groups.label == "prod/web  #frontend #Blue"
+    assert g.Groups("", ("a",)).label == "#a" and g.NO_GROUPS.label == ""
 
 
 def test_typed_groups_are_checked():

@@ -30,6 +30,11 @@ class Groups:
     tags: tuple[str, ...] = ()
 
     @property
+    def label(self) -> str:
+        """How the machine list shows them: ``prod/eu  #web #db``."""
+        return "  ".join(x for x in (self.folder, " ".join(f"#{t}" for t in self.tags)) if x)
+
+    @property
     def empty(self) -> bool:
         return not self.folder and not self.tags
 

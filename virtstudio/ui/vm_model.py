@@ -41,8 +41,7 @@ class VmColumn(enum.IntEnum):
     CPU = 5
     DISK_IO = 6
     NET_IO = 7
-    FOLDER = 8
-    TAGS = 9
+    GROUPS = 8
 
 
 class VmRole(enum.IntEnum):
@@ -57,7 +56,7 @@ _HEADERS = {
     VmColumn.NAME: "Name", VmColumn.STATE: "State", VmColumn.HOST: "Host",
     VmColumn.VCPUS: "vCPUs", VmColumn.MEMORY: "Memory", VmColumn.CPU: "CPU",
     VmColumn.DISK_IO: "Disk I/O", VmColumn.NET_IO: "Network I/O",
-    VmColumn.FOLDER: "Folder", VmColumn.TAGS: "Tags",
+    VmColumn.GROUPS: "Folder and tags",
 }
 # Running machines first when sorted by state, then the ones that need attention.
 _STATE_ORDER = {"Running": 0, "Blocked": 1, "Paused": 2, "Suspended": 3, "Shutting down": 4,
@@ -88,8 +87,7 @@ _SORT_KEYS = (
     lambda h, d: d.stats.cpu_percent,
     lambda h, d: d.stats.disk_bytes_per_s,
     lambda h, d: d.stats.net_bytes_per_s,
-    lambda h, d: groups_of(d).folder.casefold(),
-    lambda h, d: ", ".join(groups_of(d).tags).casefold(),
+    lambda h, d: groups_of(d).label.casefold(),
 )
 
 
@@ -330,10 +328,8 @@ class VmListModel(QAbstractTableModel):
             return str(s.vcpus)
         if col is VmColumn.MEMORY:
             return format_kib(s.current_memory_kib)
-        if col is VmColumn.FOLDER:
-            return groups_of(dom).folder
-        if col is VmColumn.TAGS:
-            return ", ".join(groups_of(dom).tags)
+        if col is VmColumn.GROUPS:
+            return groups_of(dom).label
         if not active:
             return "—"
         if col is VmColumn.CPU:
