@@ -70,7 +70,9 @@ def domain_files(xml: str) -> set[str]:
         chain = disk_chain_from_xml(disk)
         if chain:
             used.update(chain)
-            used.update(image_chain(chain[0]))
+            # libvirt lists the chain of running machines; only ask qemu-img otherwise.
+            if disk.find("backingStore") is None:
+                used.update(image_chain(chain[0]))
     return used
 
 

@@ -65,6 +65,9 @@ class SnapshotPanel(QWidget):
         self.take_button = QPushButton("Take Snapshot…", objectName="takeSnapshotButton")
         self.revert_button = QPushButton("Revert…", objectName="revertSnapshotButton")
         self.delete_button = QPushButton("Delete…", objectName="deleteSnapshotButton")
+        # libvirt sends no event for internal snapshots made by other tools.
+        self.refresh_button = QPushButton("Refresh", objectName="refreshSnapshotsButton")
+        self.refresh_button.clicked.connect(self.reload)
         self.take_button.clicked.connect(self.show_take)
         self.revert_button.clicked.connect(lambda: self._ask(snap_core.plan_revert))
         self.delete_button.clicked.connect(lambda: self._ask(snap_core.plan_delete))
@@ -73,6 +76,7 @@ class SnapshotPanel(QWidget):
         for button in (self.take_button, self.revert_button, self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.tree, 1)
@@ -170,6 +174,7 @@ class SnapshotPanel(QWidget):
         usable = (self.domain is not None and self.host is not None
                   and self.host.state is ConnectionState.CONNECTED and self.runner is not None)
         self.take_button.setEnabled(usable)
+        self.refresh_button.setEnabled(usable)
         chosen = usable and self.selected() is not None
         self.revert_button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen)
