@@ -7,6 +7,7 @@ import re
 import libvirt
 import pytest
 from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtWidgets import QPushButton
 
 from virtstudio.core.entities import DomainState
 from virtstudio.core.fixtures import write_fixture
@@ -198,3 +199,37 @@ def test_xml_tab_shows_libvirts_refusal_and_changes_nothing(window, qtbot):
     assert xml.editing and not xml.apply_button.isEnabled()
     assert xml.status.text() == "Nothing was changed."
     assert saved_xml(window, dom) == before
+
+
+def test_boot_order_nics_and_disk_removal_from_the_editor(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    first_boot = editor.boot_list.item(0).data(Qt.ItemDataRole.UserRole)
+    cdrom = next(i for i in range(editor.boot_list.count())
+                 if editor.boot_list.item(i).data(Qt.ItemDataRole.UserRole) == "cdrom")
+    editor.boot_list.item(cdrom).setCheckState(Qt.CheckState.Checked)
+    editor.boot_list.setCurrentRow(cdrom)
+    for _ in range(cdrom):
+        click(qtbot, editor.findChild(QPushButton, "bootUpButton"))
+    assert editor.boot_list.item(0).data(Qt.ItemDataRole.UserRole) == "cdrom"
+
+    old_mac = dom.summary.nics[0].mac
+    editor.nic_table.selectRow(0)
+    retype(qtbot, editor.nic_mac_edit, "01:00:5e:00:00:01")
+    assert "multicast" in editor.nic_error.text() and not editor.apply_button.isEnabled()
+    retype(qtbot, editor.nic_mac_edit, "52:54:00:be:ef:01")
+    editor.nic_model_combo.setCurrentText("e1000e")
+    click(qtbot, editor.findChild(QPushButton, "changeNicButton"))
+    editor.disk_table.selectRow(0)
+    click(qtbot, editor.findChild(QPushButton, "removeDiskButton"))
+    items = [editor.pending_list.item(i).text() for i in range(editor.pending_list.count())]
+    assert items[0] == "Boot order: cdrom, hd"
+    assert items[1].startswith("Change network card: network net")
+    assert "e1000e, MAC 52:54:00:be:ef:01" in items[1]
+    assert items[2] == "Remove disk vda (its image stays)"
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=5000)
+    root = saved_xml(window, dom)
+    assert re.findall(r"<boot dev='(\w+)'/>", root) == ["cdrom", first_boot]
+    assert old_mac not in root and "52:54:00:be:ef:01" in root and "e1000e" in root
+    assert "<disk" not in root
