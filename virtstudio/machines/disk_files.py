@@ -28,7 +28,7 @@ def name_problem(name: str, what: str) -> str:
     if not name:
         return f"Enter a name for the {what}."
     if "/" in name or any(c.isspace() for c in name):
-        return f"A {what} name cannot contain spaces or slashes. {NAME_RULE}"
+        return f"A {what} name cannot contain spaces or slashes."
     if not NAME_RE.match(name):
         return NAME_RULE
     return ""
