@@ -418,3 +418,23 @@ def test_internal_snapshot_revert_and_delete_on_a_shut_off_guest(guest, host):
     listing = subprocess.run(["qemu-img", "snapshot", "-l", str(guest.disk)],
                              capture_output=True, text=True, check=True).stdout
     assert "inside" not in listing
+
+
+def test_internal_revert_is_refused_while_another_machine_reads_the_disk(guest, host,
+                                                                          lab_images):
+    from virtstudio.core.errors import VirtStudioError
+
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    finish(snapshots.create_snapshot(runner, conn, domain_entity(conn, guest.name), "inside",
+                                     "", snapshots.SnapshotKind.INTERNAL, []))
+    _write(guest.disk, 0x77)
+    reader_disk = guest.folder / "reader.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(guest.disk),
+                    "-F", "qcow2", str(reader_disk)], check=True)
+    reader = f"{guest.name}-reader"
+    guest.others.append(reader)
+    guest.conn.defineXML(lab_domain_xml(reader, lab_images, disks=[reader_disk]))
+    with pytest.raises(VirtStudioError, match=f"{reader} reads .* as a base"):
+        conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=30)
+    assert _holds(guest.disk, 0x77) and _holds(reader_disk, 0x77)

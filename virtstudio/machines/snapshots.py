@@ -331,6 +331,15 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
     dom, snap, snaps = _lookup(conn, uuid, name)
     running = bool(dom.isActive())
     if not snap.external:
+        # Reverting rewrites the qcow2 files in place: never under another machine's feet.
+        others = files_of_other_domains(conn, uuid)
+        for disk in snap.disks:
+            readers = others.get(disk.base, []) if disk.kind == "internal" else []
+            if readers:
+                raise VirtStudioError(
+                    f"{', '.join(sorted(set(readers)))} read{'s' if len(readers) == 1 else ''} "
+                    f"{disk.base} as a base; reverting would change their disks too. "
+                    "Nothing was changed.")
         lost = "its disks and memory since then" if running else "its disks' changes since then"
         return SnapshotPlan(snap, f"{dom.name()} returns to {name}; {lost} are lost.",
                             memory_file="")
