@@ -338,6 +338,29 @@ def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
     assert current == ["s2"]
 
 
+def test_delete_does_not_merge_into_a_base_another_branch_reads(guest, host):
+    conn, runner = host
+    uuid = guest.dom.UUIDString()
+    entity = domain_entity(conn, guest.name)
+    _write(guest.disk, 0x11)
+    _snap(conn, runner, guest, "s1")
+    _write(_top(conn, guest.name), 0x22)
+    _snap(conn, runner, guest, "s2")
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+    _snap(conn, runner, guest, "s3")  # a second branch on base.qcow2
+    branch_base = guest.folder / f"{guest.name}-vda.s1-1.qcow2"
+    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=30)
+    finish(snapshots.revert_snapshot(runner, conn, entity, plan))
+
+    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=30)
+    assert plan.metadata_only and "s3 on another branch" in plan.summary
+    finish(snapshots.delete_snapshot(runner, conn, entity, plan))
+    assert _holds(guest.disk, 0x11) and _holds(branch_base, 0x11)  # s3's disk is unchanged
+    assert _holds(_top(conn, guest.name), 0x22)
+    assert [s.name for s in snapshots.read_snapshots(conn.virconn, uuid)] == ["s2", "s3"]
+
+
 def test_delete_keeps_every_file_while_another_machine_reads_the_base(guest, host, lab_images):
     conn, runner = host
     uuid = guest.dom.UUIDString()

@@ -389,6 +389,24 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                         memory_file=snap.memory_file if snap.has_memory else "")
 
 
+def _other_branch(snaps: list[SnapshotInfo], name: str, disk: SnapshotDisk) -> str:
+    """A snapshot whose disk reads ``disk.base`` without going through its overlay.
+
+    Merging the overlay into the base would change that snapshot's disk, so such a
+    snapshot (left behind on another branch by a revert) forbids the merge.
+    """
+    for other in snaps:
+        if other.name == name:
+            continue
+        for their in other.disks:
+            if their.kind != "external" or their.target != disk.target or not their.base:
+                continue
+            chain = image_chain(their.base)
+            if disk.base in chain and disk.overlay not in chain:
+                return other.name
+    return ""
+
+
 def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
     dom, snap, snaps = _lookup(conn, uuid, name)
     children = [s.name for s in snaps if s.parent == name]
@@ -413,6 +431,9 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                             f"{Path(disk.base).name}")
         elif disk.overlay not in chain or disk.base not in chain:
             blockers.append(f"{disk.target} no longer runs on {Path(disk.overlay).name}")
+        elif branch := _other_branch(snaps, name, disk):
+            blockers.append(f"the snapshot {branch} on another branch reads "
+                            f"{Path(disk.base).name}")
         else:
             fates.append(FileFate(disk.base, f"receives the changes kept in "
                                              f"{Path(disk.overlay).name} and stays"))
