@@ -146,11 +146,27 @@ def test_running_guest_gets_a_disk_hot_plugged(window, qtbot, lab_vm, image_dir)
     assert str(disk) in [s.get("file") for s in live.findall("devices/disk/source")]
     window.details.tabs.setCurrentWidget(window.details.serial)
     # The guest takes the hot-plug notice in its own time (slower on a busy host): ask again.
+    _ask_until(qtbot, terminal, "cat /sys/block/vda/size", "\n16384")
+
+    # Grow it while the guest runs: virDomainBlockResize, seen at once by the guest.
+    window.details.tabs.setCurrentWidget(editor)
+    qtbot.waitUntil(lambda: editor.disk_table.rowCount() == 1, timeout=5000)
+    editor.disk_table.selectRow(0)
+    _retype(qtbot, editor.resize_edit, "16M")
+    qtbot.mouseClick(editor.resize_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Applied now: Grow disk vda" in editor.status.text(),
+                    timeout=15000)
+    window.details.tabs.setCurrentWidget(window.details.serial)
+    _ask_until(qtbot, terminal, "cat /sys/block/vda/size", "\n32768")
+
+
+def _ask_until(qtbot, terminal, command, answer):
     for _ in range(15):
-        _type_line(qtbot, terminal, "cat /sys/block/vda/size")
+        _type_line(qtbot, terminal, command)
         try:
-            qtbot.waitUntil(lambda: "\n16384" in terminal.toPlainText(), timeout=2000)
-            break
+            qtbot.waitUntil(lambda: answer in terminal.toPlainText(), timeout=2000)
+            return
         except WaitTimeout:
             continue
-    assert "\n16384" in terminal.toPlainText()
+    raise AssertionError(f"{answer!r} not in {terminal.toPlainText()[-300:]!r}")

@@ -233,3 +233,20 @@ def test_boot_order_nics_and_disk_removal_from_the_editor(window, qtbot):
     assert re.findall(r"<boot dev='(\w+)'/>", root) == ["cdrom", first_boot]
     assert old_mac not in root and "52:54:00:be:ef:01" in root and "e1000e" in root
     assert "<disk" not in root
+
+
+def test_growing_a_disk_outside_any_pool_of_a_stopped_machine_is_refused(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    before = saved_xml(window, dom)
+    retype(qtbot, editor.resize_edit, "40G")
+    assert editor.disk_error.text() == "Select a row above first."
+    assert not editor.apply_button.isEnabled()
+    editor.disk_table.selectRow(0)
+    assert editor.disk_error.text() == "" and editor.resize_button.isEnabled()
+    click(qtbot, editor.resize_button)
+    assert editor.pending_list.item(0).text() == "Grow disk vda to 40.0 GiB"
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Not applied"), timeout=5000)
+    assert "can only grow while the machine runs" in editor.status.text()
+    assert saved_xml(window, dom) == before

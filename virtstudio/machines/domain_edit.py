@@ -25,7 +25,9 @@ from virtstudio.core.units import format_bytes
 from virtstudio.machines.groups import NAMESPACE, PREFIX
 from virtstudio.storage.volumes import VolumeSpec, check_spec, volume_xml
 
-ET.register_namespace(PREFIX, NAMESPACE)  # keep our metadata's prefix when redefining
+# Keep the usual metadata prefixes when a configuration is rewritten.
+ET.register_namespace(PREFIX, NAMESPACE)
+ET.register_namespace("libosinfo", "http://libosinfo.org/xmlns/libvirt/domain/1.0")
 
 MAX_VCPUS = 512
 DISK_BUSES = ("virtio", "sata", "scsi", "usb", "ide")
