@@ -52,6 +52,7 @@ def test_editor_refuses_bad_values_as_typed(window, qtbot):
     editor = window.details.editor
     select_stopped(window, qtbot, editor)
     assert not editor.apply_button.isEnabled()  # nothing changed yet
+    assert not editor.live_hint.isVisible()
     retype(qtbot, editor.memory_edit, "0")
     assert "above zero" in editor.cpu_memory_error.text()
     assert not editor.apply_button.isEnabled()
@@ -110,6 +111,7 @@ def test_running_machine_says_what_waits_for_next_boot(window, qtbot):
                if window.vm_model.domain_at(r).state is DomainState.RUNNING)
     window.select_domain(dom.name)
     window.details.tabs.setCurrentWidget(editor)
+    assert "running" in editor.live_hint.text() and editor.live_hint.isVisible()
     editor.graphics_combo.setCurrentText("spice")
     click(qtbot, editor.apply_button)
     qtbot.waitUntil(lambda: "next boot" in editor.status.text(), timeout=5000)

@@ -87,6 +87,8 @@ class VmEditor(QScrollArea):
         page = QWidget()
         self.setWidget(page)
         layout = QVBoxLayout(page)
+        self.live_hint = QLabel(objectName="liveHint", wordWrap=True)
+        layout.addWidget(self.live_hint)
         self.groups = GroupsEditor(runner)
         layout.addWidget(self.groups)
         layout.addWidget(self._build_cpu_memory())
@@ -395,6 +397,11 @@ class VmEditor(QScrollArea):
                      and self.domain is not None and self.domain.persistent)
         self.apply_button.setEnabled(bool(changes) and not blocked and can_apply)
         self.revert_button.setEnabled(bool(changes))
+        running = self.domain is not None and self.domain.state.is_active
+        self.live_hint.setVisible(running)
+        self.live_hint.setText("The machine is running: disks and network cards are plugged "
+                               "in live and memory changes live where the guest allows; "
+                               "everything else is saved and applies at next boot.")
         if self.domain is not None and not self.domain.persistent:
             self.status.setText(f"{self.domain.name} is transient: it has no saved "
                                 "configuration to change.")
