@@ -22,6 +22,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.signal import Signal
 
+AF_BRIDGE = 7
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 OPERSTATES = {"UP": "up", "DOWN": "down", "UNKNOWN": "unknown", "LOWERLAYERDOWN": "no carrier",
               "DORMANT": "dormant", "NOTPRESENT": "not present", "TESTING": "testing"}
@@ -138,9 +139,16 @@ class HostNetwork:
         added, changed, removed = [], [], []
         for msg in messages:
             event = msg.get("event")
+            if event in ("RTM_NEWLINK", "RTM_DELLINK") and msg.get("family") == AF_BRIDGE:
+                # Bridge-port notices: a DELLINK here means "left the bridge", not
+                # "gone"; the ordinary link message that follows has the new state.
+                continue
             if event == "RTM_NEWLINK":
                 old = self.links.get(msg["index"])
                 link = _link_from_msg(msg, old.addresses if old else ())
+                if old is not None and link.kind == "ether" and old.kind != "ether":
+                    # Some updates (e.g. a new master) carry no link info: keep the kind.
+                    link = replace(link, kind=old.kind, vlan_id=old.vlan_id)
                 if old is None:
                     added.append(link)
                 elif link != old:

@@ -68,19 +68,23 @@ def set_nic_vlan(runner: JobRunner, host: HostConnection, domain: Domain, mac: s
 
     def work(job: Job) -> None:
         dom = host.virconn.lookupByUUIDString(domain.uuid)
-        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
-        if dom.isActive():
-            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
         job.report(None, f"Recording VLAN {vlan} for {mac} in {name}'s metadata"
                    if vlan else f"Forgetting the VLAN of {mac}")
-        dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, metadata_xml(vlans), KEY, NS,
-                        flags)
+        store_vlans(dom, vlans)
         host.refresh_domain(domain.uuid)  # not every driver sends a metadata event
         if vlan and dom.isActive():
             apply_running(job, dom.XMLDesc(0), setter)
 
     what = f"VLAN {vlan}" if vlan else "no VLAN"
     return runner.submit(f"Put {name}'s NIC on {what}", work, host=host.name, target=name)
+
+
+def store_vlans(dom: libvirt.virDomain, vlans: dict[str, int]) -> None:
+    """Write the MAC-to-VLAN map into the domain's metadata (live and stored)."""
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+    if dom.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, metadata_xml(vlans), KEY, NS, flags)
 
 
 def privileged_port_vlan(port: str, vlan: int) -> None:

@@ -10,7 +10,14 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
-from virtstudio.network.host_links import validate_ifname
+from virtstudio.network.host_links import validate_ifname, validate_vlan_id
+from virtstudio.network.nic_vlan import (
+    PortVlanSetter,
+    apply_running,
+    nic_vlans,
+    privileged_port_vlan,
+    store_vlans,
+)
 
 KINDS = ("bridge", "network")
 
@@ -22,6 +29,13 @@ def _interface_element(domain_xml: str, mac: str) -> ET.Element | None:
         if found is not None and found.get("address", "").lower() == mac.lower():
             return nic
     return None
+
+
+def _first_mac(domain_xml: str) -> str:
+    mac = ET.fromstring(domain_xml).find("devices/interface/mac")
+    if mac is None:
+        raise VirtStudioError("The machine has no network interface to put on a VLAN.")
+    return mac.get("address", "").lower()
 
 
 def moved_interface_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
@@ -68,11 +82,20 @@ def check_target(kind: str, target: str) -> None:
 
 
 def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind: str,
-                   target: str) -> Job:
-    """Move the machine's first NIC to ``target`` (or add a NIC when it has none)."""
+                   target: str, *, vlan: int | None = None,
+                   apply: PortVlanSetter | None = None) -> Job:
+    """Move the machine's first NIC to ``target`` (or add a NIC when it has none).
+
+    With ``vlan`` (bridges only) the NIC's VLAN is recorded too and, once the NIC
+    sits on the new bridge, applied to its tap.
+    """
     check_target(kind, target)
     nic = domain.summary.nics[0] if domain.summary.nics else None
-    if nic is not None and nic.kind == kind and nic.source == target:
+    if vlan is not None:
+        validate_vlan_id(vlan)
+        if kind != "bridge":
+            raise VirtStudioError("A VLAN can only be set for a NIC on a host bridge.")
+    if nic is not None and nic.kind == kind and nic.source == target and vlan is None:
         raise VirtStudioError(f"{domain.name} is on {target} already; nothing was changed.")
     name, uuid = domain.name, domain.uuid
 
@@ -95,6 +118,13 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
                 # updates (and shut-off machines) still get the change.
                 inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
                 host.virconn.defineXML(moved_domain_xml(inactive, nic.mac, kind, target))
+        if vlan is not None:
+            mac = _first_mac(dom.XMLDesc(0))
+            vlans = {**nic_vlans(dom.XMLDesc(0)), mac: vlan}
+            job.report(None, f"Recording VLAN {vlan} for {mac}")
+            store_vlans(dom, vlans)
+            if dom.isActive():
+                apply_running(job, dom.XMLDesc(0), apply or privileged_port_vlan)
         host.refresh_domain(uuid)
 
     return runner.submit(f"Connect {name} to {target}", work, host=host.name, target=name)

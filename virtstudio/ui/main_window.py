@@ -295,8 +295,9 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.storage_page)
         self.storage_tools = StorageTools(self)
         # The Networks page lives in its own module; it only needs these handles.
-        self.network_page = NetworksPage(self.network_model, self.runner, self.inventory,
-                                         self.host_network)
+        self.network_page = NetworksPage(
+            self.network_model, self.runner, self.inventory, self.host_network,
+            sandboxes=self.sandboxes[0] if self.sandboxes is not None else None)
         self.network_page.dialog_opened.connect(self.confirm_requested)
         self.network_view = self.network_page.virtual.view
         self.link_model = self.network_page.link_model

@@ -37,11 +37,15 @@ from virtstudio.core.jobs import JobRunner
 from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.network import virtual_networks as vnet
 from virtstudio.network.host_links import HostNetwork
+from virtstudio.network.topology import Node, connect_problem
+from virtstudio.network.vm_nics import connect_domain
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.confirm import confirm_box
+from virtstudio.ui.connect_dialog import ConnectDialog
 from virtstudio.ui.error_dialog import error_box
 from virtstudio.ui.network_dialog import NetworkDialog
 from virtstudio.ui.network_model import NetworkListModel
+from virtstudio.ui.topology_view import TopologyView
 
 
 def table_view(name: str, model: object) -> QTableView:
@@ -263,10 +267,12 @@ class NetworksPage(QTabWidget):
     dialog_opened = Signal(object)
 
     def __init__(self, model: NetworkListModel, runner: JobRunner, inventory: Inventory,
-                 host_network: HostNetwork | None, parent: QWidget | None = None) -> None:
+                 host_network: HostNetwork | None, parent: QWidget | None = None, *,
+                 sandboxes: object | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("networksPage")
         self.inventory = inventory
+        self.runner = runner
         self.host_network = host_network
         self.virtual = VirtualNetworksTab(model, runner, self._host_bridges)
         self.virtual.dialog_opened.connect(self.dialog_opened)
@@ -280,6 +286,37 @@ class NetworksPage(QTabWidget):
             self.interfaces.dialog_opened.connect(self.dialog_opened)
             self.link_model = self.interfaces.model
             self.addTab(self.interfaces, "This computer's interfaces")
+        self.topology = TopologyView(inventory, host_network, sandboxes)
+        self.topology.connect_requested.connect(self.ask_connect)
+        self.addTab(self.topology, "Topology")
+
+    def ask_connect(self, machine: Node, target: Node) -> ConnectDialog | None:
+        """A machine was dropped on a bridge or network: confirm, then connect as a job."""
+        problem = connect_problem(machine, target)
+        host = self.inventory.find(machine.host_uri)
+        domain = host.domains.get(machine.uuid) if host is not None else None
+        if not problem and domain is None:
+            problem = f"{machine.name} is no longer there."
+        if problem:
+            box = error_box(self, "Nothing was connected", UserError(problem))
+            box.open()
+            self.dialog_opened.emit(box)
+            return None
+        dialog = ConnectDialog(machine, target, self)
+
+        def connect() -> None:
+            try:
+                connect_domain(self.runner, host, domain, target.kind, target.name,
+                               vlan=dialog.vlan())
+            except VirtStudioError as exc:
+                box = error_box(self, "Nothing was connected", UserError(exc.message))
+                box.open()
+                self.dialog_opened.emit(box)
+
+        dialog.accepted.connect(connect)
+        dialog.open()
+        self.dialog_opened.emit(dialog)
+        return dialog
 
     def _host_bridges(self) -> set[str] | None:
         """Bridges for "bridge" mode: known only when the host is this computer."""

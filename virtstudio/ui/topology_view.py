@@ -1,0 +1,198 @@
+"""The topology view: interfaces, networks, machines and sandboxes as a live graph.
+
+The graph comes from ``virtstudio.network.topology`` and is rebuilt (coalesced)
+whenever netlink, a host or the sandbox manager reports a change; items that
+stay keep their place.  Dragging a machine onto a bridge or a virtual network
+asks to connect it there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSceneMouseEvent,
+    QGraphicsSimpleTextItem,
+    QGraphicsView,
+    QWidget,
+)
+
+from virtstudio.core.inventory import Inventory
+from virtstudio.network.host_links import HostNetwork
+from virtstudio.network.topology import Graph, Node, build_graph
+from virtstudio.ui.bridge import relay
+
+NODE_W, NODE_H = 140, 40
+COLUMN_GAP, ROW_GAP = 190, 58
+_COLORS = {"vm": "#dbe9ff", "sandbox": "#e8dcff", "network": "#d7f5e3", "bridge": "#ffe9c7",
+           "vlan": "#ffd9d9", "virtual": "#eeeeee", "nic": "#d9eef5"}
+DROP_TARGETS = ("network", "bridge")
+
+
+class NodeItem(QGraphicsRectItem):
+    def __init__(self, node: Node, view: TopologyView) -> None:
+        super().__init__(0, 0, NODE_W, NODE_H)
+        self.node = node
+        self.view = view
+        self.home = QPointF()
+        self.edges: list[EdgeItem] = []
+        self.setBrush(QBrush(QColor(_COLORS.get(node.kind, "#ffffff"))))
+        self.setPen(QPen(QColor("#666666")))
+        self.setZValue(1)
+        self.text = QGraphicsSimpleTextItem(self)
+        self.set_node(node)
+        flags = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+        if node.kind == "vm":
+            flags |= (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            self.setToolTip("Drag onto a bridge or a virtual network to connect it there")
+        self.setFlags(flags)
+
+    def set_node(self, node: Node) -> None:
+        self.node = node
+        self.text.setText(node.label)
+        box = self.text.boundingRect()
+        self.text.setPos((NODE_W - box.width()) / 2, (NODE_H - box.height()) / 2)
+
+    def center(self) -> QPointF:
+        return self.scenePos() + QPointF(NODE_W / 2, NODE_H / 2)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.follow()
+        return super().itemChange(change, value)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if self.node.kind != "vm" or self.pos() == self.home:
+            return
+        target = self.view.target_at(self.center(), exclude=self)
+        self.setPos(self.home)  # the graph, not the drag, decides where it is drawn
+        if target is not None:
+            self.view.connect_requested.emit(self.node, target.node)
+
+
+class EdgeItem(QGraphicsLineItem):
+    def __init__(self, a: NodeItem, b: NodeItem, label: str) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.setPen(QPen(QColor("#888888"), 1.5))
+        self.setZValue(0)
+        self.setToolTip(label)
+        a.edges.append(self)
+        b.edges.append(self)
+        self.follow()
+
+    def follow(self) -> None:
+        self.setLine(self.a.center().x(), self.a.center().y(),
+                     self.b.center().x(), self.b.center().y())
+
+    def detach(self) -> None:
+        for end in (self.a, self.b):
+            if self in end.edges:
+                end.edges.remove(self)
+
+
+class TopologyView(QGraphicsView):
+    """``connect_requested(machine node, target node)`` when a machine is dropped on a target."""
+
+    connect_requested = Signal(object, object)
+    rebuilt = Signal()
+
+    def __init__(self, inventory: Inventory, host_network: HostNetwork | None,
+                 sandboxes: object | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("topologyView")
+        self.inventory = inventory
+        self.host_network = host_network
+        self.sandboxes = sandboxes
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.items_by_id: dict[str, NodeItem] = {}
+        self.edge_items: list[EdgeItem] = []
+        self.graph = Graph()
+        self._timer = QTimer(self, singleShot=True, interval=50)
+        self._timer.timeout.connect(self.rebuild)
+        if host_network is not None:
+            for sig in (host_network.links_added, host_network.links_changed,
+                        host_network.links_removed):
+                relay(sig, self.schedule, self)
+        if sandboxes is not None:
+            for sig in (sandboxes.started, sandboxes.changed, sandboxes.exited):
+                relay(sig, self.schedule, self)
+        relay(inventory.connection_added, self._watch_host, self)
+        relay(inventory.connection_removed, self.schedule, self)
+        for host in list(inventory.connections):
+            self._watch_host(host)
+        self.rebuild()
+
+    def _watch_host(self, host: object) -> None:
+        for sig in (host.domains_added, host.domains_removed, host.domains_changed,
+                    host.networks_added, host.networks_removed, host.networks_changed):
+            relay(sig, self.schedule, self)
+        self.schedule()
+
+    def schedule(self, *_: object) -> None:
+        """Coalesce bursts (a VM start changes a domain, a tap and a bridge at once)."""
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def rebuild(self) -> None:
+        links = list(self.host_network.links.values()) if self.host_network else []
+        running = list(getattr(self.sandboxes, "sandboxes", []) or [])
+        self.set_graph(build_graph(links, list(self.inventory.connections), running))
+
+    def set_graph(self, graph: Graph) -> None:
+        self.graph = graph
+        scene = self.scene()
+        for edge in self.edge_items:
+            edge.detach()
+            scene.removeItem(edge)
+        self.edge_items = []
+        for node_id in list(self.items_by_id):
+            if node_id not in graph.nodes:
+                scene.removeItem(self.items_by_id.pop(node_id))
+        rows: dict[int, int] = {}
+        for node in sorted(graph.nodes.values(), key=lambda n: (n.column, n.label.casefold())):
+            item = self.items_by_id.get(node.id)
+            if item is None:
+                item = NodeItem(node, self)
+                scene.addItem(item)
+                self.items_by_id[node.id] = item
+            elif item.node != node:
+                item.set_node(node)
+            row = rows.get(node.column, 0)
+            rows[node.column] = row + 1
+            item.home = QPointF(node.column * COLUMN_GAP, row * ROW_GAP)
+            if scene.mouseGrabberItem() is not item:
+                item.setPos(item.home)
+        for edge in graph.edges:
+            a, b = self.items_by_id.get(edge.a), self.items_by_id.get(edge.b)
+            if a is not None and b is not None:
+                line = EdgeItem(a, b, edge.label)
+                scene.addItem(line)
+                self.edge_items.append(line)
+        scene.setSceneRect(scene.itemsBoundingRect().adjusted(-20, -20, 20, 20))
+        self.rebuilt.emit()
+
+    def target_at(self, point: QPointF, exclude: NodeItem | None = None) -> NodeItem | None:
+        for item in self.scene().items(point):
+            while item is not None and not isinstance(item, NodeItem):
+                item = item.parentItem()
+            if item is not None and item is not exclude and item.node.kind in DROP_TARGETS:
+                return item
+        return None
+
+    def node_rect(self, node_id: str) -> QRectF:
+        """Where a node is drawn, in view coordinates (for tests and tooltips)."""
+        item = self.items_by_id[node_id]
+        return self.mapFromScene(item.sceneBoundingRect()).boundingRect().toRectF()
