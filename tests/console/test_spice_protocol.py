@@ -258,3 +258,17 @@ def test_long_password_is_refused():
 
     with pytest.raises(AuthenticationError, match="at most 60"):
         asyncio.run(go())
+
+
+def test_surfaces_together_stay_within_their_bound(monkeypatch):
+    from virtstudio.console import spice_display
+
+    monkeypatch.setattr(spice_display, "MAX_SURFACE_PIXELS", 1000)
+    display = spice_display.SpiceDisplay(lambda rects: None, lambda fb: None)
+    display.handle(314, struct.pack("<IIIII", 0, 20, 25, 32, 1))  # 500 pixels
+    display.handle(314, struct.pack("<IIIII", 1, 20, 25, 32, 0))  # 1000 in all
+    with pytest.raises(ProtocolError, match="would exceed 1000 pixels"):
+        display.handle(314, struct.pack("<IIIII", 2, 1, 1, 32, 0))
+    assert sorted(display.surfaces) == [0, 1]
+    display.handle(315, struct.pack("<I", 1))
+    display.handle(314, struct.pack("<IIIII", 2, 20, 25, 32, 0))  # room again

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from virtstudio.console.framebuffer import Framebuffer, ProtocolError, check_size
+from virtstudio.console.framebuffer import MAX_PIXELS, Framebuffer, ProtocolError, check_size
 from virtstudio.console.spice_images import Body, ImageCache, UnsupportedImage, read_image
 
 MSG_MODE = 101
@@ -46,6 +46,8 @@ SURFACE_FMT_32_XRGB = 32
 SURFACE_FMT_32_ARGB = 96
 SURFACE_FLAG_PRIMARY = 1
 MAX_SURFACES = 64
+# All surfaces together: the largest screen twice (a primary and its off-screen copies).
+MAX_SURFACE_PIXELS = 2 * MAX_PIXELS
 
 CLIP_RECTS = 1
 BRUSH_NONE = 0
@@ -115,6 +117,11 @@ class SpiceDisplay:
             raise ProtocolError(f"The server created more than {MAX_SURFACES} surfaces.")
         primary = bool(flags & SURFACE_FLAG_PRIMARY)
         current = self.surfaces.get(surface_id)
+        others = sum(fb.width * fb.height for sid, fb in self.surfaces.items()
+                     if sid != surface_id)
+        if others + width * height > MAX_SURFACE_PIXELS:
+            raise ProtocolError(f"The server's surfaces would exceed {MAX_SURFACE_PIXELS} "
+                                "pixels, which is refused.")
         if current is not None and (current.width, current.height) == (width, height):
             current.data[:] = bytes(len(current.data))
         else:
