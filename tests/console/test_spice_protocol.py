@@ -272,3 +272,18 @@ def test_surfaces_together_stay_within_their_bound(monkeypatch):
     assert sorted(display.surfaces) == [0, 1]
     display.handle(315, struct.pack("<I", 1))
     display.handle(314, struct.pack("<IIIII", 2, 20, 25, 32, 0))  # room again
+
+
+def test_a_server_that_never_draws_times_out_in_words():
+    from virtstudio.console.rfb_client import describe_connection_error
+
+    async def go():
+        server = FakeSpiceServer({1: main_init()})  # the display never gets a surface
+        try:
+            await SpiceClient().connect(server.opener, timeout=0.2)
+        finally:
+            await server.close()
+
+    with pytest.raises(TimeoutError) as caught:
+        asyncio.run(go())
+    assert describe_connection_error(caught.value) == "The console did not answer in time."

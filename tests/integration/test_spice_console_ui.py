@@ -180,3 +180,17 @@ def test_no_remote_viewer_button_without_the_program(make_main_window, qtbot, sy
     session._loop.call_soon_threadsafe(session.client.channels[2].writer.transport.abort)
     qtbot.waitUntil(lambda: "closed" in pane.message.text(), timeout=5000)
     assert pane.viewer_button.isHidden()
+
+
+def test_console_wall_shows_a_spice_only_machine(make_main_window, qtbot, system_libvirtd,
+                                                 guest):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    conn = window.inventory.add(system_libvirtd)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: any(d.name == guest for d in conn.domains.values()), timeout=5000)
+    qtbot.mouseClick(window.toolbar.widgetForAction(window.wall_action),
+                     Qt.MouseButton.LeftButton)
+    tile = next(t for t in window.wall.tiles if t.domain.name == guest)
+    assert tile.session is not None and tile.session.protocol == "spice"
+    qtbot.waitUntil(lambda: tile.image() is not None, timeout=20000)
+    assert (tile.image().width(), tile.image().height()) == (720, 400)

@@ -371,6 +371,8 @@ class RfbClient:
 def describe_connection_error(exc: BaseException) -> str:
     if isinstance(exc, ProtocolError):
         return exc.message
+    if isinstance(exc, TimeoutError):  # an OSError too, but with no words of its own
+        return "The console did not answer in time."
     if isinstance(exc, (ConnectionError, OSError)):
         return f"Could not reach the console: {exc}."
     return str(exc)
