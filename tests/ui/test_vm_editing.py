@@ -52,6 +52,7 @@ def test_editor_refuses_bad_values_as_typed(window, qtbot):
     editor = window.details.editor
     select_stopped(window, qtbot, editor)
     assert not editor.apply_button.isEnabled()  # nothing changed yet
+    assert not editor.revert_button.isEnabled()
     assert not editor.live_hint.isVisible()
     retype(qtbot, editor.memory_edit, "0")
     assert "above zero" in editor.cpu_memory_error.text()
@@ -75,6 +76,19 @@ def test_editor_refuses_bad_values_as_typed(window, qtbot):
     assert "not a size" in editor.disk_error.text()
     retype(qtbot, editor.disk_size_edit, "2G")
     assert editor.disk_error.text() == "" and editor.apply_button.isEnabled()
+
+
+def test_what_the_user_typed_survives_a_change_of_the_machine(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    retype(qtbot, editor.memory_edit, "0")  # not valid, but the user's
+    host = window.inventory.connections[0]
+    host.call(lambda c: c.lookupByUUIDString(dom.uuid).create()).result(5)
+    qtbot.waitUntil(lambda: editor.live_hint.isVisible(), timeout=5000)
+    assert editor.memory_edit.text() == "0"
+    assert "above zero" in editor.cpu_memory_error.text()
+    click(qtbot, editor.revert_button)
+    assert editor.memory_edit.text() == str(dom.summary.current_memory_kib // 1024)
 
 
 def test_editor_applies_cpus_memory_video_and_a_new_volume(window, qtbot):

@@ -84,6 +84,7 @@ class VmEditor(QScrollArea):
         self.domain: Domain | None = None
         self.staged: list[de.Change] = []
         self._reload = False
+        self._loaded_texts: tuple[str, ...] = ()
         page = QWidget()
         self.setWidget(page)
         layout = QVBoxLayout(page)
@@ -203,6 +204,7 @@ class VmEditor(QScrollArea):
         for edit in (self.disk_size_edit, self.disk_name_edit, self.disk_path_edit):
             edit.textChanged.connect(self._validate)
         self.disk_source_combo.currentIndexChanged.connect(self._disk_source_changed)
+        self.new_disk_bus_combo.currentIndexChanged.connect(self._validate)
         return box
 
     def _build_nics(self) -> QGroupBox:
@@ -249,7 +251,14 @@ class VmEditor(QScrollArea):
 
     @property
     def dirty(self) -> bool:
-        return bool(self.changes())
+        """Whether the user has typed or queued anything (even if not valid yet)."""
+        return bool(self.changes()) or self._typed_texts() != self._loaded_texts
+
+    def _typed_texts(self) -> tuple[str, ...]:
+        return tuple(e.text() for e in (self.vcpus_edit, self.memory_edit,
+                                        self.max_memory_edit, self.disk_size_edit,
+                                        self.disk_path_edit, self.resize_edit,
+                                        self.nic_mac_edit))
 
     def _load(self, domain: Domain) -> None:
         s = domain.summary
@@ -284,6 +293,8 @@ class VmEditor(QScrollArea):
             edit.clear()
         self._fill_nic_sources()
         self._disk_source_changed()
+        self._loaded_texts = self._typed_texts()
+        self._validate()
 
     @staticmethod
     def _fill_table(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
@@ -396,7 +407,8 @@ class VmEditor(QScrollArea):
         can_apply = (self.runner is not None and self.host is not None
                      and self.domain is not None and self.domain.persistent)
         self.apply_button.setEnabled(bool(changes) and not blocked and can_apply)
-        self.revert_button.setEnabled(bool(changes))
+        self.revert_button.setEnabled(bool(changes)
+                                      or self._typed_texts() != self._loaded_texts)
         running = self.domain is not None and self.domain.state.is_active
         self.live_hint.setVisible(running)
         self.live_hint.setText("The machine is running: disks and network cards are plugged "
