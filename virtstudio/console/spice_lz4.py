@@ -17,24 +17,13 @@ def _bad(why: str) -> ProtocolError:
     return ProtocolError(f"The server sent a damaged LZ4 image ({why}).")
 
 
-def _length(src: bytes, i: int, base: int) -> tuple[int, int]:
-    """An LZ4 length: ``base`` (15) extended by bytes until one is not 255."""
-    n = len(src)
-    while True:
-        if i >= n:
-            raise _bad("a length runs past the block")
-        byte = src[i]
-        i += 1
-        base += byte
-        if byte != 255:
-            return base, i
-
-
 def decompress_block_into(src: bytes | memoryview, out: bytearray, limit: int) -> None:
     """Append the decompressed ``src`` block to ``out``, which never exceeds ``limit`` bytes."""
+    # One flat loop with locals only: per-sequence overhead is what a Python decoder costs.
     src = bytes(src)
     n = len(src)
     i = 0
+    size = len(out)
     if n == 0:
         raise _bad("an empty block")
     while True:
@@ -42,32 +31,49 @@ def decompress_block_into(src: bytes | memoryview, out: bytearray, limit: int) -
         i += 1
         literals = token >> 4
         if literals == 15:
-            literals, i = _length(src, i, 15)
-        if i + literals > n:
-            raise _bad("literals run past the block")
-        if len(out) + literals > limit:
-            raise _bad("more pixels than the image holds")
-        out += src[i:i + literals]
-        i += literals
+            while True:
+                if i >= n:
+                    raise _bad("a length runs past the block")
+                byte = src[i]
+                i += 1
+                literals += byte
+                if byte != 255:
+                    break
+        if literals:
+            end = i + literals
+            if end > n:
+                raise _bad("literals run past the block")
+            size += literals
+            if size > limit:
+                raise _bad("more pixels than the image holds")
+            out += src[i:end]
+            i = end
         if i == n:
             return  # the last sequence has literals only
         if i + 2 > n:
             raise _bad("a match offset runs past the block")
         offset = src[i] | (src[i + 1] << 8)
         i += 2
-        if offset == 0 or offset > len(out):
+        if offset == 0 or offset > size:
             raise _bad("a match reaches before the start")
         match = token & 15
         if match == 15:
-            match, i = _length(src, i, 15)
+            while True:
+                if i >= n:
+                    raise _bad("a length runs past the block")
+                byte = src[i]
+                i += 1
+                match += byte
+                if byte != 255:
+                    break
         match += MIN_MATCH
-        if len(out) + match > limit:
+        start = size - offset
+        size += match
+        if size > limit:
             raise _bad("more pixels than the image holds")
-        start = len(out) - offset
         if match <= offset:
             out += out[start:start + match]
         else:  # the match overlaps what it writes: a repeating pattern
-            pattern = bytes(out[start:])
-            out += (pattern * (match // offset + 1))[:match]
+            out += (out[start:] * (match // offset + 1))[:match]
         if i >= n:
             raise _bad("the block ends after a match")
