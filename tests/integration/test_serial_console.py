@@ -67,3 +67,31 @@ def test_a_stopped_machine_says_why_there_is_no_console(host, lab_vm):
     session.open()
     wait_for(lambda: session.state == "closed", 15)
     assert "could not be opened" in out.reasons[0]
+
+
+def test_closing_before_the_console_opened_leaves_nothing_open(host, lab_vm):
+    dom = libvirt.open(SYSTEM_URI).lookupByName(lab_vm)
+    dom.create()
+    try:
+        wait_for(lambda: host.find_domain_by_name(lab_vm) is not None, 10)
+        early = SerialSession(host, dom.UUIDString())
+        early.open()
+        early.close()  # before the worker got to it
+        host.call(lambda _c: None).result(10)  # the worker has run the open by now
+        assert early.state == "closed" and early._stream is None
+        # The console is free: a new session gets it and answers.
+        session = SerialSession(host, dom.UUIDString())
+        out = Output(session)
+        session.open()
+        wait_for(lambda: session.state == "connected", 15)
+        for _ in range(30):
+            session.send(b"echo $((6*7))\r")
+            try:
+                wait_for(lambda: "\n42" in out.text().replace("\r", ""), 2, 0.1)
+                break
+            except AssertionError:
+                continue  # still booting
+        assert "\n42" in out.text().replace("\r", "")
+        session.close()
+    finally:
+        dom.destroy()

@@ -49,8 +49,11 @@ class SerialSession:
         # FORCE takes the console over from a client that left without closing it.
         dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         with self._lock:
+            if self.state == "closed":  # closed while this waited its turn on the worker
+                _close_stream(stream)
+                return
             self._stream = stream
-        stream.eventAddCallback(_EVENTS, self._on_event, None)
+            stream.eventAddCallback(_EVENTS, self._on_event, None)
 
     def _opened(self, future: Any) -> None:
         exc = future.exception()
