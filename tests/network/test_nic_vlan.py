@@ -100,3 +100,23 @@ def test_connect_moves_the_nic_and_keeps_its_mac(host):
     wait_for(lambda: conn.find_domain_by_name("vlan-vm").summary.nics[0].source == "lan")
     nic = conn.find_domain_by_name("vlan-vm").summary.nics[0]
     assert nic.kind == "network" and nic.mac == MAC
+
+
+def test_details_show_the_recorded_vlan(make_main_window, qtbot, tmp_path):
+    from virtstudio.network.nic_vlan import NS
+
+    path = tmp_path / "meta.xml"
+    path.write_text(
+        "<node><domain type='test'><name>meta-vm</name><memory>65536</memory>"
+        f"<metadata><v:nics xmlns:v='{NS}'><v:nic mac='{MAC}' vlan='42'/></v:nics></metadata>"
+        "<os><type>hvm</type></os><devices><interface type='bridge'>"
+        f"<source bridge='br-vlan'/><mac address='{MAC}'/></interface>"
+        "<interface type='bridge'><source bridge='br-vlan'/>"
+        "<mac address='52:54:00:00:bb:02'/></interface></devices></domain></node>",
+        encoding="utf-8")
+    window = make_main_window()
+    window.inventory.add(f"test://{path}")
+    qtbot.waitUntil(lambda: window.select_domain("meta-vm"), timeout=5000)
+    nics = window.details.nics
+    assert nics.horizontalHeaderItem(4).text() == "VLAN"
+    assert [nics.item(r, 4).text() for r in range(nics.rowCount())] == ["42", "—"]
