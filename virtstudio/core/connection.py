@@ -89,6 +89,7 @@ class HostConnection:
         self.hypervisor = ""
         self.hostname = ""
         self.libvirt_version = ""
+        self.host_uuid = ""  # from the capabilities: what migration compares hosts by
 
         self.domains: dict[str, Domain] = {}
         self.pools: dict[str, StoragePool] = {}
@@ -286,6 +287,10 @@ class HostConnection:
             self.hostname = ""
         version = conn.getLibVersion()
         self.libvirt_version = f"{version // 1000000}.{version // 1000 % 1000}.{version % 1000}"
+        try:
+            self.host_uuid = ET.fromstring(conn.getCapabilities()).findtext("host/uuid", "") or ""
+        except (libvirt.libvirtError, ET.ParseError):
+            self.host_uuid = ""
 
     def _register_callbacks(self, conn: libvirt.virConnect, gen: int) -> None:
         def on_close(_conn: Any, reason: int, _opaque: Any) -> None:

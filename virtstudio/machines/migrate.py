@@ -26,6 +26,7 @@ class MigrateOptions:
     live: bool = True  # keep the guest running while its memory is copied
     undefine_source: bool = True  # the definition moves too, rather than being copied
     copy_storage: bool = False  # copy the disks as well (hosts without shared storage)
+    address: str = ""  # where the destination listens, e.g. tcp://10.0.0.2 (else its name)
 
 
 def _is_test_driver(uri: str) -> bool:
@@ -44,10 +45,14 @@ def check_migration(source: HostConnection, domain: Domain,
         return "The machine is on that host already; choose another connection."
     if destination.state is not ConnectionState.CONNECTED:
         return f"{destination.name} is not connected."
-    if (destination.hostname and destination.hostname == source.hostname
-            and not (_is_test_driver(source.uri) and _is_test_driver(destination.uri))):
-        return (f"Both connections reach the same host ({source.hostname}); a machine cannot "
-                "move to where it already is.")
+    if not (_is_test_driver(source.uri) and _is_test_driver(destination.uri)):
+        # libvirt tells hosts apart by their UUID; the name only when a UUID is unknown.
+        same = (destination.host_uuid == source.host_uuid
+                if destination.host_uuid and source.host_uuid
+                else bool(destination.hostname) and destination.hostname == source.hostname)
+        if same:
+            return (f"Both connections reach the same host ({source.hostname or source.name});"
+                    " a machine cannot move to where it already is.")
     if destination.hypervisor and source.hypervisor \
             and destination.hypervisor != source.hypervisor:
         return (f"{destination.name} runs {destination.hypervisor}, not {source.hypervisor}; "
@@ -59,6 +64,17 @@ def check_migration(source: HostConnection, domain: Domain,
             return f"{destination.name} has this machine already (as {other.name})."
     if not domain.state.is_active and not domain.persistent:
         return "A stopped transient machine no longer exists; there is nothing to move."
+    return ""
+
+
+def address_problem(address: str) -> str:
+    """What is wrong with a migration address; "" when it is empty or fine."""
+    if not address:
+        return ""
+    if any(c.isspace() for c in address):
+        return "The migration address cannot contain spaces."
+    if not address.startswith(("tcp://", "rdma://", "unix://")):
+        return "Write the migration address as tcp://host or tcp://host:port."
     return ""
 
 
@@ -92,10 +108,11 @@ def _watch_progress(job: Job, dom: libvirt.virDomain, done: threading.Event) -> 
 
 def migrate_domain(runner: JobRunner, source: HostConnection, domain: Domain,
                    destination: HostConnection, options: MigrateOptions) -> Job:
-    problem = check_migration(source, domain, destination)
+    problem = check_migration(source, domain, destination) or address_problem(options.address)
     if problem:
         raise VirtStudioError(problem)
     uuid, name = domain.uuid, domain.name
+    params = {libvirt.VIR_MIGRATE_PARAM_URI: options.address} if options.address else {}
     flags = migration_flags(domain, options)
     mode = "live" if flags & libvirt.VIR_MIGRATE_LIVE else (
         "offline" if flags & libvirt.VIR_MIGRATE_OFFLINE else "paused")
@@ -110,7 +127,7 @@ def migrate_domain(runner: JobRunner, source: HostConnection, domain: Domain,
                                    name="migration progress", daemon=True)
         watcher.start()
         try:
-            dom.migrate3(dest_conn, {}, flags)
+            dom.migrate3(dest_conn, params, flags)
         except libvirt.libvirtError as exc:
             if job.cancel_requested:
                 job.log(f"Stopped: {exc.get_error_message()}")

@@ -9,13 +9,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QLabel,
+    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.machines.migrate import MigrateOptions, check_migration
+from virtstudio.machines.migrate import MigrateOptions, address_problem, check_migration
 
 
 class MigrateDialog(QDialog):
@@ -40,8 +41,13 @@ class MigrateDialog(QDialog):
         self.storage_check = QCheckBox("Copy the disks too (the hosts share no storage)",
                                        objectName="migrateStorage")
         self.storage_check.setEnabled(running)
+        self.address_edit = QLineEdit(objectName="migrateAddress",
+                                      placeholderText="optional, e.g. tcp://10.0.0.2")
+        self.address_edit.setToolTip("Where the destination listens for the machine's memory; "
+                                     "by default its host name")
         form = QFormLayout()
         form.addRow("Destination:", self.host_combo)
+        form.addRow("Migration address:", self.address_edit)
         self.error = QLabel(objectName="migrateError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -61,6 +67,7 @@ class MigrateDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.host_combo.currentIndexChanged.connect(self._validate)
+        self.address_edit.textChanged.connect(self._validate)
         self._validate()
 
     def destination(self) -> HostConnection | None:
@@ -69,10 +76,12 @@ class MigrateDialog(QDialog):
     def options(self) -> MigrateOptions:
         return MigrateOptions(live=self.live_check.isChecked(),
                               undefine_source=self.move_check.isChecked(),
-                              copy_storage=self.storage_check.isChecked())
+                              copy_storage=self.storage_check.isChecked(),
+                              address=self.address_edit.text().strip())
 
     def problem(self) -> str:
-        return check_migration(self.source, self.domain, self.destination())
+        return (check_migration(self.source, self.domain, self.destination())
+                or address_problem(self.address_edit.text().strip()))
 
     def _validate(self, *_: object) -> None:
         problem = self.problem()

@@ -1,0 +1,101 @@
+"""A second QEMU libvirtd on this machine, so that a real migration has somewhere to go.
+
+The daemon runs in its own mount namespace where QEMU's state, configuration,
+cache and log folders are private empty folders bound over the system
+daemon's, so it neither sees nor touches the system daemon's machines.  It
+has a host UUID of its own (libvirt refuses to migrate to the same host),
+serves only the QEMU driver on its own socket, keeps cgroups out (the two
+daemons would pick the same cgroup names) and writes QEMU's output to plain
+files instead of the shared virtlogd.  Disk images and kernels under
+/var/lib/libvirt/images stay shared, like storage shared between two hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import libvirt
+
+from tests.helpers import wait_for
+from tests.lab.daemon import PrivateLibvirtd
+
+DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
+PRIVATE = {  # folder in the daemon's directory -> the system path it hides
+    "etc-qemu": "/etc/libvirt/qemu",
+    "lib-qemu": "/var/lib/libvirt/qemu",
+    "run-qemu": "/run/libvirt/qemu",
+    "cache-qemu": "/var/cache/libvirt/qemu",
+    "log-qemu": "/var/log/libvirt/qemu",
+}
+# Display ports of its own: each daemon only knows the ports it handed out itself.
+QEMU_CONF = ('cgroup_controllers = [ ]\nstdio_handler = "file"\n'
+             "remote_display_port_min = 6900\nremote_display_port_max = 6999\n"
+             "migration_port_min = 49400\nmigration_port_max = 49500\n")
+# Fixed text: the folders come as positional arguments, never as shell text.
+_BIND_THEN_EXEC = (
+    'set -e; conf="$1"; shift; mount --bind "$conf" /etc/libvirt/qemu.conf; '
+    'while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"')
+
+
+def qemu_daemon_unavailable() -> str:
+    """Why no second QEMU daemon can run here, or "" when one can."""
+    if os.geteuid() != 0:
+        return "a second system libvirtd needs root"
+    if not DRIVER.exists():
+        return "libvirt's QEMU driver is not installed"
+    for tool in ("unshare", "libvirtd", "mount"):
+        if shutil.which(tool) is None:
+            return f"{tool} is missing"
+    missing = [p for p in [*PRIVATE.values(), "/etc/libvirt/qemu.conf"] if not Path(p).exists()]
+    return f"{missing[0]} is missing" if missing else ""
+
+
+class PrivateQemuDaemon(PrivateLibvirtd):
+    """``PrivateLibvirtd``'s private socket and config, serving the QEMU driver."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        (self.drivers / DRIVER.name).symlink_to(DRIVER)
+        self.host_uuid = str(uuid.uuid4())
+        with open(self.config, "a", encoding="utf-8") as conf:
+            conf.write(f'host_uuid = "{self.host_uuid}"\n')
+        self.qemu_conf = self.dir / "qemu.conf"
+        self.qemu_conf.write_text(QEMU_CONF)
+        self.qemu_conf.chmod(0o600)
+        for folder in PRIVATE:
+            (self.dir / folder).mkdir()
+        self.uri = f"qemu:///system?socket={quote(str(self.socket))}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
+        binds = [arg for folder, target in PRIVATE.items()
+                 for arg in (str(self.dir / folder), target)]
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                _BIND_THEN_EXEC, "sh", str(self.qemu_conf), *binds, "--",
+                "libvirtd", "--config", str(self.config), "--pid-file", str(self.pid_file)]
+        with self._lock, open(self.log, "ab") as log:
+            # unshare and sh exec in place: the pid is the daemon's own.
+            self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log)
+        def up_or_dead() -> bool:
+            if not self.running:
+                return True
+            try:
+                libvirt.open(self.uri).close()
+            except libvirt.libvirtError:
+                return False
+            return True
+
+        try:
+            wait_for(up_or_dead, timeout=timeout, interval=0.1)
+        except AssertionError:
+            pass
+        if not self.running or not self.socket.exists():
+            tail = self.log.read_text(errors="replace")[-1500:]
+            self.close()
+            raise RuntimeError(f"private QEMU libvirtd did not start: {tail}")
