@@ -287,3 +287,19 @@ def test_a_server_that_never_draws_times_out_in_words():
     with pytest.raises(TimeoutError) as caught:
         asyncio.run(go())
     assert describe_connection_error(caught.value) == "The console did not answer in time."
+
+
+def test_client_mouse_mode_is_asked_for_and_then_used():
+    main = main_init(modes=3, current=1) + msg(105, struct.pack("<HH", 3, 2))
+    moved: list[int] = []
+
+    def until(client, server):
+        if client.mouse_mode == 2 and not moved:  # the server granted client mode
+            client.pointer_event(7, 4, 0)
+            moved.append(1)
+        return bool(server.sent.get(CHANNEL_INPUTS))
+
+    _, server, _ = run(main=main, until=until)
+    assert (105, struct.pack("<H", 2)) in client_messages(server.sent[1])  # the request
+    assert client_messages(server.sent[CHANNEL_INPUTS])[0] == (
+        112, struct.pack("<IIHB", 7, 4, 0, 0))  # an absolute position

@@ -93,3 +93,18 @@ def test_spice_types_and_matches_the_screenshot(spice_guest, compression):
     answer, literal = _row(data, width, prompt - 1), _row(data, width, prompt - 3)
     assert answer == literal and answer.strip(b"\x00\xff"), "the answer line is not 42"
     assert len(answer) == width * 4 * ROW
+
+
+@pytest.mark.parametrize("video", ["qxl", "virtio"])
+def test_other_video_models_match_the_screenshot(lab_images, video):
+    """QXL (in VGA mode, as a guest without QXL drivers runs it) and virtio-gpu without GL."""
+    name = f"vstest-spice-{video}-{os.getpid()}"
+    conn = libvirt.open(SYSTEM_URI)
+    dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("spice",), video=video), 0)
+    try:
+        wait_for_prompt(dom, 60)
+        result = asyncio.run(_session(dom, "off"))
+    finally:
+        dom.destroy()
+    assert result["unsupported"] == {}
+    assert rgb(result["fb"]) == result["shot"].pixels
