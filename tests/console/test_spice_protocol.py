@@ -206,15 +206,18 @@ def test_mono_cursor_becomes_a_shape():
 
 
 def test_huge_surface_is_refused_before_allocation():
+    client = SpiceClient()
+
     async def go():
         server = FakeSpiceServer({1: main_init(), CHANNEL_DISPLAY: surface_create(65535, 65535)})
         try:
-            await SpiceClient().connect(server.opener, timeout=5)
+            await client.connect(server.opener, timeout=5)
         finally:
             await server.close()
 
     with pytest.raises(ProtocolError, match="65535x65535 screen, which is refused"):
         asyncio.run(go())
+    assert client.channels == {}  # every channel opened so far is closed again
 
 
 def test_oversized_message_is_refused():

@@ -105,7 +105,17 @@ class SpiceClient:
     # ---- connecting --------------------------------------------------------------------
 
     async def connect(self, opener: SocketOpener, timeout: float = 30.0) -> None:
-        """Link the main channel, then display, inputs and cursor; returns once a screen exists."""
+        """Link the main channel, then display, inputs and cursor; returns once a screen exists.
+
+        On failure every channel opened so far is closed again.
+        """
+        try:
+            await self._connect(opener, timeout)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self, opener: SocketOpener, timeout: float) -> None:
         main = await self._link(opener, CHANNEL_MAIN, [])
         while True:
             msg_type, body = await asyncio.wait_for(main.receive(), timeout)
