@@ -23,7 +23,7 @@ def spice_guest(lab_images):
     conn = libvirt.open(SYSTEM_URI)
     dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("spice",)), 0)
     try:
-        wait_for_prompt(dom, 60)
+        wait_for_prompt(dom, 120)  # generous: a loaded host boots TCG guests slowly
         yield dom
     finally:
         dom.destroy()
@@ -102,7 +102,7 @@ def test_other_video_models_match_the_screenshot(lab_images, video):
     conn = libvirt.open(SYSTEM_URI)
     dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("spice",), video=video), 0)
     try:
-        wait_for_prompt(dom, 60)
+        wait_for_prompt(dom, 120)  # generous: a loaded host boots TCG guests slowly
         result = asyncio.run(_session(dom, "off"))
     finally:
         dom.destroy()
