@@ -70,7 +70,7 @@ def test_spice_only_machine_shows_and_types(make_main_window, qtbot, system_libv
     assert pane.session.protocol == "spice"
     assert pane.protocol_combo.isHidden()  # one display: nothing to choose
     qtbot.waitUntil(lambda: _text_rows((_screen(pane)[1], _screen(pane)[2],
-                                        _screen(pane)[0])) >= 19, timeout=60000)
+                                        _screen(pane)[0])) >= 19, timeout=120000)
     view = pane.view
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
     for text in ("echo 42", "echo $((6*7))"):
