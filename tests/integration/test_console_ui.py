@@ -106,8 +106,10 @@ def test_console_wall_shows_running_guests_and_opens_one(make_main_window, qtbot
     qtbot.mouseClick(toolbar_button, Qt.MouseButton.LeftButton)
     assert window.pages.currentWidget() is window.wall
     tile = next(t for t in window.wall.tiles if t.domain.name == running_guest)
-    qtbot.waitUntil(lambda: tile.image() is not None, timeout=15000)
-    assert (tile.image().width(), tile.image().height()) == (720, 400)
+    # Until the guest's BIOS sets its text mode the screen is QEMU's 640x480 placeholder.
+    qtbot.waitUntil(lambda: tile.image() is not None
+                    and (tile.image().width(), tile.image().height()) == (720, 400),
+                    timeout=60000)
     qtbot.mouseClick(tile, Qt.MouseButton.LeftButton)
     assert not window.wall_action.isChecked()
     assert window.pages.currentWidget() is window.vm_page

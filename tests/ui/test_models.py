@@ -62,8 +62,9 @@ def test_vm_model_population_events_and_removal(qtbot, inventory, fixture_uri, t
     model.dataChanged.connect(lambda tl, br, *_: changed.append((tl.row(), br.row())))
     host.call(lambda c: c.lookupByUUIDString(dom.uuid).suspend()).result(5)
     row = model.row_of(host.uri, dom.uuid)
-    qtbot.waitUntil(lambda: model.index(row, VmColumn.STATE).data() == "Paused", timeout=2000)
-    assert (row, row) in changed
+    # The row's data may read the new state before its dataChanged is delivered: wait for both.
+    qtbot.waitUntil(lambda: (row, row) in changed, timeout=2000)
+    assert model.index(row, VmColumn.STATE).data() == "Paused"
 
     # Statistics arrive as one span over the statistics columns.
     qtbot.waitUntil(lambda: any(br - tl > 10 for tl, br in changed), timeout=3000)
