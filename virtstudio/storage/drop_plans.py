@@ -8,6 +8,7 @@ plan is submitted.  Bad input raises VirtStudioError with a plain message.
 
 from __future__ import annotations
 
+import itertools
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -184,7 +185,7 @@ def plan_dir_pool(host: HostConnection, folder: Path, name: str) -> DropPlan:
     taken = [p.name for p in list(host.pools.values()) if p.target_path == str(folder)]
     if taken:
         raise VirtStudioError(f"{folder} is already the pool {taken[0]}.")
-    count = sum(1 for _ in _limited(folder.iterdir(), 10000))
+    count = sum(1 for _ in itertools.islice(folder.iterdir(), 10000))
     writes = (
         f"libvirt storage pool {name} (dir) on {folder}, started and autostarted",
         f"Nothing inside {folder} is changed; its {count} entr{'y' if count == 1 else 'ies'} "
@@ -192,15 +193,6 @@ def plan_dir_pool(host: HostConnection, folder: Path, name: str) -> DropPlan:
     )
     return DropPlan(f"Make folder pool {name}", writes, "Create Pool",
                     lambda job: _define_and_start(host, spec, job), host.name, str(folder))
-
-
-def _limited(items: object, limit: int) -> list[object]:
-    found = []
-    for item in items:  # type: ignore[attr-defined]
-        found.append(item)
-        if len(found) >= limit:
-            break
-    return found
 
 
 # ---- an image file becomes a volume ---------------------------------------------------

@@ -16,6 +16,7 @@ from PySide6.QtCore import QEvent, QMimeData, QObject, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 
 from virtstudio.core.connection import ConnectionState, HostConnection
+from virtstudio.core.entities import Domain
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.storage import drop_plans
 from virtstudio.storage.host_devices import find_device
@@ -164,8 +165,8 @@ class StorageDrops(QObject):
                                 event.mimeData())
         return True
 
-    def drop_volume_on(self, host: HostConnection, domain: object, mime: QMimeData
-                       ) -> DropConfirmDialog:
+    def drop_volume_on(self, host: HostConnection | None, domain: Domain | None,
+                       mime: QMimeData) -> DropConfirmDialog:
         payload = json.loads(bytes(mime.data(VOLUME_MIME).data()).decode())
 
         def plan(*_: str) -> drop_plans.DropPlan:
@@ -177,9 +178,9 @@ class StorageDrops(QObject):
                 if pool is not None else None
             if pool is None or volume is None:
                 raise VirtStudioError(f"The volume {payload['volume']} is gone.")
-            return drop_plans.plan_attach(host, domain, pool, volume)  # type: ignore[arg-type]
+            return drop_plans.plan_attach(host, domain, pool, volume)
 
-        name = getattr(domain, "name", "the machine")
+        name = domain.name if domain is not None else "the machine"
         dialog = DropConfirmDialog(f"Attach {payload['volume']} to {name}",
                                    [DropChoice("attach", "A new disk", wants_name=False)],
                                    plan, self.window.runner, parent=self.window)
