@@ -19,6 +19,7 @@ import ssl
 import struct
 from dataclasses import dataclass
 
+from virtstudio.console import rfb_clipboard as clip
 from virtstudio.console import rfb_decoders as dec
 from virtstudio.console.des import vnc_auth_response
 from virtstudio.console.framebuffer import Framebuffer, ProtocolError, check_size
@@ -43,7 +44,6 @@ ENCODINGS = {"raw": dec.ENC_RAW, "zlib": dec.ENC_ZLIB, "zrle": dec.ENC_ZRLE,
              "tight": dec.ENC_TIGHT, "copyrect": dec.ENC_COPYRECT}
 # Little-endian 32 bpp, depth 24, true colour, red at bit 16: bytes B, G, R, X.
 PIXEL_FORMAT = struct.pack("!BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
-MAX_TEXT = 1 << 20
 MAX_CURSOR = 256
 
 
@@ -82,7 +82,11 @@ class RfbClient:
         self.resized = Signal("rfb resized")  # (w, h)
         self.cursor_changed = Signal("rfb cursor")
         self.bell = Signal("rfb bell")
-        self.clipboard = Signal("rfb clipboard")
+        self.clipboard = Signal("rfb clipboard")  # text, only while sharing is on
+        self.desktop_resizable = Signal("rfb desktop resizable")  # once, when announced
+        # Nothing crosses either way until the user turns sharing on.
+        self.share_clipboard = False
+        self._clip = clip.ClipboardState()
         self.closed = Signal("rfb closed")  # error message or None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -138,7 +142,7 @@ class RfbClient:
         if self.encoding != "raw":
             encodings.append(dec.ENC_RAW)
         encodings += [PSEUDO_EXT_DESKTOP_SIZE, PSEUDO_DESKTOP_SIZE, PSEUDO_CURSOR,
-                      PSEUDO_QEMU_EXT_KEY, PSEUDO_LED_STATE]
+                      PSEUDO_QEMU_EXT_KEY, PSEUDO_LED_STATE, clip.PSEUDO_EXT_CLIPBOARD]
         self._send(struct.pack(f"!BxH{len(encodings)}i", 2, len(encodings), *encodings))
         self.request_update(incremental=False)
 
@@ -229,9 +233,21 @@ class RfbClient:
                                0, 0, width, height, 0))
         return True
 
-    def send_clipboard(self, text: str) -> None:
-        data = text.encode("latin-1", errors="replace")[:MAX_TEXT]
-        self._send(struct.pack("!BxxxI", 6, len(data)) + data)
+    def send_clipboard(self, text: str) -> bool:
+        """Offer the desktop's text to the guest; False (and nothing sent) while not sharing."""
+        if not self.share_clipboard:
+            return False
+        self._send(self._clip.outgoing(text))
+        return True
+
+    def set_clipboard_sharing(self, on: bool) -> None:
+        self.share_clipboard = on
+        if not on:
+            self._send(self._clip.forget())
+
+    @property
+    def extended_clipboard(self) -> bool:
+        return self._clip.extended
 
     async def drain(self) -> None:
         if self._writer is not None:
@@ -270,18 +286,30 @@ class RfbClient:
         elif kind == 2:
             self.bell.emit()
         elif kind == 3:
-            (length,) = struct.unpack("!xxxi", await self._read(7))
-            if length < 0:
-                # Extended clipboard: not asked for, so skip it whole.
-                await self._read(min(-length, MAX_TEXT))
-                return
-            if length > MAX_TEXT:
-                raise ProtocolError("The server's clipboard text is too long.")
-            self.clipboard.emit((await self._read(length)).decode("latin-1"))
+            await self._cut_text()
         elif kind == 255:
             raise ProtocolError("The server sent a QEMU message that was not asked for.")
         else:
             raise ProtocolError(f"Unknown server message type {kind}.")
+
+    async def _cut_text(self) -> None:
+        (length,) = struct.unpack("!xxxi", await self._read(7))
+        if abs(length) > clip.MAX_TEXT + 64:
+            raise ProtocolError("The server's clipboard text is too long.")
+        if length >= 0:
+            text = (await self._read(length)).decode("latin-1").replace("\r\n", "\n")
+            if self.share_clipboard:
+                self.clipboard.emit(text)
+            return
+        if -length < 4:
+            raise ProtocolError("The server sent an extended clipboard message without flags.")
+        body = await self._read(-length)
+        (flags,) = struct.unpack("!I", body[:4])
+        reply, text = self._clip.incoming(flags, body[4:], self.share_clipboard)
+        if reply:
+            self._send(reply)
+        if text is not None:
+            self.clipboard.emit(text)
 
     async def _framebuffer_update(self) -> None:
         (count,) = struct.unpack("!xH", await self._read(3))
@@ -330,8 +358,12 @@ class RfbClient:
             screens = await self._read(16 * count)
             if count:
                 self._screen_id = struct.unpack("!I", screens[:4])[0]
-            self.extended_desktop = True
-            if x == 0:  # y carries an error code for requests of ours; x=0: a real change
+            if not self.extended_desktop:
+                self.extended_desktop = True
+                self.desktop_resizable.emit()
+            # x says why (0 the server, 1 our request, 2 another client's); y is the
+            # request's status, and on success w x h is the screen's size now.
+            if y == 0:
                 self._resize(w, h)
         elif encoding == PSEUDO_CURSOR:
             await self._cursor(x, y, w, h)

@@ -40,6 +40,9 @@ class ConsoleSession:
         self.resized = Signal("console resized")
         self.cursor_changed = Signal("console cursor")
         self.incomplete = Signal("console incomplete")  # drawing the client had to skip
+        self.clipboard = Signal("console clipboard")  # the guest's text, only while shared
+        self.desktop_resizable = Signal("console resizable")  # the guest can follow a resize
+        self.clipboard_shared = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -90,6 +93,9 @@ class ConsoleSession:
                 client = SpiceClient(password=self.password)
             else:
                 client = RfbClient(encoding=self.encoding, password=self.password)
+                client.share_clipboard = self.clipboard_shared
+                client.clipboard.connect(self.clipboard.emit)
+                client.desktop_resizable.connect(self.desktop_resizable.emit)
             client.updated.connect(self.updated.emit)
             client.resized.connect(lambda w, h: self.resized.emit(w, h))
             client.cursor_changed.connect(self.cursor_changed.emit)
@@ -126,6 +132,25 @@ class ConsoleSession:
     def resize_guest(self, width: int, height: int) -> None:
         if self.client is not None:
             self._call(self.client.set_desktop_size, width, height)
+
+    @property
+    def supports_clipboard(self) -> bool:
+        return self.protocol == "vnc"  # VirtStudio's SPICE client has no agent channel
+
+    @property
+    def desktop_resizes(self) -> bool:
+        """Whether the server announced that the guest's screen size can be asked for."""
+        return isinstance(self.client, RfbClient) and self.client.extended_desktop
+
+    def set_clipboard_sharing(self, on: bool) -> None:
+        self.clipboard_shared = on
+        if isinstance(self.client, RfbClient):
+            self._call(self.client.set_clipboard_sharing, on)
+
+    def send_clipboard(self, text: str) -> None:
+        """Offer desktop text to the guest; ignored unless sharing is on."""
+        if self.clipboard_shared and isinstance(self.client, RfbClient):
+            self._call(self.client.send_clipboard, text)
 
     def stop(self) -> None:
         loop, task = self._loop, self._task

@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPixmap,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -33,6 +34,8 @@ from PySide6.QtWidgets import (
 from virtstudio.console import keymap
 from virtstudio.console.session import ConsoleSession
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.console_clipboard import ClipboardShare
+from virtstudio.ui.console_fullscreen import FullscreenToolbar
 
 _SPECIAL_KEYSYMS = {
     Qt.Key.Key_Return: (0xFF0D, 0x1C), Qt.Key.Key_Enter: (0xFF8D, 0xE01C),
@@ -50,6 +53,14 @@ for _n in range(1, 13):
 
 SCALE_FIT = "fit"
 SCALE_ONE = "1:1"
+SCALE_RESIZE = "resize"
+# A window being dragged to a new size sends one request when it settles, not dozens.
+RESIZE_DEBOUNCE_MS = 400
+MIN_GUEST_SIZE = 64
+RESIZE_UNSUPPORTED_TIP = ("The guest's screen size cannot be changed from here: its display "
+                          "did not announce ExtendedDesktopSize (SPICE displays and older VNC "
+                          "servers do not).")
+RESIZE_TIP = "Scale the screen to the window and ask the guest to take the window's size"
 
 
 def key_for_event(event: QKeyEvent) -> tuple[int, int | None] | None:
@@ -87,6 +98,8 @@ class ConsoleView(QWidget):
         self._buttons = 0
         self._shift_down = False
         self._relays: list = []
+        self._resize_timer = QTimer(self, singleShot=True, interval=RESIZE_DEBOUNCE_MS)
+        self._resize_timer.timeout.connect(self.resize_guest)
 
     def set_session(self, session: ConsoleSession | None) -> None:
         for r in self._relays:
@@ -116,6 +129,30 @@ class ConsoleView(QWidget):
         factor = min(self.width() / fb.width, self.height() / fb.height)
         w, h = int(fb.width * factor), int(fb.height * factor)
         return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+
+    def set_scale(self, scale: str) -> None:
+        self.scale = scale
+        if scale == SCALE_RESIZE:
+            self._resize_timer.start()
+        self.update()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.scale == SCALE_RESIZE:
+            self._resize_timer.start()  # restarts: only the settled size is sent
+
+    def resize_guest(self) -> None:
+        """Ask the guest for this widget's size (in device pixels), if it can follow."""
+        session = self.session
+        if self.scale != SCALE_RESIZE or session is None or not session.desktop_resizes:
+            return
+        ratio = self.devicePixelRatioF()
+        width, height = int(self.width() * ratio), int(self.height() * ratio)
+        fb = session.framebuffer
+        if (width < MIN_GUEST_SIZE or height < MIN_GUEST_SIZE
+                or (fb is not None and (fb.width, fb.height) == (width, height))):
+            return
+        session.resize_guest(width, height)
 
     def _on_update(self, rects: list[tuple[int, int, int, int]]) -> None:
         self.update()
@@ -252,6 +289,8 @@ class ConsolePane(QWidget):
         self.scale_combo = QComboBox(objectName="scaleCombo")
         self.scale_combo.addItem("Fit to window", SCALE_FIT)
         self.scale_combo.addItem("Actual size (1:1)", SCALE_ONE)
+        self.scale_combo.addItem("Fit and resize guest", SCALE_RESIZE)
+        self._resize_item_allowed(False)
         self.scale_combo.currentIndexChanged.connect(self._scale_changed)
         self.keys_button = QToolButton(text="Send key", objectName="sendKeyButton")
         self.keys_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -270,11 +309,13 @@ class ConsolePane(QWidget):
         self.full_button.clicked.connect(self._toggle_fullscreen)
         self.detach_button = QToolButton(text="Detach", objectName="detachButton")
         self.detach_button.clicked.connect(self.detach_requested.emit)
+        self.clipboard_button = QToolButton(objectName="clipboardButton")
+        self.clipboard = ClipboardShare(self.clipboard_button, self)
         self.grab_hint = QLabel(objectName="grabHint")
         self.view.grab_changed.connect(self._grab_hint)
         bar = QHBoxLayout()
         for w in (self.scale_combo, self.keys_button, self.shot_button, self.full_button,
-                  self.detach_button):
+                  self.detach_button, self.clipboard_button):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(self.grab_hint)
@@ -307,6 +348,8 @@ class ConsolePane(QWidget):
         layout.addWidget(self.stack, 1)
         layout.addWidget(self.choices)
         self.session: ConsoleSession | None = None
+        self.fullscreen = FullscreenToolbar(self, layout, self.toolbar, self.view,
+                                            self.grab_hint)
         self.show_message("The console appears here while the machine runs.")
 
     def _add_combo(self, menu: QMenu, label: str, keys: list[tuple[int, int]]) -> None:
@@ -352,6 +395,10 @@ class ConsolePane(QWidget):
         self.view.set_session(session)
         self._relay = relay(session.state_changed, self._on_state, self)
         self._incomplete_relay = relay(session.incomplete, self._on_incomplete, self)
+        self._resizable_relay = relay(session.desktop_resizable, self._on_resizable, self)
+        self.clipboard.set_session(session)
+        # Known only once the server answers; a SPICE display never can.
+        self._resize_item_allowed(False, fall_back=session.protocol != "vnc")
         self.incomplete_hint.hide()
         self._update_choices()
         self._on_state(session)
@@ -361,6 +408,8 @@ class ConsolePane(QWidget):
         if self.session is not None:
             self._relay.detach()
             self._incomplete_relay.detach()
+            self._resizable_relay.detach()
+            self.clipboard.set_session(None)
             self.view.set_session(None)
             session, self.session = self.session, None
             QTimer.singleShot(0, session.stop)
@@ -379,8 +428,18 @@ class ConsolePane(QWidget):
             self.session_closed.emit(session)
 
     def _scale_changed(self) -> None:
-        self.view.scale = self.scale_combo.currentData()
-        self.view.update()
+        self.view.set_scale(self.scale_combo.currentData())
+
+    def _resize_item_allowed(self, allowed: bool, fall_back: bool = True) -> None:
+        item = self.scale_combo.model().item(self.scale_combo.findData(SCALE_RESIZE))
+        item.setEnabled(allowed)
+        item.setToolTip(RESIZE_TIP if allowed else RESIZE_UNSUPPORTED_TIP)
+        if fall_back and not allowed and self.scale_combo.currentData() == SCALE_RESIZE:
+            self.scale_combo.setCurrentIndex(self.scale_combo.findData(SCALE_FIT))
+
+    def _on_resizable(self) -> None:
+        self._resize_item_allowed(True)
+        self.view.resize_guest()
 
     def _grab_hint(self, grabbed: bool) -> None:
         self.grab_hint.setText("Keyboard goes to the guest — press Ctrl+Alt to release"
@@ -399,5 +458,7 @@ class ConsolePane(QWidget):
         window = self.window()
         if window.isFullScreen():
             window.showNormal()
+            self.fullscreen.leave()
         else:
             window.showFullScreen()
+            self.fullscreen.enter()

@@ -1,0 +1,184 @@
+"""The console toolbar against a scripted VNC server, driven as a user would: the clipboard
+switch, "Fit and resize guest", and fullscreen with a toolbar that hides itself.
+
+The lab guest cannot take part in the resize tests: its VGA text mode is a fixed
+720x400 and QEMU refuses SetDesktopSize for it, so the scripted server plays a
+guest that follows.
+"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+
+from tests.console.vnc_fake_server import FakeVncServer, server_cut_text
+from virtstudio.console.session import ConsoleSession
+from virtstudio.ui import console_fullscreen
+from virtstudio.ui.console_clipboard import OFF_TEXT, SHARED_TEXT
+from virtstudio.ui.console_view import SCALE_RESIZE, ConsolePane
+
+
+@pytest.fixture
+def server():
+    made: list[FakeVncServer] = []
+
+    def make(**kwargs) -> FakeVncServer:
+        made.append(FakeVncServer(**kwargs))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def _pane(qtbot, server: FakeVncServer) -> ConsolePane:
+    pane = ConsolePane()
+    qtbot.addWidget(pane)
+    pane.resize(640, 480)
+    pane.show()
+    pane.attach(ConsoleSession(server.opener, encoding="raw"))
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=5000)
+    qtbot.waitUntil(lambda: pane.view.image() is not None, timeout=5000)
+    return pane
+
+
+def test_clipboard_is_off_and_nothing_crosses(qtbot, server):
+    srv = server()
+    pane = _pane(qtbot, srv)
+    button = pane.clipboard_button
+    assert button.isVisible() and button.isEnabled()
+    assert button.text() == OFF_TEXT and not button.isChecked()
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("desktop secret")
+    srv.push(server_cut_text("guest secret"))
+    qtbot.wait(400)
+    assert srv.of_kind("cut") == []
+    assert clipboard.text() == "desktop secret"
+
+
+def test_shared_clipboard_crosses_both_ways(qtbot, server):
+    srv = server()
+    pane = _pane(qtbot, srv)
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("before sharing")
+    qtbot.mouseClick(pane.clipboard_button, Qt.MouseButton.LeftButton)
+    assert pane.clipboard_button.text() == SHARED_TEXT
+    # Turning it on offers what is on the clipboard now, then every later copy.
+    assert srv.wait_for("cut") == ["before sharing"]
+    clipboard.setText("copied on the desktop")
+    qtbot.waitUntil(lambda: srv.of_kind("cut")[-1] == "copied on the desktop", timeout=3000)
+    srv.push(server_cut_text("cut in the guest"))
+    qtbot.waitUntil(lambda: clipboard.text() == "cut in the guest", timeout=3000)
+    qtbot.wait(200)
+    assert srv.of_kind("cut").count("cut in the guest") == 0  # not echoed back
+    # Off again: nothing more crosses.
+    qtbot.mouseClick(pane.clipboard_button, Qt.MouseButton.LeftButton)
+    assert pane.clipboard_button.text() == OFF_TEXT
+    sent = len(srv.of_kind("cut"))
+    clipboard.setText("after sharing")
+    srv.push(server_cut_text("guest after sharing"))
+    qtbot.wait(400)
+    assert len(srv.of_kind("cut")) == sent and clipboard.text() == "after sharing"
+
+
+def test_a_new_session_starts_with_the_clipboard_off(qtbot, server):
+    first, second = server(), server()
+    pane = _pane(qtbot, first)
+    qtbot.mouseClick(pane.clipboard_button, Qt.MouseButton.LeftButton)
+    assert pane.clipboard_button.isChecked()
+    pane.attach(ConsoleSession(second.opener, encoding="raw"))
+    assert pane.clipboard_button.text() == OFF_TEXT and not pane.clipboard_button.isChecked()
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=5000)
+    QGuiApplication.clipboard().setText("for the first machine only")
+    qtbot.wait(300)
+    assert second.of_kind("cut") == []
+
+
+def test_spice_display_cannot_share_the_clipboard(qtbot):
+    pane = ConsolePane()
+    qtbot.addWidget(pane)
+    session = ConsoleSession(lambda: None, protocol="spice")
+    pane.clipboard.set_session(session)
+    assert not pane.clipboard_button.isEnabled()
+    assert "only VNC" in pane.clipboard_button.toolTip()
+
+
+def _resize_item(pane):
+    return pane.scale_combo.model().item(pane.scale_combo.findData(SCALE_RESIZE))
+
+
+def test_fit_and_resize_guest_follows_the_widget(qtbot, server):
+    srv = server(ext_desktop=True)
+    pane = _pane(qtbot, srv)
+    qtbot.waitUntil(lambda: _resize_item(pane).isEnabled(), timeout=3000)
+    pane.scale_combo.setFocus()
+    # Choose the mode from the keyboard, as a user would from the list.
+    while pane.scale_combo.currentData() != SCALE_RESIZE:
+        qtbot.keyClick(pane.scale_combo, Qt.Key.Key_Down)
+    view = pane.view
+    qtbot.waitUntil(lambda: srv.of_kind("resize") != [], timeout=3000)
+    assert srv.of_kind("resize")[-1] == (view.width(), view.height())
+    # Several quick resizes (a window being dragged) send one request, for the last size.
+    before = len(srv.of_kind("resize"))
+    for width in (600, 580, 560, 540):
+        pane.resize(width, 420)
+        qtbot.wait(30)
+    qtbot.waitUntil(lambda: len(srv.of_kind("resize")) > before, timeout=3000)
+    qtbot.wait(600)
+    assert srv.of_kind("resize")[before:] == [(view.width(), view.height())]
+    fb = pane.session.framebuffer
+    qtbot.waitUntil(lambda: (fb.width, fb.height) == (view.width(), view.height()),
+                    timeout=3000)
+    qtbot.waitUntil(lambda: pane.view.image().size() == view.size(), timeout=3000)
+
+
+def test_fit_and_resize_is_disabled_when_the_server_cannot(qtbot, server):
+    srv = server(ext_desktop=False)
+    pane = _pane(qtbot, srv)
+    item = _resize_item(pane)
+    assert not item.isEnabled()
+    assert "ExtendedDesktopSize" in item.toolTip()
+    pane.resize(500, 400)
+    qtbot.wait(600)
+    assert srv.of_kind("resize") == []
+
+
+def test_fullscreen_toolbar_hides_and_comes_back_at_the_top_edge(qtbot, server):
+    srv = server()
+    pane = _pane(qtbot, srv)
+    pane.fullscreen.timer.setInterval(300)
+    qtbot.mouseClick(pane.full_button, Qt.MouseButton.LeftButton)
+    assert pane.isFullScreen()
+    assert pane.toolbar.isVisible()
+    view = pane.view
+    # Grab the keyboard: the release hint must stay in sight without the toolbar.
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    hint = pane.fullscreen.hint
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    assert hint.isVisible() and "Ctrl+Alt" in hint.text()
+    view_size = view.size()
+    qtbot.mouseMove(view, QPoint(300, 200))
+    qtbot.wait(50)
+    assert not pane.toolbar.isVisible()
+    qtbot.mouseMove(view, QPoint(300, 0))
+    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=2000)
+    assert pane.toolbar.geometry().top() == 0
+    assert view.size() == view_size  # the toolbar floats: the screen keeps its size
+    # It stays while the pointer is on it, and hides once the pointer moves away.
+    qtbot.wait(500)
+    assert pane.toolbar.isVisible()
+    qtbot.mouseMove(view, QPoint(300, 300))
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    # Ctrl+Alt releases the keyboard, and the hint goes.
+    qtbot.keyClick(view, Qt.Key.Key_Alt, Qt.KeyboardModifier.ControlModifier
+                   | Qt.KeyboardModifier.AltModifier)
+    assert not hint.isVisible()
+    qtbot.mouseMove(view, QPoint(10, 1))
+    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=2000)
+    qtbot.mouseClick(pane.full_button, Qt.MouseButton.LeftButton)
+    assert not pane.isFullScreen()
+    assert pane.layout().indexOf(pane.toolbar) == 0 and pane.toolbar.isVisible()
+    pane.fullscreen.timer.timeout.emit()
+    assert pane.toolbar.isVisible()  # out of fullscreen it stays
+    assert console_fullscreen.HIDE_DELAY_MS > 300  # the test shortened the delay only
