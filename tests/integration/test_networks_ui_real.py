@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.helpers import off_gui_thread
+from tests.integration.conftest import _remove_domain
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml
 from virtstudio.core.connection import ConnectionState
@@ -24,16 +25,9 @@ TAG = os.getpid() % 1000
 
 
 def _cleanup(names: list[str], domains: list[str]) -> None:
-    raw = libvirt.open(SYSTEM_URI)
     for name in domains:
-        try:
-            dom = raw.lookupByName(name)
-        except libvirt.libvirtError:
-            continue
-        if dom.isActive():
-            dom.destroy()
-        if dom.isPersistent():
-            dom.undefine()
+        _remove_domain(name)
+    raw = libvirt.open(SYSTEM_URI)
     for name in names:
         try:
             net = raw.networkLookupByName(name)
