@@ -23,7 +23,7 @@ _SETTINGS = DBusAddress("/org/freedesktop/NetworkManager/Settings", bus_name=NM_
 _BUS = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
                    interface="org.freedesktop.DBus")
 NOT_RUNNING = ("NetworkManager is not running on this host, so the change stays "
-               "runtime-only and is gone after a reboot.")
+               "runtime-only: it is gone after a reboot.")
 
 
 @dataclass(frozen=True)

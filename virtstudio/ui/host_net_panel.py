@@ -31,7 +31,6 @@ from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.network import host_actions as actions
 from virtstudio.network.host_links import HostNetwork, Link
 from virtstudio.network.nm_persist import (
-    NOT_RUNNING,
     PermanentLink,
     make_permanent,
     networkmanager_running,
@@ -155,7 +154,8 @@ class HostInterfacesTab(QWidget):
         self.nm_running = running
         self.nm_label.setText(
             "NetworkManager runs here: “Make Permanent…” keeps a bridge or VLAN across reboots."
-            if running else NOT_RUNNING.replace("the change stays", "changes stay"))
+            if running else "NetworkManager is not running here, so changes cannot be made "
+            "permanent from VirtStudio.")
 
     def _links(self) -> list[Link]:
         return sorted(list(self.network.links.values()), key=lambda link: link.name)

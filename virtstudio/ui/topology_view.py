@@ -28,8 +28,8 @@ from virtstudio.network.host_links import HostNetwork
 from virtstudio.network.topology import Graph, Node, build_graph
 from virtstudio.ui.bridge import relay
 
-NODE_W, NODE_H = 140, 40
-COLUMN_GAP, ROW_GAP = 190, 58
+NODE_W, NODE_H = 170, 40
+COLUMN_GAP, ROW_GAP = 220, 58
 _COLORS = {"vm": "#dbe9ff", "sandbox": "#e8dcff", "network": "#d7f5e3", "bridge": "#ffe9c7",
            "vlan": "#ffd9d9", "virtual": "#eeeeee", "nic": "#d9eef5"}
 DROP_TARGETS = ("network", "bridge")
@@ -117,6 +117,7 @@ class TopologyView(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.items_by_id: dict[str, NodeItem] = {}
         self.edge_items: list[EdgeItem] = []
         self.graph = Graph()
@@ -162,6 +163,9 @@ class TopologyView(QGraphicsView):
             if node_id not in graph.nodes:
                 scene.removeItem(self.items_by_id.pop(node_id))
         rows: dict[int, int] = {}
+        # Only columns with nodes take room, so the graph stays compact.
+        used = sorted({n.column for n in graph.nodes.values()})
+        place = {column: i for i, column in enumerate(used)}
         for node in sorted(graph.nodes.values(), key=lambda n: (n.column, n.label.casefold())):
             item = self.items_by_id.get(node.id)
             if item is None:
@@ -172,7 +176,7 @@ class TopologyView(QGraphicsView):
                 item.set_node(node)
             row = rows.get(node.column, 0)
             rows[node.column] = row + 1
-            item.home = QPointF(node.column * COLUMN_GAP, row * ROW_GAP)
+            item.home = QPointF(place[node.column] * COLUMN_GAP, row * ROW_GAP)
             if scene.mouseGrabberItem() is not item:
                 item.setPos(item.home)
         for edge in graph.edges:
