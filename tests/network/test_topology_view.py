@@ -129,3 +129,37 @@ def test_drop_on_nothing_or_a_vlan_id_out_of_range_changes_nothing(window, qtbot
         assert "outside 1-4094" in dialog.error.text() and not dialog.ok_button.isEnabled()
     dialog.reject()
     assert not win.runner.jobs
+
+
+def test_drag_onto_a_bridge_with_a_vlan_records_it(window, qtbot, host):
+    from virtstudio.network.nic_vlan import nic_vlans
+
+    win, conn = window
+    view = win.network_page.topology
+    dom = conn.find_domain_by_name("topo-vm")
+    if dom.state.is_active:
+        conn.call(lambda c: c.lookupByName("topo-vm").destroy()).result(5)
+        qtbot.waitUntil(lambda: not conn.find_domain_by_name("topo-vm").state.is_active,
+                        timeout=3000)
+    ip("-n", host.netns, "link", "add", "vs-other", "type", "bridge")
+    vm = f"vm:{conn.uri}:{dom.uuid}"
+    qtbot.waitUntil(lambda: "link:vs-other" in view.items_by_id and vm in view.items_by_id,
+                    timeout=2000)
+    opened: list = []
+    win.confirm_requested.connect(opened.append)
+    source = view.node_rect(vm).center().toPoint()
+    target = view.node_rect("link:vs-other").center().toPoint()
+    viewport = view.viewport()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=source)
+    for step in range(1, 11):
+        qtbot.mouseMove(viewport, source + (target - source) * step / 10)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=target)
+    dialog = next(d for d in opened if isinstance(d, ConnectDialog))
+    assert dialog.target.name == "vs-other" and dialog.vlan_edit.isVisibleTo(dialog)
+    qtbot.keyClicks(dialog.vlan_edit, "30")
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: conn.find_domain_by_name("topo-vm").summary.nics[0].source
+                    == "vs-other", timeout=5000)
+    qtbot.waitUntil(lambda: nic_vlans(conn.find_domain_by_name("topo-vm").xml) == {MAC: 30},
+                    timeout=5000)
+    qtbot.waitUntil(lambda: (vm, "link:vs-other") in edges(view), timeout=1000)
