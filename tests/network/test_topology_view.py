@@ -163,3 +163,6 @@ def test_drag_onto_a_bridge_with_a_vlan_records_it(window, qtbot, host):
     qtbot.waitUntil(lambda: nic_vlans(conn.find_domain_by_name("topo-vm").xml) == {MAC: 30},
                     timeout=5000)
     qtbot.waitUntil(lambda: (vm, "link:vs-other") in edges(view), timeout=1000)
+    line = next(e for e in view.edge_items
+                if e.a.node.id == vm and e.b.node.id == "link:vs-other")
+    assert line.caption.text() == "VLAN 30"  # drawn on the edge

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import HostConnection
 from virtstudio.network.host_links import Link
+from virtstudio.network.nic_vlan import nic_vlans
 
 # Left to right: what uses the network, libvirt's networks, bridges, the rest, the wire.
 COLUMNS = ("vm", "sandbox", "network", "bridge", "vlan", "virtual", "nic")
@@ -106,11 +107,14 @@ def build_graph(links: Iterable[Link], hosts: Iterable[HostConnection],
             state = "" if dom.state.is_active else " (off)"
             vm = graph.add(Node(f"vm:{host.uri}:{dom.uuid}", "vm", f"{dom.name}{state}",
                                 host.uri, dom.name, dom.uuid))
+            vlans = nic_vlans(dom.xml)
             for nic in dom.summary.nics:
                 if nic.kind == "network" and nic.source in net_ids:
                     graph.link(vm, net_ids[nic.source], nic.target_dev)
                 elif nic.kind == "bridge" and nic.source and local:
-                    graph.link(vm, bridge_node(nic.source), nic.target_dev)
+                    vid = vlans.get(nic.mac.lower())
+                    label = " ".join(x for x in (nic.target_dev, vid and f"VLAN {vid}") if x)
+                    graph.link(vm, bridge_node(nic.source), label)
     for sandbox in sandboxes:
         profile = getattr(sandbox, "profile", None)
         if not getattr(sandbox, "running", False) or profile is None:

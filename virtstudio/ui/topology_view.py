@@ -87,13 +87,17 @@ class EdgeItem(QGraphicsLineItem):
         self.setPen(QPen(QColor("#888888"), 1.5))
         self.setZValue(0)
         self.setToolTip(label)
+        # VLANs are worth seeing at a glance; tap names only on hovering.
+        self.caption = QGraphicsSimpleTextItem("VLAN " + label.split("VLAN ")[1]
+                                               if "VLAN " in label else "", self)
         a.edges.append(self)
         b.edges.append(self)
         self.follow()
 
     def follow(self) -> None:
-        self.setLine(self.a.center().x(), self.a.center().y(),
-                     self.b.center().x(), self.b.center().y())
+        a, b = self.a.center(), self.b.center()
+        self.setLine(a.x(), a.y(), b.x(), b.y())
+        self.caption.setPos((a + b) / 2)
 
     def detach(self) -> None:
         for end in (self.a, self.b):
