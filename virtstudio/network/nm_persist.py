@@ -75,9 +75,12 @@ def networkmanager_running() -> bool:
     except VirtStudioError:
         return False
     with bus:
-        reply = bus.send_and_get_reply(new_method_call(_BUS, "NameHasOwner", "s", (NM_NAME,)),
-                                       timeout=5)
-        return bool(reply.body[0])
+        try:
+            reply = bus.send_and_get_reply(
+                new_method_call(_BUS, "NameHasOwner", "s", (NM_NAME,)), timeout=5)
+        except Exception:  # a bus that does not answer: treat as no NetworkManager
+            return False
+        return bool(reply.body and reply.body[0])
 
 
 def make_permanent(link: PermanentLink) -> str:
