@@ -42,16 +42,14 @@ def _run(coro):
 
 @pytest.fixture
 def plain_server():
-    server = FakeVncServer()
-    yield server
-    server.close()
+    with FakeVncServer() as server:
+        yield server
 
 
 @pytest.fixture
 def ext_server():
-    server = FakeVncServer(ext_clipboard=True)
-    yield server
-    server.close()
+    with FakeVncServer(ext_clipboard=True) as server:
+        yield server
 
 
 def test_plain_cut_text_crosses_only_while_shared(plain_server):

@@ -60,11 +60,26 @@ class FakeVncServer:
                                         daemon=True)
         self._thread.start()
 
+    def __enter__(self) -> FakeVncServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def opener(self) -> socket.socket:
         client, server = socket.socketpair()
         server.setblocking(False)
         asyncio.run_coroutine_threadsafe(self._serve(server), self._loop)
         return client
+
+    def listen_tcp(self) -> int:
+        """Also serve on 127.0.0.1 (a free port, returned), as QEMU's VNC server does."""
+        async def start() -> int:
+            server = await asyncio.start_server(
+                lambda r, w: self._serve_streams(r, w), "127.0.0.1", 0)
+            return server.sockets[0].getsockname()[1]
+
+        return asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
 
     def push(self, data: bytes) -> None:
         def send() -> None:
@@ -105,7 +120,10 @@ class FakeVncServer:
         return rect(reason, status, self.width, self.height, PSEUDO_EXT_DESKTOP_SIZE, screens)
 
     async def _serve(self, sock: socket.socket) -> None:
-        reader, writer = await asyncio.open_connection(sock=sock)
+        await self._serve_streams(*await asyncio.open_connection(sock=sock))
+
+    async def _serve_streams(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
         self._writers.append(writer)
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             writer.write(b"RFB 003.008\n")

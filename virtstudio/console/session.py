@@ -100,11 +100,21 @@ class ConsoleSession:
             client.resized.connect(lambda w, h: self.resized.emit(w, h))
             client.cursor_changed.connect(self.cursor_changed.emit)
             self.client = client
+            opened_client = client
+
+            def open_socket() -> socket.socket:
+                sock = self._opener()
+                # A remote display's password is known only once the opener read its XML.
+                secret = getattr(self._opener, "password", None)
+                if secret and opened_client.password is None:
+                    opened_client.password = secret
+                return sock
+
             if isinstance(client, SpiceClient):
                 client.incomplete.connect(self.incomplete.emit)
-                await client.connect(lambda: loop.run_in_executor(None, self._opener))
+                await client.connect(lambda: loop.run_in_executor(None, open_socket))
             else:
-                await client.connect_socket(await loop.run_in_executor(None, self._opener))
+                await client.connect_socket(await loop.run_in_executor(None, open_socket))
         except Exception as exc:
             self._set_state("closed", describe_connection_error(exc))
             return

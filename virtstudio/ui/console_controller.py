@@ -7,11 +7,14 @@ from concurrent.futures import Future
 from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QWidget
 
+from virtstudio.console.remote_display import TunneledDisplay
 from virtstudio.console.remote_viewer import open_in_remote_viewer, remote_viewer_path
 from virtstudio.console.session import ConsoleSession
+from virtstudio.console.ssh_tunnel import TunnelPool, shared_pool
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.entities import Domain
+from virtstudio.core.inventory import Inventory
 from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_view import ConsolePane
@@ -28,9 +31,11 @@ def console_problem(host: HostConnection, domain: Domain) -> str:
     if not console_kinds(domain):
         return f"{domain.name} has no graphical display."
     parsed = uri_mod.parse(host.uri)
-    if parsed.is_remote or parsed.is_test:
-        return ("Consoles of machines on remote hosts are not available yet in this version."
-                if parsed.is_remote else "The demo host has no real screens to show.")
+    if parsed.is_test:
+        return "The demo host has no real screens to show."
+    if parsed.is_remote and parsed.transport != "ssh":
+        return (f"Consoles of machines on hosts reached over {parsed.transport or 'the network'}"
+                " are not available yet; connect to the host over SSH (qemu+ssh://) instead.")
     return ""
 
 
@@ -39,13 +44,21 @@ def console_kinds(domain: Domain) -> list[str]:
     return [g.kind for g in domain.summary.graphics if g.kind in ("vnc", "spice")]
 
 
-def console_session(host: HostConnection, domain: Domain,
-                    preferred: str | None = None) -> ConsoleSession:
-    """A session on the ``preferred`` display if the domain has one, else VNC, else SPICE."""
+def console_session(host: HostConnection, domain: Domain, preferred: str | None = None,
+                    tunnels: TunnelPool | None = None) -> ConsoleSession:
+    """A session on the ``preferred`` display if the domain has one, else VNC, else SPICE.
+
+    Local displays come straight from libvirt; remote ones through the host's one
+    SSH connection (``tunnels``, the application's pool unless given).
+    """
     kinds = [g.kind for g in domain.summary.graphics]
     usable = console_kinds(domain)
     kind = preferred if preferred in usable else ("vnc" if "vnc" in usable else "spice")
-    return ConsoleSession.for_domain(host, domain.uuid, kinds.index(kind), protocol=kind)
+    index = kinds.index(kind)
+    if uri_mod.parse(host.uri).is_remote:
+        opener = TunneledDisplay(host, domain.uuid, index, tunnels or shared_pool())
+        return ConsoleSession(opener, protocol=kind)
+    return ConsoleSession.for_domain(host, domain.uuid, index, protocol=kind)
 
 
 def viewer_possible(host: HostConnection, domain: Domain) -> bool:
@@ -71,6 +84,10 @@ class ConsoleController(QObject):
         pane.protocol_chosen.connect(self._on_protocol)
         pane.viewer_requested.connect(self.open_remote_viewer)
         pane.picture_incomplete.connect(self._on_incomplete)
+
+    def follow_hosts(self, inventory: Inventory) -> None:
+        """Close a host's console tunnel when the host leaves ``inventory``."""
+        shared_pool().follow(inventory)
 
     def show(self, host: HostConnection | None, domain: Domain | None, visible: bool) -> None:
         """Show ``domain``'s console when the console tab is ``visible``; stop it otherwise."""

@@ -263,6 +263,7 @@ class MainWindow(QMainWindow):
         self.details = DetailsPane(runner=self.runner)
         vm_split.addWidget(self.details)
         self.consoles = ConsoleController(self.details.console, self)
+        self.consoles.follow_hosts(self.inventory)  # a removed host's SSH tunnel closes
         self.details.tabs.currentChanged.connect(self._update_console)
         vm_split.setStretchFactor(0, 3)
         vm_split.setStretchFactor(1, 2)

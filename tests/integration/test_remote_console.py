@@ -1,0 +1,74 @@
+"""A remote host's console for real: this machine's libvirtd reached as qemu+ssh:// through
+a private sshd on 127.0.0.1, the lab guest's loopback-only VNC display through the host's
+one SSH connection, two consoles on it, and the connection gone with the host."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.console.test_ssh_tunnel import _masters
+from tests.integration import test_console_ui
+from tests.integration.test_vnc_console import _text_rows, opaque
+from tests.lab.sshd import PrivateSshd, sshd_unavailable
+from virtstudio.console.ssh_tunnel import shared_pool
+from virtstudio.core.connection import ConnectionState
+from virtstudio.core.inventory import Inventory
+from virtstudio.ui.console_controller import console_session
+
+pytestmark = pytest.mark.skipif(bool(sshd_unavailable()), reason=sshd_unavailable() or "ok")
+# The same running lab guest (VNC on 127.0.0.1 only) as the local console tests use.
+running_guest = test_console_ui.running_guest
+
+
+@pytest.fixture
+def sshd():
+    with PrivateSshd() as server:
+        yield server
+
+
+def _rows(session) -> int:
+    fb = session.framebuffer
+    if fb is None or session.state != "connected":
+        return 0
+    return _text_rows((fb.width, fb.height, opaque(fb.data)))
+
+
+def test_remote_console_through_one_ssh_connection(make_main_window, qtbot, system_libvirtd,
+                                                   sshd, running_guest):
+    window = make_main_window(Inventory(stats_interval=0.5))
+    uri = sshd.uri()
+    conn = window.inventory.add(uri)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+    assert sshd.logins() == 1  # libvirt's own connection
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=10000)
+    window.open_console()
+    pane = window.details.console
+    qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
+                    timeout=30000)
+    # The busybox prompt row (18) on the guest's 720x400 text screen, seen through SSH.
+    qtbot.waitUntil(lambda: _rows(pane.session) >= 19, timeout=90000)
+    assert (pane.session.framebuffer.width, pane.session.framebuffer.height) == (720, 400)
+    assert pane.stack.currentWidget() is pane.view
+
+    # A second console on the same host: a new channel, not a new connection.
+    domain = next(d for d in conn.domains.values() if d.name == running_guest)
+    second = console_session(conn, domain)
+    second.start()
+    try:
+        qtbot.waitUntil(lambda: _rows(second) >= 19, timeout=60000)
+        master = shared_pool().running(uri)
+        assert master is not None
+        assert _masters(master.control_path) == [master.pid]
+        assert sshd.logins() == 2  # libvirt's connection and the one console tunnel
+        assert sshd.established() == 2
+    finally:
+        second.stop()
+
+    window.inventory.remove(conn)
+    deadline = time.monotonic() + 10
+    while master.alive and time.monotonic() < deadline:
+        qtbot.wait(50)
+    assert not master.alive and _masters(master.control_path) == []
+    assert shared_pool().running(uri) is None
