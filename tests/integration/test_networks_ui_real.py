@@ -11,6 +11,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractButton
 
 from tests.helpers import off_gui_thread
 from tests.integration.conftest import _remove_domain
@@ -95,6 +96,25 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
     assert net(nat).forward_mode == "nat" and net(iso).forward_mode == "isolated"
     assert Path(f"/sys/class/net/{nat_br}/bridge").is_dir()
     assert Path(f"/sys/class/net/{iso_br}/bridge").is_dir()
+
+    # Editing a running network, then restarting it as offered, applies the new settings.
+    assert tab.select(iso)
+    opened.clear()
+    qtbot.mouseClick(tab.edit_button, Qt.MouseButton.LeftButton)
+    dialog = opened[-1]
+    dialog.dhcp_start.setText(f"192.168.{subnet + 1}.50")
+    dialog.dhcp_end.setText(f"192.168.{subnet + 1}.60")
+    assert dialog.ok_button.isEnabled(), dialog.error.text()
+    qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+    offer = opened[-1]
+    assert f"Restart {iso} now?" in offer.windowTitle()
+    qtbot.mouseClick(offer.findChild(QAbstractButton, "confirmButton"),
+                     Qt.MouseButton.LeftButton)
+    live = f"<range start='192.168.{subnet + 1}.50' end='192.168.{subnet + 1}.60'"
+    qtbot.waitUntil(lambda: live in off_gui_thread(
+        lambda: libvirt.open(SYSTEM_URI).networkLookupByName(iso).XMLDesc(0)).replace(
+            '"', "'"), timeout=30000)
+    qtbot.waitUntil(lambda: bool(net(iso) and net(iso).active), timeout=10000)
 
     # The guest, persistent so its VLAN is recorded before it starts.
     name = f"vstest-netui-{os.getpid()}"

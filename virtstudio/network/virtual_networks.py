@@ -379,6 +379,21 @@ def stop_network(runner: JobRunner, host: HostConnection, name: str) -> Job:
                          host=host.name, target=name)
 
 
+def restart_network(runner: JobRunner, host: HostConnection, name: str) -> Job:
+    """Stop and start again, so edited settings take effect; refused while in use."""
+    _refuse_in_use(host, name, "restart")
+
+    def work(job: Job) -> None:
+        net = host.virconn.networkLookupByName(name)
+        if net.isActive():
+            job.report(None, f"Stopping {name}")
+            net.destroy()
+        job.report(None, f"Starting {name} with its new settings")
+        net.create()
+
+    return runner.submit(f"Restart network {name}", work, host=host.name, target=name)
+
+
 def set_autostart(runner: JobRunner, host: HostConnection, name: str, on: bool) -> Job:
     def work(job: Job) -> None:
         host.virconn.networkLookupByName(name).setAutostart(int(on))

@@ -208,11 +208,28 @@ class VirtualNetworksTab(QWidget):
                 make(self.runner, host, spec, host_bridges=bridges)
             except VirtStudioError as exc:
                 self._error("The network was not saved", exc)
+                return
+            running = vnet.find_network(host, spec.name)
+            if editing is not None and running is not None and running.active:
+                self._offer_restart(host, spec.name)
 
         dialog.accepted.connect(submit)
         dialog.open()
         self.dialog_opened.emit(dialog)
         return dialog
+
+    def _offer_restart(self, host: HostConnection, name: str) -> None:
+        def restart() -> None:
+            try:
+                vnet.restart_network(self.runner, host, name)
+            except VirtStudioError as exc:
+                self._error(f"{name} was not restarted", exc)
+
+        box = confirm_box(self, f"Restart {name} now?",
+                          f"{name} is running: its new settings apply once it restarts. "
+                          "Machines on it lose their connection meanwhile.",
+                          "Restart Now", restart)
+        self.dialog_opened.emit(box)
 
     def show_new(self) -> NetworkDialog | None:
         return self._open_dialog(None)
