@@ -4,15 +4,20 @@ one SSH connection, two consoles on it, and the connection gone with the host.""
 
 from __future__ import annotations
 
+import os
 import time
 
+import libvirt
 import pytest
 
 from tests.console.test_ssh_tunnel import _masters
+from tests.helpers import off_gui_thread
 from tests.integration import test_console_ui
 from tests.integration.test_vnc_console import _text_rows, opaque
+from tests.lab.daemon import SYSTEM_URI
+from tests.lab.guest import lab_domain_xml
 from tests.lab.sshd import PrivateSshd, sshd_unavailable
-from virtstudio.console.ssh_tunnel import shared_pool
+from virtstudio.console.ssh_tunnel import TunnelPool, shared_pool
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.inventory import Inventory
 from virtstudio.ui.console_controller import console_session
@@ -72,3 +77,42 @@ def test_remote_console_through_one_ssh_connection(make_main_window, qtbot, syst
         qtbot.wait(50)
     assert not master.alive and _masters(master.control_path) == []
     assert shared_pool().running(uri) is None
+
+
+@pytest.fixture
+def spice_guest(lab_images):
+    name = f"vstest-remote-spice-{os.getpid()}"
+
+    def start():
+        libvirt.open(SYSTEM_URI).createXML(
+            lab_domain_xml(name, lab_images, graphics=("spice",)), 0)
+
+    off_gui_thread(start)
+    yield name
+    off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(name).destroy())
+
+
+def test_remote_spice_opens_its_four_channels_over_one_connection(qtbot, system_libvirtd,
+                                                                   sshd, spice_guest):
+    inventory = Inventory(stats_interval=0.5)
+    tunnels = TunnelPool()
+    try:
+        conn = inventory.add(sshd.uri())
+        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+        qtbot.waitUntil(lambda: any(d.name == spice_guest for d in conn.domains.values()),
+                        timeout=10000)
+        domain = next(d for d in conn.domains.values() if d.name == spice_guest)
+        session = console_session(conn, domain, tunnels=tunnels)
+        assert session.protocol == "spice"
+        session.start()
+        try:
+            qtbot.waitUntil(lambda: _rows(session) >= 19, timeout=120000)
+            master = tunnels.running(conn.uri)
+            assert master is not None and _masters(master.control_path) == [master.pid]
+            # main, display, inputs and cursor: four channels, still one SSH login.
+            assert sshd.logins() == 2 and sshd.established() == 2
+        finally:
+            session.stop()
+    finally:
+        tunnels.close_all()
+        inventory.shutdown(wait=True)

@@ -182,3 +182,15 @@ def test_fullscreen_toolbar_hides_and_comes_back_at_the_top_edge(qtbot, server):
     pane.fullscreen.timer.timeout.emit()
     assert pane.toolbar.isVisible()  # out of fullscreen it stays
     assert console_fullscreen.HIDE_DELAY_MS > 300  # the test shortened the delay only
+
+
+def test_fullscreen_ended_elsewhere_brings_the_toolbar_back(qtbot, server):
+    pane = _pane(qtbot, server())
+    pane.fullscreen.timer.setInterval(100)
+    qtbot.mouseClick(pane.full_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    pane.showNormal()  # as a window manager or a key outside the toolbar would
+    qtbot.waitUntil(lambda: not pane.fullscreen.active, timeout=3000)
+    assert pane.layout().indexOf(pane.toolbar) == 0 and pane.toolbar.isVisible()
+    qtbot.wait(300)
+    assert pane.toolbar.isVisible()

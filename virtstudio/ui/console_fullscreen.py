@@ -45,6 +45,8 @@ class FullscreenToolbar(QObject):
         if self.active:
             return
         self.active = True
+        # Fullscreen may also end outside the toolbar's button (window manager, Escape).
+        self.pane.window().installEventFilter(self)
         self.layout.removeWidget(self.toolbar)
         self.toolbar.setAutoFillBackground(True)
         self.show_toolbar()
@@ -54,6 +56,7 @@ class FullscreenToolbar(QObject):
         if not self.active:
             return
         self.active = False
+        self.pane.window().removeEventFilter(self)
         self.timer.stop()
         self.toolbar.setAutoFillBackground(False)
         self.layout.insertWidget(0, self.toolbar)
@@ -93,7 +96,10 @@ class FullscreenToolbar(QObject):
         if not self.active:
             return False
         kind = event.type()
-        if watched is self.toolbar and kind in (QEvent.Type.Enter, QEvent.Type.Leave):
+        if kind == QEvent.Type.WindowStateChange and watched is self.pane.window():
+            if not self.pane.window().isFullScreen():
+                self.leave()
+        elif watched is self.toolbar and kind in (QEvent.Type.Enter, QEvent.Type.Leave):
             self.pointer_on_toolbar = kind == QEvent.Type.Enter
         elif kind == QEvent.Type.Resize and watched is self.pane:
             self._place()
