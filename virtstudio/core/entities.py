@@ -8,6 +8,7 @@ object back through the connection's signals and read it.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
@@ -163,6 +164,16 @@ class StoragePool:
         return f"<StoragePool {self.name} ({self.pool_type})>"
 
 
+def _netmask_prefix(netmask: str | None) -> str:
+    """'255.255.255.0' -> '24', so every network reads as address/prefix."""
+    if not netmask:
+        return ""
+    try:
+        return str(ipaddress.IPv4Network(f"0.0.0.0/{netmask}").prefixlen)
+    except ValueError:
+        return netmask
+
+
 class Network:
     def __init__(self, host_uri: str, uuid: str, xml: str, active: bool, autostart: bool) -> None:
         self.host_uri = host_uri
@@ -182,7 +193,7 @@ class Network:
         ip = root.find("ip")
         self.ipv4 = ""
         if ip is not None and ip.get("address"):
-            prefix = ip.get("prefix") or ip.get("netmask") or ""
+            prefix = ip.get("prefix") or _netmask_prefix(ip.get("netmask")) or ""
             self.ipv4 = f"{ip.get('address')}/{prefix}" if prefix else ip.get("address", "")
 
     def __repr__(self) -> str:

@@ -67,7 +67,10 @@ class Relay:
         me = weakref.ref(self, lambda _ref: core_signal.disconnect(forward))
 
         def forward(*args: Any) -> None:
-            dispatcher.fired.emit(me, args)
+            try:
+                dispatcher.fired.emit(me, args)
+            except RuntimeError:
+                pass  # Qt is already gone: the app is exiting and nobody is left to tell
 
         self._forward = forward
         self._kept_by: list[Relay] = owner.__dict__.setdefault("_virtstudio_relays", [])
