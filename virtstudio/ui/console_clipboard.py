@@ -18,7 +18,8 @@ from virtstudio.ui.bridge import Relay, relay
 OFF_TEXT = "Clipboard: off"
 SHARED_TEXT = "Clipboard: shared"
 OFF_TIP = ("The clipboard is not shared: nothing you copy reaches the guest, and nothing "
-           "the guest copies reaches this computer. Click to share it.")
+           "the guest copies reaches this computer. Click to share it, starting with "
+           "what is on the clipboard now.")
 SHARED_TIP = ("The clipboard is shared: text you copy goes to the guest, and text the guest "
               "copies lands in this computer's clipboard. Click to stop.")
 UNSUPPORTED_TIP = "This display cannot share the clipboard (only VNC displays can)."
