@@ -123,12 +123,28 @@ def test_drop_confirm_makes_an_lvm_thin_pool(make_main_window, qtbot, loops, vg_
     # Autoextend set from the panel, through the helper, and read back from LVM.
     thin.grow_at.setValue(70)
     thin.grow_by.setValue(25)
-    with qtbot.waitSignal(thin.updated, timeout=60000):
-        qtbot.mouseClick(thin.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(thin.apply_button, Qt.MouseButton.LeftButton)
     job = window.runner.jobs[-1]
+    qtbot.waitUntil(lambda: job.state.finished, timeout=60000)
     assert job.state is JobState.DONE, job.log_text()
+    with qtbot.waitSignal(thin.updated, timeout=60000):
+        thin.reread()
     assert read_autoextend(vg_name, "thinpool").threshold == 70
     assert "reaches 70 %" in thin.autoextend_label.text()
+
+    # A thin volume of any virtual size from the panel; a name LVM rejects is refused first.
+    thin.new_name.setText("-bad")
+    thin.new_size.setText("10G")
+    assert thin.create_volume() is None
+    assert "not a name LVM accepts" in thin.new_error.text()
+    thin.new_name.setText("vm1")
+    job = thin.create_volume()
+    qtbot.waitUntil(lambda: job.state.finished, timeout=60000)
+    assert job.state is JobState.DONE, job.log_text()
+    assert next(v for v in lvm.thin_volumes(vg_name) if v.name == "vm1").size == 10 * 1024 * MiB
+    with qtbot.waitSignal(thin.updated, timeout=60000):
+        thin.reread()
+    assert f"/dev/{vg_name}/vm1 (10.0 GiB promised" in thin.usage_label.text()
 
     # The disk is now a PV of that group: a second drop is refused and changes nothing.
     assert drop(window.storage_page, device_mime(window, first, qtbot))

@@ -138,5 +138,9 @@ def test_thin_panel_follows_the_selected_pool(storage, qtbot):
         pass
     assert "The thin pools of vg_nvme could not be read" in thin.usage_label.text()
     assert thin.apply_autoextend() is None  # nothing to set without a thin pool
+    thin.new_name.setText("disk1")
+    thin.new_size.setText("10G")
+    assert thin.create_volume() is None
+    assert "has no thin pool" in thin.new_error.text()
     select_pool(window, "iso-library")
     assert not thin.isVisibleTo(window)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -22,11 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from virtstudio.core.entities import StoragePool
-from virtstudio.core.errors import describe
+from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.core.units import format_bytes
 from virtstudio.privileged.client import run_privileged
+from virtstudio.storage import lvm
+from virtstudio.storage.lvm import ThinVolume
+from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.thin import Autoextend, ThinUsage, read_autoextend, thin_usage
 from virtstudio.ui.bridge import relay
 
@@ -65,6 +69,18 @@ class ThinPanel(QWidget):
         self.apply_button = QPushButton("Set autoextend", objectName="thinApply")
         self.apply_button.clicked.connect(self.apply_autoextend)
         self.autoextend_label = QLabel(objectName="thinAutoextend", wordWrap=True)
+        self.volumes: list[ThinVolume] = []
+        self.new_name = QLineEdit(objectName="thinVolumeName", placeholderText="vm-disk1")
+        self.new_size = QLineEdit(objectName="thinVolumeSize", placeholderText="100G")
+        self.new_button = QPushButton("New Thin Volume", objectName="thinVolumeCreate")
+        self.new_button.clicked.connect(self.create_volume)
+        self.new_error = QLabel(objectName="thinVolumeError", wordWrap=True)
+        self.new_error.setStyleSheet("color: #b3261e;")
+        new_row = QHBoxLayout()
+        new_row.addWidget(QLabel("Thin volume:"))
+        new_row.addWidget(self.new_name)
+        new_row.addWidget(self.new_size)
+        new_row.addWidget(self.new_button)
         row = QHBoxLayout()
         form = QFormLayout()
         form.addRow("Warn when data or metadata reach:", self.warn_at)
@@ -78,6 +94,8 @@ class ThinPanel(QWidget):
         layout.addWidget(self.warning)
         layout.addLayout(row)
         layout.addWidget(self.autoextend_label)
+        layout.addLayout(new_row)
+        layout.addWidget(self.new_error)
         self._read = CoreSignal("thin pools read")
         relay(self._read, self._show, self)
         self._timer = QTimer(self, interval=REREAD_MS)
@@ -105,17 +123,17 @@ class ThinPanel(QWidget):
             try:
                 usage = thin_usage(vg)
                 settings = {u.pool: read_autoextend(vg, u.pool) for u in usage}
-                self._read.emit(vg, usage, settings, "")
+                self._read.emit(vg, usage, settings, lvm.thin_volumes(vg), "")
             except Exception as exc:
-                self._read.emit(vg, [], {}, describe(exc).message)
+                self._read.emit(vg, [], {}, [], describe(exc).message)
 
         threading.Thread(target=read, name="thin pools", daemon=True).start()
 
     def _show(self, vg: str, usage: list[ThinUsage], settings: dict[str, Autoextend],
-              error: str) -> None:
+              volumes: list[ThinVolume], error: str) -> None:
         if vg != self.vg:
             return
-        self.usage, self.autoextend = usage, settings
+        self.usage, self.autoextend, self.volumes = usage, settings, volumes
         if error:
             self.usage_label.setText(f"The thin pools of {vg} could not be read: {error}")
         elif not usage:
@@ -123,7 +141,11 @@ class ThinPanel(QWidget):
         else:
             self.usage_label.setText("<br>".join(
                 f"<b>{u.vg}/{u.pool}</b> ({format_bytes(u.size)}): data {u.data_percent:.1f} %, "
-                f"metadata {u.metadata_percent:.1f} %" for u in usage))
+                f"metadata {u.metadata_percent:.1f} %" for u in usage) + "<br>" + (
+                "Thin volumes (block devices; libvirt's logical pool does not list them): "
+                + ", ".join(f"{v.path} ({format_bytes(v.size)} promised, "
+                            f"{v.data_percent:.1f} % written)" for v in volumes)
+                if volumes else "No thin volumes yet."))
             self.autoextend_label.setText(" ".join(
                 f"{pool}: {s.describe()}" for pool, s in settings.items()))
         self._show_warning()
@@ -132,6 +154,36 @@ class ThinPanel(QWidget):
     def _show_warning(self, *_: object) -> None:
         self.warning.setText("\n".join(w for u in self.usage
                                        if (w := u.warning(self.warn_at.value()))))
+
+    def create_volume(self) -> Job | None:
+        """A thin volume of any virtual size in the first thin pool, checked first."""
+        self.new_error.clear()
+        name, size_text = self.new_name.text().strip(), self.new_size.text().strip()
+        try:
+            if not self.usage:
+                raise VirtStudioError(f"{self.vg} has no thin pool to put the volume in.")
+            pool = self.usage[0]
+            lvm.validate_name(name, "thin volume")
+            if any(v.name == name for v in self.volumes):
+                raise VirtStudioError(f"{self.vg} has a volume called {name} already.")
+            size = parse_size(size_text)
+            if pool.data_percent >= 100.0 or pool.metadata_percent >= 100.0:
+                raise VirtStudioError(f"The thin pool {pool.pool} is full: grow it before "
+                                      "adding volumes. Nothing was created.")
+        except VirtStudioError as exc:
+            self.new_error.setText(exc.message)
+            return None
+        vg = self.vg
+
+        def work(job: Job) -> None:
+            job.report(None, f"Creating thin volume {vg}/{name} ({format_bytes(size)} promised)")
+            run_privileged("create_thin_volume", vg=vg, pool=pool.pool, name=name, size=size)
+
+        job = self.runner.submit(f"New thin volume {name}", work, host="This computer",
+                                 target=name)
+        relay(job.changed, self._read_after, self)
+        self.new_name.clear()
+        return job
 
     def apply_autoextend(self) -> Job | None:
         if not self.usage:
