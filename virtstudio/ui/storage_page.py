@@ -133,6 +133,9 @@ class StorageTools:
         self._thin_pool = ""
         self.devices = HostDevicesPanel()
         window.storage_page.addWidget(self.devices)
+        for pane, stretch in ((container, 3), (window.volume_view.parentWidget(), 3),
+                              (self.devices, 1)):
+            window.storage_page.setStretchFactor(window.storage_page.indexOf(pane), stretch)
         window.pages.currentChanged.connect(self._page_shown)
         window.volume_view.setDragEnabled(True)
         window.volume_view.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)

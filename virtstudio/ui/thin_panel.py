@@ -12,11 +12,11 @@ import xml.etree.ElementTree as ET
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -76,20 +76,29 @@ class ThinPanel(QWidget):
         self.new_button.clicked.connect(self.create_volume)
         self.new_error = QLabel(objectName="thinVolumeError", wordWrap=True)
         self.new_error.setStyleSheet("color: #b3261e;")
+        self.new_name.setMaximumWidth(220)
+        self.new_size.setMaximumWidth(110)
+        for spin in (self.warn_at, self.grow_at, self.grow_by):
+            spin.setFixedWidth(80)
         new_row = QHBoxLayout()
-        new_row.addWidget(QLabel("Thin volume:"))
+        new_row.addWidget(QLabel("New thin volume:"))
         new_row.addWidget(self.new_name)
         new_row.addWidget(self.new_size)
         new_row.addWidget(self.new_button)
+        new_row.addStretch(1)
         row = QHBoxLayout()
-        form = QFormLayout()
-        form.addRow("Warn when data or metadata reach:", self.warn_at)
-        form.addRow("Grow by itself at (100 = never):", self.grow_at)
-        form.addRow("…by this share of its size:", self.grow_by)
-        row.addLayout(form)
+        row.addWidget(QLabel("Warn at"))
+        row.addWidget(self.warn_at)
+        row.addSpacing(16)
+        row.addWidget(QLabel("Grow by itself at (100 = never)"))
+        row.addWidget(self.grow_at)
+        row.addWidget(QLabel("by"))
+        row.addWidget(self.grow_by)
         row.addWidget(self.apply_button)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(2)
         layout.addWidget(self.usage_label)
         layout.addWidget(self.warning)
         layout.addLayout(row)
@@ -100,6 +109,7 @@ class ThinPanel(QWidget):
         relay(self._read, self._show, self)
         self._timer = QTimer(self, interval=REREAD_MS)
         self._timer.timeout.connect(self.reread)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.hide()
 
     def show_pool(self, pool: StoragePool | None) -> None:
@@ -154,6 +164,7 @@ class ThinPanel(QWidget):
     def _show_warning(self, *_: object) -> None:
         self.warning.setText("\n".join(w for u in self.usage
                                        if (w := u.warning(self.warn_at.value()))))
+        self.warning.setVisible(bool(self.warning.text()))
 
     def create_volume(self) -> Job | None:
         """A thin volume of any virtual size in the first thin pool, checked first."""
