@@ -229,3 +229,49 @@ def test_volume_dropped_on_a_machine_is_attached(storage_window, qtbot, pool_nam
     assert drop(window.vm_view.viewport(), mime, target)
     assert "already a disk of" in dialogs[-1].error.text()
     dialogs[-1].reject()
+
+
+def test_free_disk_dropped_on_a_machine_is_attached_as_a_block_disk(
+        storage_window, qtbot, make_loop, lab_vm, tmp_path):  # noqa: F811
+    window, conn, dialogs = storage_window
+    loop, mounted = make_loop(32 * MiB), make_loop(32 * MiB)
+    free_mime = device_mime(window, loop, qtbot)  # dragged out of the Host devices list
+    subprocess.run(["mkfs.ext4", "-q", "-F", mounted], check=True, capture_output=True)
+    mountpoint = tmp_path / "mnt"
+    mountpoint.mkdir()
+    subprocess.run(["mount", mounted, str(mountpoint)], check=True)
+    try:
+        mounted_mime = device_mime(window, mounted, qtbot)
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+    window.host_view.setCurrentIndex(window.host_model.index(0, 0))
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=10000)
+    index = window.vm_view.selectionModel().selectedRows()[0]
+    target = window.vm_view.visualRect(index).center()
+    subprocess.run(["mount", mounted, str(mountpoint)], check=True)
+    try:
+        assert drop(window.vm_view.viewport(), mounted_mime, target)
+        assert f"is mounted on {mountpoint}; it was not attached" in dialogs[-1].error.text()
+        assert not dialogs[-1].go_button.isEnabled()
+        dialogs[-1].reject()
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=True)
+
+    assert drop(window.vm_view.viewport(), free_mime, target)
+    dialog = dialogs[-1]
+    assert f"the block device {loop}" in dialog.writes.text()
+    assert f"Nothing is written to {loop} now" in dialog.writes.text()
+    go(qtbot, dialog)
+
+    def disk_sources():
+        dom = libvirt.open(SYSTEM_URI).lookupByName(lab_vm)
+        return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+
+    assert f"<source dev='{loop}'" in off_gui_thread(disk_sources)
+    qtbot.waitUntil(lambda: any(d.source == loop for d in
+                                conn.find_domain_by_name(lab_vm).summary.disks), timeout=10000)
+    assert drop(window.vm_view.viewport(), free_mime, target)
+    assert f"{loop} is already a disk of {lab_vm}" in dialogs[-1].error.text()
+    dialogs[-1].reject()
+    assert blkid(loop) == ""  # attaching wrote nothing to the disk

@@ -17,9 +17,10 @@ from virtstudio.core.connection import ConnectionState
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import JobState
-from virtstudio.storage import lvm
+from virtstudio.storage import drop_plans, lvm
 from virtstudio.storage.thin import PROFILE_DIR, profile_name, read_autoextend
 from virtstudio.ui.drop_confirm import DropConfirmDialog
+from virtstudio.ui.host_devices_view import DEVICE_MIME
 
 pytestmark = pytest.mark.kernel_lab
 MiB = 1024 * 1024
@@ -144,7 +145,11 @@ def test_drop_confirm_makes_an_lvm_thin_pool(make_main_window, qtbot, loops, vg_
     assert next(v for v in lvm.thin_volumes(vg_name) if v.name == "vm1").size == 10 * 1024 * MiB
     with qtbot.waitSignal(thin.updated, timeout=60000):
         thin.reread()
-    assert f"/dev/{vg_name}/vm1 (10.0 GiB promised" in thin.usage_label.text()
+    items = [thin.volume_list.item(i) for i in range(thin.volume_list.count())]
+    vm1 = next(i for i in items if i.text().startswith(f"/dev/{vg_name}/vm1 (10.0 GiB promised"))
+    mime = thin.volume_list.mimeData([vm1])  # what dragging it onto a machine carries
+    assert bytes(mime.data(DEVICE_MIME).data()).decode() == f"/dev/{vg_name}/vm1"
+    assert drop_plans.block_device_problem(f"/dev/{vg_name}/vm1") == ""
 
     # The disk is now a PV of that group: a second drop is refused and changes nothing.
     assert drop(window.storage_page, device_mime(window, first, qtbot))

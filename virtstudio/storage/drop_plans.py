@@ -25,7 +25,7 @@ from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.privileged.client import run_privileged
 from virtstudio.storage import lvm, qemu_img
-from virtstudio.storage.host_devices import BlockDevice
+from virtstudio.storage.host_devices import BlockDevice, find_device
 from virtstudio.storage.pools import PoolSpec, check_pool_spec, pool_xml
 
 MiB = 1024 * 1024
@@ -282,8 +282,51 @@ def plan_attach(host: HostConnection, domain: Domain, pool: StoragePool,
         else f"It appears when {domain.name} next starts",
         "The volume's data is not changed",
     )
-    uuid = domain.uuid
+    return DropPlan(f"Attach {volume.name} to {domain.name}", writes, "Attach",
+                    _attach_work(host, domain.uuid, xml), host.name, domain.name)
 
+
+def block_device_problem(path: str) -> str:
+    """Why ``path`` must not become a machine's disk, or "" (disks, partitions, LVs)."""
+    try:
+        device = find_device(path)
+    except VirtStudioError:  # a logical volume, which the device list leaves out
+        return lvm.device_in_use(path).rstrip(".")
+    return f"{device.path} {device.in_use}" if device.in_use else ""
+
+
+def plan_attach_block(host: HostConnection, domain: Domain, path: str) -> DropPlan:
+    """A block device of this computer (a free disk, a thin volume) as a machine's disk."""
+    _local_host(host, path)
+    problem = block_device_problem(path)
+    if problem:
+        raise VirtStudioError(f"{problem}; it was not attached.")
+    real = os.path.realpath(path)
+    users = [d.name for d in list(host.domains.values())
+             if any(disk.source and os.path.realpath(disk.source) == real
+                    for disk in d.summary.disks)]
+    if users:
+        raise VirtStudioError(f"{path} is already a disk of {', '.join(users)}; it was not "
+                              "attached again.")
+    target = _free_target(domain)
+    root = ET.Element("disk", type="block", device="disk")
+    ET.SubElement(root, "driver", name="qemu", type="raw", cache="none")
+    ET.SubElement(root, "source", dev=path)
+    ET.SubElement(root, "target", dev=target, bus="virtio")
+    xml = ET.tostring(root, encoding="unicode")
+    live = domain.state.is_active
+    writes = (
+        f"{domain.name}'s definition gets the disk {target} (virtio): the block device {path}; "
+        "the guest may write all of it",
+        f"It is plugged in now, while {domain.name} runs" if live
+        else f"It appears when {domain.name} next starts",
+        f"Nothing is written to {path} now",
+    )
+    return DropPlan(f"Attach {path} to {domain.name}", writes, "Attach",
+                    _attach_work(host, domain.uuid, xml), host.name, domain.name)
+
+
+def _attach_work(host: HostConnection, uuid: str, xml: str) -> Callable[[Job], None]:
     def work(job: Job) -> None:
         job.log(xml)
         flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
@@ -293,8 +336,7 @@ def plan_attach(host: HostConnection, domain: Domain, pool: StoragePool,
         dom.attachDeviceFlags(xml, flags)
         host.refresh_domain(uuid)
 
-    return DropPlan(f"Attach {volume.name} to {domain.name}", writes, "Attach", work,
-                    host.name, domain.name)
+    return work
 
 
 def classify_path(path: Path) -> str:

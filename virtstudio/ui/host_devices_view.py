@@ -28,16 +28,20 @@ DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
 _HEADERS = ("Device", "Size", "Type", "File system", "Mounted on", "In use")
 
 
+def device_mime_data(paths: list[str]) -> QMimeData:
+    """What a dragged block device carries: its path, for Storage or for a machine."""
+    data = QMimeData()
+    data.setData(DEVICE_MIME, "\n".join(paths).encode())
+    data.setText("\n".join(paths))
+    return data
+
+
 class DeviceTree(QTreeWidget):
     """A tree whose drags carry the device paths under DEVICE_MIME."""
 
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:
-        data = QMimeData()
-        paths = [item.data(0, DEVICE_ROLE).path for item in items
-                 if item.data(0, DEVICE_ROLE) is not None]
-        data.setData(DEVICE_MIME, "\n".join(paths).encode())
-        data.setText("\n".join(paths))
-        return data
+        return device_mime_data([item.data(0, DEVICE_ROLE).path for item in items
+                                 if item.data(0, DEVICE_ROLE) is not None])
 
     def mimeTypes(self) -> list[str]:
         return [DEVICE_MIME, "text/plain"]

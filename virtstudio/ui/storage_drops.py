@@ -153,7 +153,8 @@ class StorageDrops(QObject):
 
     def _vm_event(self, event: QEvent) -> bool:
         assert isinstance(event, QDragEnterEvent | QDragMoveEvent | QDropEvent)
-        if not event.mimeData().hasFormat(VOLUME_MIME):
+        mime = event.mimeData()
+        if not (mime.hasFormat(VOLUME_MIME) or mime.hasFormat(DEVICE_MIME)):
             return False
         index = self.window.vm_view.indexAt(event.position().toPoint())
         if event.type() in _DRAG_EVENTS:
@@ -161,9 +162,30 @@ class StorageDrops(QObject):
             return True
         event.acceptProposedAction()
         if index.isValid():
-            self.drop_volume_on(index.data(VmRole.HOST), index.data(VmRole.DOMAIN),
-                                event.mimeData())
+            host, domain = index.data(VmRole.HOST), index.data(VmRole.DOMAIN)
+            if mime.hasFormat(DEVICE_MIME):
+                self.drop_device_on(host, domain, mime)
+            else:
+                self.drop_volume_on(host, domain, mime)
         return True
+
+    def drop_device_on(self, host: HostConnection | None, domain: Domain | None,
+                       mime: QMimeData) -> DropConfirmDialog | None:
+        paths = dropped_paths(mime)
+        if not paths:
+            return None
+        path = str(paths[0])
+
+        def plan(*_: str) -> drop_plans.DropPlan:
+            if host is None or domain is None:
+                raise VirtStudioError("Drop the device on a machine.")
+            return drop_plans.plan_attach_block(host, domain, path)
+
+        name = domain.name if domain is not None else "the machine"
+        dialog = DropConfirmDialog(f"Attach {path} to {name}",
+                                   [DropChoice("attach", "A new disk", wants_name=False)],
+                                   plan, self.window.runner, parent=self.window)
+        return self._open(dialog)
 
     def drop_volume_on(self, host: HostConnection | None, domain: Domain | None,
                        mime: QMimeData) -> DropConfirmDialog:

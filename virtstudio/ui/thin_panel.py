@@ -10,11 +10,14 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSizePolicy,
     QSpinBox,
@@ -33,6 +36,7 @@ from virtstudio.storage.lvm import ThinVolume
 from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.thin import Autoextend, ThinUsage, read_autoextend, thin_usage
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.host_devices_view import DEVICE_MIME, device_mime_data
 
 REREAD_MS = 15000
 
@@ -42,6 +46,16 @@ def volume_group_of(pool: StoragePool) -> str:
         return ""
     return ET.fromstring(pool.xml).findtext("source/name", "") or \
         pool.target_path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class ThinVolumeList(QListWidget):
+    """Thin volumes whose drags carry their /dev path, for dropping onto a machine."""
+
+    def mimeData(self, items: list[QListWidgetItem]) -> QMimeData:
+        return device_mime_data([item.data(Qt.ItemDataRole.UserRole) for item in items])
+
+    def mimeTypes(self) -> list[str]:
+        return [DEVICE_MIME]
 
 
 class ThinPanel(QWidget):
@@ -70,6 +84,11 @@ class ThinPanel(QWidget):
         self.apply_button.clicked.connect(self.apply_autoextend)
         self.autoextend_label = QLabel(objectName="thinAutoextend", wordWrap=True)
         self.volumes: list[ThinVolume] = []
+        self.volume_list = ThinVolumeList(objectName="thinVolumes")
+        self.volume_list.setDragEnabled(True)
+        self.volume_list.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.volume_list.setMaximumHeight(90)
+        self.volume_list.hide()
         self.new_name = QLineEdit(objectName="thinVolumeName", placeholderText="vm-disk1")
         self.new_size = QLineEdit(objectName="thinVolumeSize", placeholderText="100G")
         self.new_button = QPushButton("New Thin Volume", objectName="thinVolumeCreate")
@@ -100,6 +119,7 @@ class ThinPanel(QWidget):
         layout.setContentsMargins(6, 2, 6, 2)
         layout.setSpacing(2)
         layout.addWidget(self.usage_label)
+        layout.addWidget(self.volume_list)
         layout.addWidget(self.warning)
         layout.addLayout(row)
         layout.addWidget(self.autoextend_label)
@@ -152,12 +172,18 @@ class ThinPanel(QWidget):
             self.usage_label.setText("<br>".join(
                 f"<b>{u.vg}/{u.pool}</b> ({format_bytes(u.size)}): data {u.data_percent:.1f} %, "
                 f"metadata {u.metadata_percent:.1f} %" for u in usage) + "<br>" + (
-                "Thin volumes (block devices; libvirt's logical pool does not list them): "
-                + ", ".join(f"{v.path} ({format_bytes(v.size)} promised, "
-                            f"{v.data_percent:.1f} % written)" for v in volumes)
-                if volumes else "No thin volumes yet."))
+                "Thin volumes (block devices, which libvirt's logical pool does not list; "
+                "drag one onto a machine to attach it):" if volumes
+                else "No thin volumes yet."))
             self.autoextend_label.setText(" ".join(
                 f"{pool}: {s.describe()}" for pool, s in settings.items()))
+        self.volume_list.clear()
+        for volume in volumes:
+            item = QListWidgetItem(f"{volume.path} ({format_bytes(volume.size)} promised, "
+                                   f"{volume.data_percent:.1f} % written)")
+            item.setData(Qt.ItemDataRole.UserRole, volume.path)
+            self.volume_list.addItem(item)
+        self.volume_list.setVisible(bool(volumes))
         self._show_warning()
         self.updated.emit()
 
