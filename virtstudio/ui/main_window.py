@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -176,17 +175,6 @@ class MainWindow(QMainWindow):
         bar.addAction(self.vm_actions[Action.DELETE])
         bar.addSeparator()
         bar.addAction(self.wall_action)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        bar.addWidget(spacer)
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setObjectName("filterEdit")
-        self.filter_edit.setPlaceholderText(
-            "Filter by name, host, state, tag:web or folder:prod  (Ctrl+F)")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.setMinimumWidth(280)
-        self.filter_edit.textChanged.connect(self.vm_proxy.set_text)
-        bar.addWidget(self.filter_edit)
         self.addToolBar(bar)
         self.toolbar = bar
 
@@ -259,7 +247,20 @@ class MainWindow(QMainWindow):
                   VmColumn.NET_IO: 110}
         for column, width in widths.items():
             header.resizeSection(column, width)
-        vm_split.addWidget(self.vm_view)
+        # The filter sits on the list it narrows, so the toolbar can keep every action in view.
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setObjectName("filterEdit")
+        self.filter_edit.setPlaceholderText(
+            "Filter by name, host, state, tag:web or folder:prod  (Ctrl+F)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self.vm_proxy.set_text)
+        list_box = QWidget()
+        list_layout = QVBoxLayout(list_box)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.setSpacing(4)
+        list_layout.addWidget(self.filter_edit)
+        list_layout.addWidget(self.vm_view)
+        vm_split.addWidget(list_box)
         self.details = DetailsPane(runner=self.runner)
         vm_split.addWidget(self.details)
         self.consoles = ConsoleController(self.details.console, self)
