@@ -1,6 +1,7 @@
 # VirtStudio: `make run` starts the app, `make test` runs the whole suite.
 # Both install what they need first (Debian packages as root, then .venv).
 
+SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 # The kernel lab boots Debian's kernel (it has device-mapper and 802.1Q, this host's lacks them).
@@ -39,9 +40,10 @@ test: setup
 test-kernel-lab: setup
 	@if [ -z "$(KERNEL)" ]; then echo "No kernel in /boot: install linux-image-amd64."; exit 1; fi
 	@echo "Kernel lab: booting $(KERNEL) under QEMU (TCG) for the kernel_lab tests"
-	@PATH=$(CURDIR)/.venv/bin:$$PATH vng --run $(KERNEL) --disable-kvm --memory 2G --cpus 2 \
-	  --rw -- "cd $(CURDIR) && QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest \
-	  -m kernel_lab -p no:cacheprovider -ra tests"; rc=$$?; \
+	@# QEMU reopens the output files and would truncate a redirected log: pass it a pipe.
+	@set -o pipefail; PATH=$(CURDIR)/.venv/bin:$$PATH vng --run $(KERNEL) --disable-kvm \
+	  --memory 2G --cpus 2 --rw -- "cd $(CURDIR) && QT_QPA_PLATFORM=offscreen \
+	  .venv/bin/python -m pytest -m kernel_lab -p no:cacheprovider -ra tests" 2>&1 | cat; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "kernel lab collected no tests: failing"; exit 1; fi; \
 	exit $$rc
 
