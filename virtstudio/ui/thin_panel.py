@@ -125,6 +125,8 @@ class ThinPanel(QWidget):
         layout.addWidget(self.autoextend_label)
         layout.addLayout(new_row)
         layout.addWidget(self.new_error)
+        self._reads_started = 0
+        self._reads_shown = 0
         self._read = CoreSignal("thin pools read")
         relay(self._read, self._show, self)
         self._timer = QTimer(self, interval=REREAD_MS)
@@ -148,21 +150,25 @@ class ThinPanel(QWidget):
 
     def reread(self) -> None:
         vg = self.vg
+        self._reads_started += 1
+        seq = self._reads_started
 
         def read() -> None:
             try:
                 usage = thin_usage(vg)
                 settings = {u.pool: read_autoextend(vg, u.pool) for u in usage}
-                self._read.emit(vg, usage, settings, lvm.thin_volumes(vg), "")
+                self._read.emit(seq, vg, usage, settings, lvm.thin_volumes(vg), "")
             except Exception as exc:
-                self._read.emit(vg, [], {}, [], describe(exc).message)
+                self._read.emit(seq, vg, [], {}, [], describe(exc).message)
 
         threading.Thread(target=read, name="thin pools", daemon=True).start()
 
-    def _show(self, vg: str, usage: list[ThinUsage], settings: dict[str, Autoextend],
+    def _show(self, seq: int, vg: str, usage: list[ThinUsage], settings: dict[str, Autoextend],
               volumes: list[ThinVolume], error: str) -> None:
-        if vg != self.vg:
+        # Reads run on their own threads and may finish out of order: never show an older one.
+        if vg != self.vg or seq < self._reads_shown:
             return
+        self._reads_shown = seq
         self.usage, self.autoextend, self.volumes = usage, settings, volumes
         if error:
             self.usage_label.setText(f"The thin pools of {vg} could not be read: {error}")
