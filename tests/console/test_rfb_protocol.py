@@ -11,7 +11,12 @@ import pytest
 from tests.console.fake_server import greeting, rect, run_client, server_init, update, zlib_payload
 from virtstudio.console.des import vnc_auth_response
 from virtstudio.console.framebuffer import ProtocolError
-from virtstudio.console.rfb_client import AuthenticationError, RfbClient
+from virtstudio.console.rfb_client import (
+    NUDGE_COUNT,
+    NUDGE_INTERVAL_S,
+    AuthenticationError,
+    RfbClient,
+)
 
 RED = b"\x00\x00\xff\x00"  # BGRX
 GREEN = b"\x00\xff\x00\x00"
@@ -139,6 +144,39 @@ def test_extended_desktop_size_and_qemu_keys():
     writer.sent.clear()
     assert client.set_desktop_size(1280, 720)
     assert writer.sent[0] == 251 and struct.unpack("!HH", writer.sent[2:6]) == (1280, 720)
+
+
+def _type_a(client, writer) -> bytes:
+    """Press and release 'a' on a finished client's writer; what it sent until it went quiet."""
+    client._writer = writer
+    writer._closed = False
+
+    async def type_a() -> bytes:
+        writer.sent.clear()
+        client.key_event(True, 0x61, 0x1E)
+        client.key_event(False, 0x61, 0x1E)
+        await asyncio.sleep(NUDGE_INTERVAL_S * (NUDGE_COUNT + 2))
+        return bytes(writer.sent)
+
+    return asyncio.run(type_a())
+
+
+def test_key_release_is_repeated_to_keep_qemu_refreshing_fast():
+    client, writer, _ = run(greeting() + update(rect(0, 0, 0, 0, -258, b"")))
+    assert client.qemu_keys
+    sent = _type_a(client, writer)
+    press = struct.pack("!BBHII", 255, 0, 1, 0x61, 0x1E)
+    release = struct.pack("!BBHII", 255, 0, 0, 0x61, 0x1E)
+    # One press, then the release: once for real and again for each nudge (QEMU drops a
+    # release of a key that is up, so the guest still sees a single keystroke).
+    assert sent == press + release * (1 + NUDGE_COUNT)
+
+
+def test_plain_vnc_servers_get_no_repeated_releases():
+    client, writer, _ = run(greeting())
+    assert not client.qemu_keys
+    assert _type_a(client, writer) == (struct.pack("!BBxxI", 4, 1, 0x61)
+                                       + struct.pack("!BBxxI", 4, 0, 0x61))
 
 
 def test_vnc_password_authentication():

@@ -60,6 +60,11 @@ class AuthenticationError(ProtocolError):
     """The server refused the password or the security type."""
 
 
+# After a key release, repeat it this often and this many times (see _keep_refresh_fast).
+NUDGE_INTERVAL_S = 0.02
+NUDGE_COUNT = 8
+
+
 class RfbClient:
     def __init__(self, *, password: str | None = None, encoding: str = "zrle",
                  tls: ssl.SSLContext | None = None, server_hostname: str | None = None,
@@ -95,6 +100,7 @@ class RfbClient:
         self._tight = [dec.Inflater() for _ in range(4)]
         self._screen_id = 0
         self._update_event = asyncio.Event()
+        self._refresh_nudges: list[asyncio.TimerHandle] = []
 
     # ---- connecting --------------------------------------------------------------------
 
@@ -212,9 +218,31 @@ class RfbClient:
 
     def key_event(self, down: bool, keysym: int, scancode: int | None = None) -> None:
         if self.qemu_keys and scancode is not None:
-            self._send(struct.pack("!BBHII", 255, 0, int(down), keysym, xt_to_qemu(scancode)))
+            message = struct.pack("!BBHII", 255, 0, int(down), keysym, xt_to_qemu(scancode))
+            self._send(message)
+            if not down:
+                self._keep_refresh_fast(message)
         else:
             self._send(struct.pack("!BBxxI", 4, int(down), keysym))
+
+    def _keep_refresh_fast(self, key_release: bytes) -> None:
+        """Have QEMU look for the guest's answer to a key every 30 ms for a short while.
+
+        Any input message resets QEMU's screen refresh to 30 ms, but the refresh it
+        triggers at once finds nothing new (the guest has not reacted yet) and the
+        interval backs off again, so the answer would wait for a slower tick. Sending
+        the same key release again keeps the fast rate: QEMU drops a release of a key
+        that is not down, so the guest sees nothing of it.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for handle in self._refresh_nudges:
+            handle.cancel()
+        self._refresh_nudges = [loop.call_later(NUDGE_INTERVAL_S * (i + 1), self._send,
+                                                key_release)
+                                for i in range(NUDGE_COUNT)]
 
     def pointer_event(self, x: int, y: int, buttons: int) -> None:
         fb = self.framebuffer
