@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         header = self.vm_view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(VmColumn.NAME, QHeaderView.ResizeMode.Stretch)
-        widths = {VmColumn.STATE: 120, VmColumn.HOST: 170, VmColumn.VCPUS: 60,
+        widths = {VmColumn.STATE: 120, VmColumn.HOST: 120, VmColumn.VCPUS: 60,
                   VmColumn.MEMORY: 90, VmColumn.CPU: 110, VmColumn.DISK_IO: 110,
                   VmColumn.NET_IO: 110}
         for column, width in widths.items():
