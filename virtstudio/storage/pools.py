@@ -13,7 +13,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 
 from virtstudio.core.entities import StoragePool
+from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.units import format_bytes
+from virtstudio.storage.lvm import validate_name
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
 TYPE_LABELS = {
@@ -83,7 +85,14 @@ _DEV_RE = re.compile(r"^/dev/[A-Za-z0-9._/:+-]+$")
 _IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(:[^\s]+)?|eui\.[0-9A-Fa-f]{16})$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _CEPH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_VG_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$")
+
+
+def _is_vg_name(name: str) -> bool:
+    try:
+        validate_name(name, "volume group")
+    except VirtStudioError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -171,7 +180,7 @@ def _check_type_fields(spec: PoolSpec) -> str:
                 return f"{port} is not a port number."
     if spec.type == "netfs" and not spec.source_dir.startswith("/"):
         return "The exported folder must be an absolute path, starting with /."
-    if spec.type == "logical" and not _VG_RE.match(spec.source_name):
+    if spec.type == "logical" and not _is_vg_name(spec.source_name):
         return f"“{spec.source_name}” is not a volume group name LVM accepts."
     if spec.type == "iscsi":
         if not _IQN_RE.match(spec.source_device):

@@ -7,7 +7,6 @@ from html import escape
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.machines.clone import DiskMode, check_clone, clone_disks, new_disk_path
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 
 class CloneDialog(QDialog):
@@ -44,13 +44,8 @@ class CloneDialog(QDialog):
         self.plan = QLabel(objectName="clonePlan", wordWrap=True)
         self.error = QLabel(objectName="cloneError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        self.clone_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.clone_button.setText("Clone")
+        buttons, self.clone_button = act_and_cancel(self, "Clone")
         self.clone_button.setObjectName("cloneButton")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("The clone gets a new UUID and new MAC addresses.",
                                 wordWrap=True))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.network.host_actions import parse_vlan_id
 from virtstudio.network.topology import Node
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 
 class ConnectDialog(QDialog):
@@ -35,12 +35,7 @@ class ConnectDialog(QDialog):
         form = QFormLayout()
         if target.kind == "bridge":
             form.addRow("VLAN (untagged):", self.vlan_edit)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Connect")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.ok_button = act_and_cancel(self, "Connect")
         self.vlan_edit.textChanged.connect(self._validate)
         layout = QVBoxLayout(self)
         layout.addWidget(self.question)

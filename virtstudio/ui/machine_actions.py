@@ -9,7 +9,6 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from virtstudio.core.connection import ConnectionState
-from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.machines.clone import clone_domain
 from virtstudio.machines.migrate import migrate_domain
 from virtstudio.ui.clone_dialog import CloneDialog
@@ -59,15 +58,10 @@ class MachineActions(QObject):
         host, domain = selected
         dialog = CloneDialog(host, domain, self.window)
 
-        def clone() -> None:
-            try:
-                clone_domain(self.window.runner, host, domain, dialog.name(), dialog.modes())
-            except VirtStudioError as exc:
-                self.window.show_error("The machine was not cloned", UserError(exc.message))
-
-        dialog.accepted.connect(clone)
-        dialog.open()
-        self.window.confirm_requested.emit(dialog)
+        self.window.open_for_action(
+            dialog, lambda: clone_domain(self.window.runner, host, domain, dialog.name(),
+                                         dialog.modes()),
+            "The machine was not cloned")
         return dialog
 
     def show_migrate(self) -> MigrateDialog | None:
@@ -80,14 +74,8 @@ class MachineActions(QObject):
 
         def move() -> None:
             destination = dialog.destination()
-            if destination is None:
-                return
-            try:
+            if destination is not None:
                 migrate_domain(self.window.runner, host, domain, destination, dialog.options())
-            except VirtStudioError as exc:
-                self.window.show_error("The machine was not moved", UserError(exc.message))
 
-        dialog.accepted.connect(move)
-        dialog.open()
-        self.window.confirm_requested.emit(dialog)
+        self.window.open_for_action(dialog, move, "The machine was not moved")
         return dialog

@@ -6,10 +6,13 @@ inventory, the job runner, the domain actions); it never calls libvirt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
@@ -474,17 +477,24 @@ class MainWindow(QMainWindow):
 
         def create() -> None:
             spec = dialog.spec()
-            if spec is None:
-                return
-            try:
+            if spec is not None:
                 create_volume(self.runner, host, pool, spec)
-            except VirtStudioError as exc:
-                self.show_error("The volume was not created", UserError(exc.message))
 
-        dialog.accepted.connect(create)
+        self.open_for_action(dialog, create, "The volume was not created")
+        return dialog
+
+    def open_for_action(self, dialog: QDialog, act: Callable[[], object], failure: str) -> None:
+        """Open ``dialog``; once accepted run ``act``, showing a refusal under ``failure``."""
+
+        def accepted() -> None:
+            try:
+                act()
+            except VirtStudioError as exc:
+                self.show_error(failure, UserError(exc.message))
+
+        dialog.accepted.connect(accepted)
         dialog.open()
         self.confirm_requested.emit(dialog)
-        return dialog
 
     def _ask_delete_volume(self) -> None:
         pool, host = self.current_pool(), self.pool_model.host

@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.machines.migrate import MigrateOptions, address_problem, check_migration
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 
 class MigrateDialog(QDialog):
@@ -50,13 +50,8 @@ class MigrateDialog(QDialog):
         form.addRow("Migration address:", self.address_edit)
         self.error = QLabel(objectName="migrateError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        self.move_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.move_button.setText("Move")
+        buttons, self.move_button = act_and_cancel(self, "Move")
         self.move_button.setObjectName("migrateButton")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         if not running:

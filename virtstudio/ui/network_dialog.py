@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -28,6 +27,7 @@ from virtstudio.network.virtual_networks import (
     check_spec,
     default_dhcp_range,
 )
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 
 class NetworkDialog(QDialog):
@@ -96,12 +96,7 @@ class NetworkDialog(QDialog):
         form.addRow("Static hosts:", self.hosts_table)
         form.addRow("", hosts_buttons)
         form.addRow("", self.autostart_check)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
-        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.ok_button.setText("Save" if editing else "Create")
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons, self.ok_button = act_and_cancel(self, "Save" if editing else "Create")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.error)

@@ -7,7 +7,6 @@ from html import escape
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -24,6 +23,7 @@ from virtstudio.machines.snapshots import (
     kind_problems,
     planned_files,
 )
+from virtstudio.ui.dialog_buttons import act_and_cancel
 
 _KIND_HINTS = {
     SnapshotKind.INTERNAL: "Stored inside the qcow2 disks (and the memory too while it runs).",
@@ -78,13 +78,8 @@ class SnapshotDialog(QDialog):
                 break
         layout.addWidget(self.files)
         layout.addWidget(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        self.take_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        self.take_button.setText("Take Snapshot")
+        buttons, self.take_button = act_and_cancel(self, "Take Snapshot")
         self.take_button.setObjectName("takeButton")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.name_edit.textChanged.connect(self._validate)
         self._validate()

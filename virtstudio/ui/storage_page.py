@@ -199,16 +199,10 @@ class StorageTools:
 
         def create() -> None:
             spec = dialog.spec()
-            if spec is None:
-                return
-            try:
+            if spec is not None:
                 create_pool(self.window.runner, host, spec, **dialog.options())
-            except VirtStudioError as exc:
-                self.window.show_error("The pool was not created", UserError(exc.message))
 
-        dialog.accepted.connect(create)
-        dialog.open()
-        self.window.confirm_requested.emit(dialog)
+        self.window.open_for_action(dialog, create, "The pool was not created")
         return dialog
 
     def _selected_volume(self) -> Volume | None:
