@@ -7,6 +7,11 @@ it bind-mounts the v2 hierarchy into the container before the tmpfs that
 would hold its mount point exists.  A daemon started in its own mount
 namespace without that cgroup2 mount sees a pure v1 host, and containers
 start.  The host's own mounts are not touched.
+
+The system libvirtd loads the LXC driver too and holds its lock on
+/run/libvirt/lxc/driver.pid, a path no config setting moves; the private
+daemon gets its own empty /run/libvirt/lxc (a tmpfs in its namespace), so the
+two never share state or locks.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from tests.lab.daemon import PrivateLibvirtd
 
 DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_lxc.so")
 # Fixed text: the daemon's argv follows as positional arguments, never as shell text.
-_WITHOUT_UNIFIED = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"'
+_PRIVATE_MOUNTS = ('umount /sys/fs/cgroup/unified 2>/dev/null; '
+                   'mkdir -p /run/libvirt/lxc && '
+                   'mount -t tmpfs -o mode=0755 virtstudio-lxc /run/libvirt/lxc && exec "$@"')
 
 
 def lxc_unavailable() -> str:
@@ -50,7 +57,7 @@ class PrivateLxcDaemon(PrivateLibvirtd):
     def start(self, timeout: float = 20.0) -> None:
         env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                _WITHOUT_UNIFIED, "sh", "libvirtd", "--config", str(self.config),
+                _PRIVATE_MOUNTS, "sh", "libvirtd", "--config", str(self.config),
                 "--pid-file", str(self.pid_file)]
         with self._lock, open(self.log, "ab") as log:
             # unshare and sh exec in place: the pid is the daemon's own.
