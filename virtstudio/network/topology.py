@@ -13,6 +13,10 @@ from virtstudio.network.nic_vlan import nic_vlans
 
 # Left to right: what uses the network, libvirt's networks, bridges, the rest, the wire.
 COLUMNS = ("vm", "sandbox", "network", "bridge", "vlan", "virtual", "nic")
+COLUMN_TITLES = {"vm": "Machines", "sandbox": "Sandboxes", "network": "Virtual networks",
+                 "bridge": "Bridges", "vlan": "VLANs", "virtual": "Other interfaces",
+                 "nic": "Network cards"}
+_MODE_WORDS = {"nat": "NAT", "route": "routed"}
 
 
 @dataclass(frozen=True)
@@ -93,19 +97,24 @@ def build_graph(links: Iterable[Link], hosts: Iterable[HostConnection],
             graph.add(Node(link_id(name), "bridge", f"{name}\n(not here)", name=name))
         return link_id(name)
 
+    several_hosts = len(hosts) > 1
     for host in hosts:
         local = not uri_mod.parse(host.uri).is_remote
+        # With several hosts open, say whose network or machine a node is.
+        on_host = f" · {host.name}" if several_hosts else ""
         net_ids = {}
         for net in list(host.networks.values()):
+            mode = _MODE_WORDS.get(net.forward_mode, net.forward_mode)
             node = Node(f"net:{host.uri}:{net.name}", "network",
-                        f"{net.name}\n{net.forward_mode}{'' if net.active else ' (off)'}",
+                        f"{net.name}\n{mode}{'' if net.active else ' (off)'}{on_host}",
                         host.uri, net.name, net.uuid)
             net_ids[net.name] = graph.add(node)
             if local and net.bridge and (net.bridge in names or net.forward_mode == "bridge"):
                 graph.link(node.id, bridge_node(net.bridge), "bridge")
         for dom in list(host.domains.values()):
             state = "" if dom.state.is_active else " (off)"
-            vm = graph.add(Node(f"vm:{host.uri}:{dom.uuid}", "vm", f"{dom.name}{state}",
+            vm = graph.add(Node(f"vm:{host.uri}:{dom.uuid}", "vm",
+                                f"{dom.name}{state}{on_host and chr(10) + host.name}",
                                 host.uri, dom.name, dom.uuid))
             vlans = nic_vlans(dom.xml)
             for nic in dom.summary.nics:
@@ -124,6 +133,100 @@ def build_graph(links: Iterable[Link], hosts: Iterable[HostConnection],
         if profile.network == "bridge" and profile.bridge:
             graph.link(node, bridge_node(profile.bridge), getattr(sandbox, "host_ifname", ""))
     return graph
+
+
+def layout(graph: Graph, sweeps: int = 8) -> dict[str, tuple[int, float]]:
+    """Where each node goes: (column slot, row), rows in units of one node's height.
+
+    A layered drawing in the manner of Sugiyama: only columns that hold nodes take
+    a slot; each connected part of the graph is drawn on its own band, the largest
+    first; within it nodes are ordered by the mean row of what they connect to
+    (sweeping left and right a few times), so a network's machines sit together
+    and lines cross little, and a short column is centred on its neighbours.  A
+    node that connects to nothing takes the first free row of its column.
+    """
+    used = sorted({node.column for node in graph.nodes.values()})
+    slot = {column: i for i, column in enumerate(used)}
+    neighbours: dict[str, list[str]] = {node_id: [] for node_id in graph.nodes}
+    for edge in graph.edges:
+        if edge.a in neighbours and edge.b in neighbours and edge.a != edge.b:
+            neighbours[edge.a].append(edge.b)
+            neighbours[edge.b].append(edge.a)
+    by_name = sorted(graph.nodes.values(), key=lambda n: (n.column, n.label.casefold()))
+    parts = _connected_parts([n.id for n in by_name], neighbours)
+    row: dict[str, float] = {}
+    top = 0.0
+    for part in sorted((p for p in parts if len(p) > 1), key=len, reverse=True):
+        rows = _layered_rows(part, graph, neighbours, sweeps)
+        for node_id, y in rows.items():
+            row[node_id] = top + y
+        top += max(rows.values()) + 2  # a blank row between parts
+    taken: dict[int, list[float]] = {}
+    for node_id in row:
+        taken.setdefault(graph.nodes[node_id].column, []).append(row[node_id])
+    for part in parts:
+        if len(part) == 1:
+            node_id = part[0]
+            rows = taken.setdefault(graph.nodes[node_id].column, [])
+            y = 0.0
+            while any(abs(y - other) < 1 for other in rows):
+                y += 1
+            row[node_id] = y
+            rows.append(y)
+    return {node_id: (slot[graph.nodes[node_id].column], row[node_id]) for node_id in graph.nodes}
+
+
+def _connected_parts(ids: list[str], neighbours: dict[str, list[str]]) -> list[list[str]]:
+    seen: set[str] = set()
+    parts = []
+    for start in ids:
+        if start in seen:
+            continue
+        part, todo = [], [start]
+        seen.add(start)
+        while todo:
+            node_id = todo.pop()
+            part.append(node_id)
+            for other in neighbours[node_id]:
+                if other not in seen:
+                    seen.add(other)
+                    todo.append(other)
+        parts.append(sorted(part, key=ids.index))
+    return parts
+
+
+def _layered_rows(part: list[str], graph: Graph, neighbours: dict[str, list[str]],
+                  sweeps: int) -> dict[str, float]:
+    """Rows for one connected part, its top row at 0."""
+    columns: dict[int, list[str]] = {}
+    for node_id in part:  # ``part`` is in name order
+        columns.setdefault(graph.nodes[node_id].column, []).append(node_id)
+    row = {node_id: float(i) for ids in columns.values() for i, node_id in enumerate(ids)}
+
+    def wanted(node_id: str) -> float:
+        around = neighbours[node_id]
+        return sum(row[n] for n in around) / len(around)
+
+    order = sorted(columns)
+    for sweep in range(sweeps):
+        for column in order if sweep % 2 == 0 else reversed(order):
+            ids = columns[column]
+            want = {node_id: wanted(node_id) for node_id in ids}
+            ids.sort(key=lambda n: (want[n], row[n]))
+            _place(ids, want, row)
+    top = min(row.values())
+    return {node_id: y - top for node_id, y in row.items()}
+
+
+def _place(ids: list[str], want: dict[str, float], row: dict[str, float]) -> None:
+    """Rows as close to the wanted ones as the order and one row's spacing allow."""
+    placed: list[float] = []
+    for node_id in ids:
+        placed.append(max(want[node_id], placed[-1] + 1) if placed else want[node_id])
+    # Pushing down only would let a crowded column drift; centre the block on its wish.
+    shift = sum(want[n] for n in ids) / len(ids) - sum(placed) / len(ids)
+    for node_id, y in zip(ids, placed, strict=True):
+        row[node_id] = y + shift
 
 
 def connect_problem(vm: Node, target: Node) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsLineItem,
@@ -25,11 +25,12 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.inventory import Inventory
 from virtstudio.network.host_links import HostNetwork
-from virtstudio.network.topology import Graph, Node, build_graph
+from virtstudio.network.topology import COLUMN_TITLES, COLUMNS, Graph, Node, build_graph, layout
 from virtstudio.ui.bridge import relay
 
 NODE_W, NODE_H = 170, 40
 COLUMN_GAP, ROW_GAP = 220, 58
+TITLE_GAP = 30  # the column headings sit this far above the first row
 _COLORS = {"vm": "#dbe9ff", "sandbox": "#e8dcff", "network": "#d7f5e3", "bridge": "#ffe9c7",
            "vlan": "#ffd9d9", "virtual": "#eeeeee", "nic": "#d9eef5"}
 DROP_TARGETS = ("network", "bridge")
@@ -52,12 +53,17 @@ class NodeItem(QGraphicsRectItem):
             flags |= (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
             self.setCursor(Qt.CursorShape.OpenHandCursor)
-            self.setToolTip("Drag onto a bridge or a virtual network to connect it there")
         self.setFlags(flags)
 
     def set_node(self, node: Node) -> None:
         self.node = node
-        self.text.setText(node.label)
+        # Long names are cut to the box with an ellipsis; the tooltip has them whole.
+        metrics = QFontMetricsF(self.text.font())
+        self.text.setText("\n".join(
+            metrics.elidedText(line, Qt.TextElideMode.ElideRight, NODE_W - 12)
+            for line in node.label.splitlines()))
+        hint = "\n\nDrag onto a bridge or a virtual network to connect it there"
+        self.setToolTip(node.label + (hint if node.kind == "vm" else ""))
         box = self.text.boundingRect()
         self.text.setPos((NODE_W - box.width()) / 2, (NODE_H - box.height()) / 2)
 
@@ -96,6 +102,11 @@ class EdgeItem(QGraphicsLineItem):
 
     def follow(self) -> None:
         a, b = self.a.center(), self.b.center()
+        # Lines leave and enter at the sides facing each other, so a fan of
+        # machines on one network never runs underneath the machines' boxes.
+        if abs(a.x() - b.x()) > NODE_W:
+            side = QPointF(NODE_W / 2 if a.x() < b.x() else -NODE_W / 2, 0)
+            a, b = a + side, b - side
         self.setLine(a.x(), a.y(), b.x(), b.y())
         self.caption.setPos((a + b) / 2)
 
@@ -124,6 +135,7 @@ class TopologyView(QGraphicsView):
         self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.items_by_id: dict[str, NodeItem] = {}
         self.edge_items: list[EdgeItem] = []
+        self.titles: list[QGraphicsSimpleTextItem] = []
         self.graph = Graph()
         self._timer = QTimer(self, singleShot=True, interval=50)
         self._timer.timeout.connect(self.rebuild)
@@ -166,11 +178,8 @@ class TopologyView(QGraphicsView):
         for node_id in list(self.items_by_id):
             if node_id not in graph.nodes:
                 scene.removeItem(self.items_by_id.pop(node_id))
-        rows: dict[int, int] = {}
-        # Only columns with nodes take room, so the graph stays compact.
-        used = sorted({n.column for n in graph.nodes.values()})
-        place = {column: i for i, column in enumerate(used)}
-        for node in sorted(graph.nodes.values(), key=lambda n: (n.column, n.label.casefold())):
+        places = layout(graph)
+        for node in graph.nodes.values():
             item = self.items_by_id.get(node.id)
             if item is None:
                 item = NodeItem(node, self)
@@ -178,11 +187,12 @@ class TopologyView(QGraphicsView):
                 self.items_by_id[node.id] = item
             elif item.node != node:
                 item.set_node(node)
-            row = rows.get(node.column, 0)
-            rows[node.column] = row + 1
-            item.home = QPointF(place[node.column] * COLUMN_GAP, row * ROW_GAP)
+            column, row = places[node.id]
+            item.home = QPointF(column * COLUMN_GAP, row * ROW_GAP)
             if scene.mouseGrabberItem() is not item:
                 item.setPos(item.home)
+        self._set_titles(sorted({node.kind for node in graph.nodes.values()},
+                                key=COLUMNS.index))
         for edge in graph.edges:
             a, b = self.items_by_id.get(edge.a), self.items_by_id.get(edge.b)
             if a is not None and b is not None:
@@ -191,6 +201,23 @@ class TopologyView(QGraphicsView):
                 self.edge_items.append(line)
         scene.setSceneRect(scene.itemsBoundingRect().adjusted(-20, -20, 20, 20))
         self.rebuilt.emit()
+
+    def _set_titles(self, kinds: list[str]) -> None:
+        """A heading over each column, so a reader knows a bridge from a network."""
+        scene = self.scene()
+        for title in self.titles:
+            scene.removeItem(title)
+        self.titles = []
+        for column, kind in enumerate(kinds):
+            title = QGraphicsSimpleTextItem(COLUMN_TITLES[kind])
+            font = title.font()
+            font.setBold(True)
+            title.setFont(font)
+            title.setBrush(QBrush(QColor("#444444")))
+            width = title.boundingRect().width()
+            title.setPos(column * COLUMN_GAP + (NODE_W - width) / 2, -TITLE_GAP)
+            scene.addItem(title)
+            self.titles.append(title)
 
     def target_at(self, point: QPointF, exclude: NodeItem | None = None) -> NodeItem | None:
         for item in self.scene().items(point):
