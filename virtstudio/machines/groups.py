@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -51,7 +52,45 @@ class Groups:
         return bool(value) and (folder == value or folder.startswith(value.rstrip("/") + "/"))
 
 
+    def in_folder(self, folder: str) -> bool:
+        """Whether the machine is filed in ``folder`` or one of its sub-folders."""
+        return self.folder == folder or self.folder.startswith(folder + "/")
+
+
 NO_GROUPS = Groups()
+
+
+@dataclass(frozen=True)
+class FolderTree:
+    """The folders machines are filed in, as a tree: ``children[""]`` are the top ones."""
+
+    children: dict[str, list[str]]
+    counts: dict[str, int]  # machines in a folder and its sub-folders
+
+    @staticmethod
+    def name(path: str) -> str:
+        return path.rpartition("/")[2]
+
+    @staticmethod
+    def parent(path: str) -> str:
+        return path.rpartition("/")[0]
+
+
+def folder_tree(domains: Iterable[Domain]) -> FolderTree:
+    """Every folder and its ancestors, children sorted by name, with machine counts."""
+    counts: dict[str, int] = {}
+    for domain in domains:
+        folder = groups_of(domain).folder
+        while folder:
+            counts[folder] = counts.get(folder, 0) + 1
+            folder = FolderTree.parent(folder)
+    children: dict[str, list[str]] = {"": []}
+    for path in counts:
+        children.setdefault(path, [])
+        children.setdefault(FolderTree.parent(path), []).append(path)
+    for paths in children.values():
+        paths.sort(key=lambda p: (FolderTree.name(p).casefold(), p))
+    return FolderTree(children, counts)
 
 
 @functools.lru_cache(maxsize=16384)

@@ -164,20 +164,33 @@ def layout(graph: Graph, sweeps: int = 8) -> dict[str, tuple[int, float]]:
     taken: dict[int, list[float]] = {}
     for node_id in row:
         taken.setdefault(graph.nodes[node_id].column, []).append(row[node_id])
+    alone: dict[int, list[str]] = {}
     for part in parts:
         if len(part) == 1:
-            node_id = part[0]
-            rows = taken.setdefault(graph.nodes[node_id].column, [])
-            y = 0.0
-            while any(abs(y - other) < 1 for other in rows):
-                y += 1
-            row[node_id] = y
-            rows.append(y)
+            alone.setdefault(graph.nodes[part[0]].column, []).append(part[0])
+    for column, ids in alone.items():
+        _fill_free_rows(ids, sorted(taken.get(column, [])), row)
     return {node_id: (slot[graph.nodes[node_id].column], row[node_id]) for node_id in graph.nodes}
+
+
+def _fill_free_rows(ids: list[str], taken: list[float], row: dict[str, float]) -> None:
+    """Give each node the next whole row at least one row away from every taken one."""
+    y, i = 0.0, 0
+    for node_id in ids:
+        while True:
+            while i < len(taken) and taken[i] <= y - 1:
+                i += 1
+            if i < len(taken) and taken[i] < y + 1:
+                y += 1  # too close to a taken row: try the next one
+                continue
+            break
+        row[node_id] = y
+        y += 1
 
 
 def _connected_parts(ids: list[str], neighbours: dict[str, list[str]]) -> list[list[str]]:
     seen: set[str] = set()
+    position = {node_id: i for i, node_id in enumerate(ids)}
     parts = []
     for start in ids:
         if start in seen:
@@ -191,7 +204,7 @@ def _connected_parts(ids: list[str], neighbours: dict[str, list[str]]) -> list[l
                 if other not in seen:
                     seen.add(other)
                     todo.append(other)
-        parts.append(sorted(part, key=ids.index))
+        parts.append(sorted(part, key=position.__getitem__))
     return parts
 
 

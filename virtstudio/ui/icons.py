@@ -26,6 +26,7 @@ _STANDARD = {
     "storage": QStyle.StandardPixmap.SP_DriveHDIcon,
     "network": QStyle.StandardPixmap.SP_DriveNetIcon,
     "sandbox": QStyle.StandardPixmap.SP_DirClosedIcon,
+    "folder": QStyle.StandardPixmap.SP_DirIcon,
     "console": QStyle.StandardPixmap.SP_DesktopIcon,
 }
 

@@ -40,6 +40,7 @@ from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.machines.groups import Groups, groups_of, save_groups
 from virtstudio.network.host_links import HostNetwork
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
@@ -55,6 +56,7 @@ from virtstudio.ui.host_model import HostRole, HostTreeModel
 from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
 from virtstudio.ui.machine_actions import MachineActions
+from virtstudio.ui.machine_list_view import MachineListView
 from virtstudio.ui.network_model import NetworkListModel
 from virtstudio.ui.networks_page import NetworksPage
 from virtstudio.ui.new_vm_wizard import NewVmWizard, open_new_vm_wizard
@@ -205,6 +207,10 @@ class MainWindow(QMainWindow):
         self.host_view.customContextMenuRequested.connect(self._host_context_menu)
         self.host_view.selectionModel().currentChanged.connect(self._on_host_section_changed)
         self.host_view.setMinimumWidth(220)
+        self.host_view.setAcceptDrops(True)
+        self.host_view.setDropIndicatorShown(True)
+        self.host_view.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+        self.host_model.machines_dropped.connect(self.file_machines)
         self.host_model.rowsInserted.connect(self._expand_new_hosts)
         sidebar = QWidget()
         sidebar_layout = QVBoxLayout(sidebar)
@@ -224,7 +230,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.pages.setObjectName("pages")
         vm_split = QSplitter(Qt.Orientation.Vertical)
-        self.vm_view = QTreeView()
+        self.vm_view = MachineListView()
         self.vm_view.setObjectName("vmList")
         self.vm_view.setModel(self.vm_proxy)
         self.vm_view.setRootIsDecorated(False)
@@ -393,7 +399,10 @@ class MainWindow(QMainWindow):
         if parent.isValid():
             return
         for row in range(first, last + 1):
-            self.host_view.expand(self.host_model.index(row, 0))
+            host = self.host_model.index(row, 0)
+            self.host_view.expand(host)
+            # Its folders arrive with its machines; the top ones show without a click.
+            self.host_view.expand(self.host_model.index(0, 0, host))
         if not self.host_view.currentIndex().isValid():
             self.host_view.setCurrentIndex(self.host_model.index(first, 0))
 
@@ -443,6 +452,7 @@ class MainWindow(QMainWindow):
         host: HostConnection | None = index.data(HostRole.HOST) if index.isValid() else None
         section = index.data(HostRole.SECTION) if index.isValid() else None
         self.vm_proxy.set_host(host.uri if host is not None else None)
+        self.vm_proxy.set_folder(index.data(HostRole.FOLDER) if section == "folder" else None)
         if host is not None and host.state is not ConnectionState.CONNECTED:
             self.host_message.setText(self._host_state_text(host))
             if section in ("storage", "networks"):
@@ -565,6 +575,22 @@ class MainWindow(QMainWindow):
             menu.addAction(self.new_vm_action)
         menu.addAction(self.add_connection_action)
         menu.popup(self.host_view.viewport().mapToGlobal(pos))
+
+    def file_machines(self, host: HostConnection, folder: str, uuids: list[str]) -> list[Job]:
+        """File machines in ``folder`` ("" takes them out of any), keeping their tags."""
+        jobs = []
+        for uuid in uuids:
+            domain = host.domains.get(uuid)
+            if domain is None:
+                continue
+            groups = groups_of(domain)
+            if groups.folder != folder:
+                jobs.append(save_groups(self.runner, host, domain, Groups(folder, groups.tags)))
+        names = ", ".join(job.target for job in jobs)
+        if names:
+            where = f"in {folder}" if folder else "out of their folder"
+            self.statusBar().showMessage(f"Filing {names} {where}…", 5000)
+        return jobs
 
     def _set_autoconnect(self, host: HostConnection, on: bool) -> None:
         if host.uri not in {s.uri for s in self.settings.load()}:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPainter, QPen, QShowEvent
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsLineItem,
@@ -138,6 +138,7 @@ class TopologyView(QGraphicsView):
         self.titles: list[QGraphicsSimpleTextItem] = []
         self.graph = Graph()
         self._timer = QTimer(self, singleShot=True, interval=50)
+        self._stale = False
         self._timer.timeout.connect(self.rebuild)
         if host_network is not None:
             for sig in (host_network.links_added, host_network.links_changed,
@@ -159,9 +160,20 @@ class TopologyView(QGraphicsView):
         self.schedule()
 
     def schedule(self, *_: object) -> None:
-        """Coalesce bursts (a VM start changes a domain, a tap and a bridge at once)."""
-        if not self._timer.isActive():
+        """Coalesce bursts (a VM start changes a domain, a tap and a bridge at once).
+
+        A hidden view only notes that it is stale: a host filling in thousands of
+        machines must not lay out a graph nobody sees on every batch."""
+        if not self.isVisible():
+            self._stale = True
+        elif not self._timer.isActive():
             self._timer.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.rebuild()
 
     def rebuild(self) -> None:
         links = list(self.host_network.links.values()) if self.host_network else []

@@ -8,11 +8,13 @@ over the statistics columns.  The model never resets on an event.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QMimeData,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -100,6 +102,21 @@ def _ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
         else:
             runs.append((row, row))
     return runs
+
+
+# Machines dragged out of the list: JSON [{"host": uri, "uuid": uuid}, ...].
+MACHINES_MIME = "application/x-virtstudio-machines"
+
+
+def machines_in(mime: QMimeData) -> list[tuple[str, str]]:
+    """(host URI, UUID) of each machine a drag carries; [] for anything else."""
+    if not mime.hasFormat(MACHINES_MIME):
+        return []
+    try:
+        items = json.loads(bytes(mime.data(MACHINES_MIME).data()).decode())
+        return [(str(item["host"]), str(item["uuid"])) for item in items]
+    except (ValueError, TypeError, KeyError):
+        return []
 
 
 class VmListModel(QAbstractTableModel):
@@ -283,6 +300,15 @@ class VmListModel(QAbstractTableModel):
                 return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None
 
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        rows = sorted({index.row() for index in indexes if index.isValid()})
+        picked = [self._rows[row] for row in rows if 0 <= row < len(self._rows)]
+        mime = QMimeData()
+        mime.setData(MACHINES_MIME, json.dumps(
+            [{"host": conn.uri, "uuid": dom.uuid} for conn, dom in picked]).encode())
+        mime.setText("\n".join(dom.name for _, dom in picked))
+        return mime
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         # Hot path: the proxy asks for sort keys thousands of times while sorting.
         row = index.row()
@@ -369,6 +395,7 @@ class VmFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._tokens: list[str] = []
         self._host_uri: str | None = None
+        self._folder: str | None = None
         self.setSortRole(VmRole.SORT)
         # The filter reads the entities directly; a role no change names
         # keeps statistics updates from re-running it on every row.
@@ -395,8 +422,19 @@ class VmFilterProxy(QSortFilterProxyModel):
             self._host_uri = uri
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def set_folder(self, folder: str | None) -> None:
+        """Show only machines filed in ``folder`` (or its sub-folders); None shows all."""
+        if folder != self._folder:
+            self.beginFilterChange()
+            self._folder = folder
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def folder(self) -> str | None:
+        return self._folder
+
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
-        if not self._tokens and self._host_uri is None:
+        if not self._tokens and self._host_uri is None and self._folder is None:
             return True
         model = self.sourceModel()
         assert isinstance(model, VmListModel)
@@ -406,9 +444,11 @@ class VmFilterProxy(QSortFilterProxyModel):
             return False
         if self._host_uri is not None and host.uri != self._host_uri:
             return False
+        groups = groups_of(dom)
+        if self._folder is not None and not groups.in_folder(self._folder):
+            return False
         if not self._tokens:
             return True
-        groups = groups_of(dom)
         haystack = " ".join((dom.name, dom.summary.title, host.name, dom.state.label,
                              groups.folder, *groups.tags)).casefold()
         for token in self._tokens:
