@@ -116,3 +116,52 @@ def test_remote_spice_opens_its_four_channels_over_one_connection(qtbot, system_
     finally:
         tunnels.close_all()
         inventory.shutdown(wait=True)
+
+
+@pytest.fixture
+def vnc_password_guest(lab_images):
+    name = f"vstest-remote-vncpw-{os.getpid()}"
+    xml = lab_domain_xml(name, lab_images, graphics=("vnc",)).replace(
+        "<graphics type='vnc'", "<graphics type='vnc' passwd='GstPw-01'")
+
+    def start():
+        libvirt.open(SYSTEM_URI).createXML(xml, 0)
+
+    off_gui_thread(start)
+    yield name
+    off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(name).destroy())
+
+
+def test_remote_vnc_with_a_password(qtbot, system_libvirtd, sshd, vnc_password_guest):
+    """QEMU checks the VNC password on a remote display (no libvirt socket hand-over):
+    the app reads it from the machine's secure XML; a wrong one is refused plainly."""
+    inventory = Inventory(stats_interval=0.5)
+    tunnels = TunnelPool()
+    try:
+        conn = inventory.add(sshd.uri())
+        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+        qtbot.waitUntil(lambda: any(d.name == vnc_password_guest
+                                    for d in conn.domains.values()), timeout=10000)
+        domain = next(d for d in conn.domains.values() if d.name == vnc_password_guest)
+        assert "GstPw-01" not in domain.xml  # the list's cached XML never holds it
+
+        wrong = console_session(conn, domain, tunnels=tunnels)
+        wrong.password = "not-it"
+        wrong.start()
+        try:
+            qtbot.waitUntil(lambda: wrong.state == "closed", timeout=60000)
+            assert "refused" in (wrong.error or ""), wrong.error
+            assert wrong.framebuffer is None or wrong.framebuffer.width == 0
+        finally:
+            wrong.stop()
+
+        session = console_session(conn, domain, tunnels=tunnels)
+        session.start()
+        try:
+            qtbot.waitUntil(lambda: _rows(session) >= 19, timeout=120000)
+            assert session.client.password == "GstPw-01"
+        finally:
+            session.stop()
+    finally:
+        tunnels.close_all()
+        inventory.shutdown(wait=True)
