@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -17,22 +18,42 @@ from virtstudio.console.framebuffer import Framebuffer
 from virtstudio.console.local import open_graphics_socket
 from virtstudio.console.rfb_client import RfbClient, describe_connection_error
 from virtstudio.console.spice_client import SpiceClient
+from virtstudio.console.spice_glib import SpiceGlibClient, in_glib, spice_glib_unavailable
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.signal import Signal
 
 SocketOpener = Callable[[], socket.socket]
+SPICE_BACKENDS = ("auto", "glib", "builtin")
+SPICE_CLIENT_ENV = "VIRTSTUDIO_SPICE_CLIENT"  # builtin or glib: the user's choice
+
+
+def choose_spice_backend(requested: str = "auto") -> str:
+    """"glib" or "builtin": an explicit request, else the environment, else spice-glib
+    where it is installed."""
+    if requested not in SPICE_BACKENDS:
+        raise ValueError(f"unknown SPICE client {requested}")
+    if requested == "auto":
+        requested = os.environ.get(SPICE_CLIENT_ENV, "auto").strip().lower() or "auto"
+        if requested not in SPICE_BACKENDS:
+            requested = "auto"
+    if requested == "auto":
+        return "glib" if spice_glib_unavailable() == "" else "builtin"
+    return requested
 
 
 class ConsoleSession:
     def __init__(self, opener: SocketOpener, *, encoding: str = "zrle",
-                 password: str | None = None, protocol: str = "vnc") -> None:
+                 password: str | None = None, protocol: str = "vnc",
+                 spice_backend: str = "auto") -> None:
         if protocol not in ("vnc", "spice"):
             raise ValueError(f"unknown console protocol {protocol}")
         self._opener = opener
         self.protocol = protocol  # SPICE calls the opener once per channel
+        # Which SPICE client runs: "glib" (spice-glib) or "builtin" (VirtStudio's own).
+        self.spice_backend = choose_spice_backend(spice_backend) if protocol == "spice" else None
         self.encoding = encoding
         self.password = password
-        self.client: RfbClient | SpiceClient | None = None
+        self.client: RfbClient | SpiceClient | SpiceGlibClient | None = None
         self.state = "idle"  # idle, connecting, connected, closed
         self.error: str | None = None
         self.state_changed = Signal("console state")
@@ -55,6 +76,13 @@ class ConsoleSession:
             return future.result(timeout=30)
 
         return cls(opener, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def client_name(self) -> str:
+        """The client that shows this console, in words for the user."""
+        if self.spice_backend == "glib":
+            return "spice-glib"
+        return f"VirtStudio's {self.protocol.upper()} client"
 
     @property
     def framebuffer(self) -> Framebuffer | None:
@@ -88,8 +116,13 @@ class ConsoleSession:
         self._set_state("connecting")
         loop = asyncio.get_running_loop()
         try:
-            client: RfbClient | SpiceClient
-            if self.protocol == "spice":
+            client: RfbClient | SpiceClient | SpiceGlibClient
+            if self.spice_backend == "glib":
+                client = SpiceGlibClient(password=self.password)
+                client.share_clipboard = self.clipboard_shared
+                client.clipboard.connect(self.clipboard.emit)
+                client.desktop_resizable.connect(self.desktop_resizable.emit)
+            elif self.protocol == "spice":
                 client = SpiceClient(password=self.password)
             else:
                 client = RfbClient(encoding=self.encoding, password=self.password)
@@ -110,7 +143,7 @@ class ConsoleSession:
                     opened_client.password = secret
                 return sock
 
-            if isinstance(client, SpiceClient):
+            if isinstance(client, (SpiceClient, SpiceGlibClient)):
                 client.incomplete.connect(self.incomplete.emit)
                 await client.connect(lambda: loop.run_in_executor(None, open_socket))
             else:
@@ -128,6 +161,9 @@ class ConsoleSession:
     def _call(self, fn: Callable[..., object], *args: object) -> None:
         loop = self._loop
         if loop is not None and self.client is not None and not loop.is_closed():
+            if isinstance(self.client, SpiceGlibClient):
+                in_glib(fn, *args)  # spice-glib objects live in GLib's context
+                return
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn, *args)
 
@@ -145,21 +181,24 @@ class ConsoleSession:
 
     @property
     def supports_clipboard(self) -> bool:
-        return self.protocol == "vnc"  # VirtStudio's SPICE client has no agent channel
+        # VirtStudio's SPICE client has no agent channel; spice-glib's needs spice-vdagent.
+        return self.protocol == "vnc" or self.spice_backend == "glib"
 
     @property
     def desktop_resizes(self) -> bool:
         """Whether the server announced that the guest's screen size can be asked for."""
+        if isinstance(self.client, SpiceGlibClient):
+            return self.client.agent_connected
         return isinstance(self.client, RfbClient) and self.client.extended_desktop
 
     def set_clipboard_sharing(self, on: bool) -> None:
         self.clipboard_shared = on
-        if isinstance(self.client, RfbClient):
+        if isinstance(self.client, (RfbClient, SpiceGlibClient)):
             self._call(self.client.set_clipboard_sharing, on)
 
     def send_clipboard(self, text: str) -> None:
         """Offer desktop text to the guest; ignored unless sharing is on."""
-        if self.clipboard_shared and isinstance(self.client, RfbClient):
+        if self.clipboard_shared and isinstance(self.client, (RfbClient, SpiceGlibClient)):
             self._call(self.client.send_clipboard, text)
 
     def stop(self) -> None:
