@@ -10,7 +10,7 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from pytestqt.exceptions import TimeoutError as WaitTimeout
 
 from tests.helpers import off_gui_thread
@@ -170,3 +170,87 @@ def _ask_until(qtbot, terminal, command, answer):
         except WaitTimeout:
             continue
     raise AssertionError(f"{answer!r} not in {terminal.toPlainText()[-300:]!r}")
+
+
+def _vnc_login(name: str, password: str | None) -> str:
+    """Log in to the running guest's VNC port over TCP, as another viewer would:
+    "ok" with a first frame, or the refusal's words."""
+    import asyncio
+    import contextlib
+    import socket
+
+    from virtstudio.console.rfb_client import RfbClient, describe_connection_error
+
+    live = ET.fromstring(_libvirt(lambda d: d.XMLDesc(0), name))
+    port = int(next(g for g in live.findall("devices/graphics")
+                    if g.get("type") == "vnc").get("port"))
+
+    async def login() -> str:
+        client = RfbClient(password=password)
+        try:
+            await client.connect_socket(socket.create_connection(("127.0.0.1", port), 10))
+            runner = asyncio.create_task(client.run())
+            try:
+                await client.wait_update(15)
+            finally:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+            return "ok"
+        except Exception as exc:
+            return describe_connection_error(exc)
+
+    return off_gui_thread(lambda: asyncio.run(login()))
+
+
+def test_display_password_on_a_running_guest(window, qtbot, lab_vm):
+    """QEMU asks for a display password only if the display started with one: a first
+    password and a removal wait for the next boot; a new password applies at once."""
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=5000)
+    _libvirt(lambda d: d.create(), lab_vm)
+    qtbot.waitUntil(lambda: _domain(window, lab_vm).state is DomainState.RUNNING,
+                    timeout=10000)
+    assert _vnc_login(lab_vm, None) == "ok"  # no password yet
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=5000)
+    editor = window.details.editor
+    window.details.tabs.setCurrentWidget(editor)
+
+    def apply(expected: str) -> None:
+        qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: editor.status.text() not in ("", "Applying…"), timeout=15000)
+        assert editor.status.text().startswith(expected), editor.status.text()
+
+    qtbot.keyClicks(editor.display_password_edit, "Pw-1234")
+    apply("Applies at next boot")
+    assert "Display password: set" in editor.status.text()
+    secure = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+    saved = ET.fromstring(_libvirt(lambda d: d.XMLDesc(secure), lab_vm))
+    assert {g.get("passwd") for g in saved.findall("devices/graphics")} == {"Pw-1234"}
+    assert _vnc_login(lab_vm, None) == "ok"  # the running display is as it started
+
+    _libvirt(lambda d: d.destroy(), lab_vm)
+    _libvirt(lambda d: d.create(), lab_vm)
+    qtbot.waitUntil(lambda: _domain(window, lab_vm).state is DomainState.RUNNING,
+                    timeout=10000)
+    assert "needs a password" in _vnc_login(lab_vm, None)
+    assert "refused" in _vnc_login(lab_vm, "wrong")
+    assert _vnc_login(lab_vm, "Pw-1234") == "ok"
+    # VirtStudio's own console on this host is handed an already authenticated socket.
+    window.open_console()
+    pane = window.details.console
+    qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
+                    timeout=15000)
+
+    window.details.tabs.setCurrentWidget(editor)
+    qtbot.keyClicks(editor.display_password_edit, "Pw-5678")
+    apply("Applied now")
+    assert "refused" in _vnc_login(lab_vm, "Pw-1234")
+    assert _vnc_login(lab_vm, "Pw-5678") == "ok"
+
+    box = editor.remove_password_check
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    apply("Applies at next boot")
+    assert "Display password: removed" in editor.status.text()
+    saved = ET.fromstring(_libvirt(lambda d: d.XMLDesc(secure), lab_vm))
+    assert all(g.get("passwd") is None for g in saved.findall("devices/graphics"))
+    assert _vnc_login(lab_vm, "Pw-5678") == "ok"  # until the machine starts again

@@ -62,6 +62,15 @@ def test_checks_say_what_is_wrong():
     assert "no spaces" in de.check_new_disk(1 << 30, pool, "my disk")
     assert de.next_target(["vda", "vdb"], "virtio") == "vdc"
     assert de.next_target(["vda"], "sata") == "sda"
+    assert de.check_display_password(["spice"], "x" * 60) == ""
+    assert "SPICE password is at most 60" in de.check_display_password(["spice"], "x" * 61)
+    # One password serves every display, so a VNC display beside SPICE sets the limit.
+    assert "VNC password is at most 8" in de.check_display_password(["spice", "vnc"], "x" * 9)
+    assert "no spaces" in de.check_display_password(["vnc"], "a b")
+    assert "no spaces" in de.check_display_password(["vnc"], "pässe")
+    assert "without graphics" in de.check_display_password(["none"], "abc")
+    assert de.check_display_password([], "") == ""
+    assert "secret" not in repr(de.SetDisplayPassword("secret"))
 
 
 def test_memory_cpus_boot_video_and_disk_saved_on_a_stopped_machine(host, runner):
@@ -87,6 +96,21 @@ def test_memory_cpus_boot_video_and_disk_saved_on_a_stopped_machine(host, runner
     assert moved.find("target").get("dev") == "sda"
     assert moved.find("driver").get("cache") == "none"
     wait_for(lambda: host.domains[dom.uuid].summary.vcpus == 3, 5)
+
+
+def test_a_new_kind_of_display_keeps_the_password(host, runner):
+    import libvirt
+
+    dom = _shut_off(host)
+    job, _ = _apply(runner, host, dom, [de.SetGraphics("spice"), de.SetDisplayPassword("s3cr3t")])
+    assert job.state is JobState.DONE, job.log_text()
+    assert "s3cr3t" not in job.log_text()
+    job, _ = _apply(runner, host, dom, [de.SetGraphics("vnc")])
+    assert job.state is JobState.DONE, job.log_text()
+    secure = ET.fromstring(host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(10))
+    assert [(g.get("type"), g.get("passwd")) for g in secure.findall("devices/graphics")] \
+        == [("vnc", "s3cr3t")]
 
 
 def test_nic_added_changed_and_removed(host, runner):

@@ -6,7 +6,7 @@ import re
 
 import libvirt
 import pytest
-from PySide6.QtCore import QRegularExpression, Qt
+from PySide6.QtCore import QPoint, QRegularExpression, Qt
 from PySide6.QtWidgets import QPushButton
 
 from virtstudio.core.entities import DomainState
@@ -266,3 +266,61 @@ def test_growing_a_disk_outside_any_pool_of_a_stopped_machine_is_refused(window,
     qtbot.waitUntil(lambda: editor.status.text().startswith("Not applied"), timeout=5000)
     assert "can only grow while the machine runs" in editor.status.text()
     assert saved_xml(window, dom) == before
+
+
+def saved_secure_xml(window, dom):
+    host = window.inventory.connections[0]
+    return host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
+        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(5)
+
+
+def test_display_password_is_checked_as_typed_and_never_shown(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    editor.graphics_combo.setCurrentText("vnc")
+    qtbot.keyClicks(editor.display_password_edit, "abcdefghi")
+    assert "VNC password is at most 8" in editor.display_error.text()
+    assert not editor.apply_button.isEnabled()
+    retype(qtbot, editor.display_password_edit, "ab cd")
+    assert "no spaces" in editor.display_error.text() and not editor.apply_button.isEnabled()
+    editor.graphics_combo.setCurrentText("none")
+    assert "without graphics" in editor.display_error.text()
+    # SPICE tickets may be longer; the password itself never appears in the pending list.
+    editor.graphics_combo.setCurrentText("spice")
+    retype(qtbot, editor.display_password_edit, "abcdefghi")
+    assert editor.display_error.text() == ""
+    pending = [editor.pending_list.item(i).text() for i in range(editor.pending_list.count())]
+    assert "Display password: set" in pending and not any("abcdefghi" in p for p in pending)
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=5000)
+    assert re.search(r"<graphics type='spice'[^>]* passwd='abcdefghi'",
+                     saved_secure_xml(window, dom))
+    assert "abcdefghi" not in window.details.editor.status.text()
+    assert editor.display_password_edit.text() == ""  # nothing typed lingers after saving
+
+    # Back to VNC with a password that fits it; then the password goes.
+    qtbot.keyClicks(editor.display_password_edit, "Pw-1234")
+    editor.graphics_combo.setCurrentText("vnc")
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=5000)
+    assert re.search(r"<graphics type='vnc'[^>]* passwd='Pw-1234'",
+                     saved_secure_xml(window, dom))
+    box = editor.remove_password_check
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert editor.remove_password_check.isChecked()
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=5000)
+    assert "passwd=" not in saved_secure_xml(window, dom)
+    assert not editor.remove_password_check.isChecked()
+
+
+def test_a_typed_password_does_not_follow_to_another_machine(window, qtbot):
+    editor = window.details.editor
+    first = select_stopped(window, qtbot, editor)
+    qtbot.keyClicks(editor.display_password_edit, "secret1")
+    other = next(window.vm_model.domain_at(r) for r in range(window.vm_model.rowCount())
+                 if window.vm_model.domain_at(r).name != first.name)
+    assert window.select_domain(other.name)
+    qtbot.waitUntil(lambda: editor.domain is not None and editor.domain.name == other.name,
+                    timeout=2000)
+    assert editor.display_password_edit.text() == ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
@@ -39,12 +39,31 @@ BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
 _BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
+# QEMU's limits: VNC's DES challenge uses 8 bytes; SPICE tickets hold 60.
+DISPLAY_PASSWORD_MAX = {"vnc": 8, "spice": 60}
+
 NOW = "applied now"
 NEXT_BOOT = "applies at next boot"
 SAVED = "saved"
 
 
 # ---- checks as the user types ------------------------------------------------------
+
+
+def check_display_password(kinds: Iterable[str], text: str) -> str:
+    """What is wrong with a new password for displays of ``kinds``; "" if nothing."""
+    kinds = [k for k in kinds if k in DISPLAY_PASSWORD_MAX]
+    if not text:
+        return ""
+    if not kinds:
+        return "A machine without graphics has no display to protect with a password."
+    if any(not " " < c <= "~" for c in text):
+        return "Use letters, digits and punctuation only (no spaces) in a display password."
+    kind = min(kinds, key=DISPLAY_PASSWORD_MAX.__getitem__)  # one password serves them all
+    limit = DISPLAY_PASSWORD_MAX[kind]
+    if len(text) > limit:
+        return f"A {kind.upper()} password is at most {limit} characters long."
+    return ""
 
 
 def check_vcpus(count: int) -> str:
@@ -136,6 +155,14 @@ class SetGraphics:
 
 
 @dataclass(frozen=True)
+class SetDisplayPassword:
+    password: str = field(repr=False)  # "" removes it
+
+    def describe(self) -> str:  # never the password itself: this text goes to the log
+        return "Display password: set" if self.password else "Display password: removed"
+
+
+@dataclass(frozen=True)
 class SetVideo:
     model: str
 
@@ -210,8 +237,8 @@ class RemoveNic:
         return f"Remove network card {self.mac}"
 
 
-Change = (SetVcpus | SetMemory | SetBootOrder | SetGraphics | SetVideo | AddDisk | RemoveDisk
-          | ResizeDisk | ChangeDisk | SetNic | RemoveNic)
+Change = (SetVcpus | SetMemory | SetBootOrder | SetGraphics | SetDisplayPassword | SetVideo
+          | AddDisk | RemoveDisk | ResizeDisk | ChangeDisk | SetNic | RemoveNic)
 
 
 @dataclass
@@ -285,12 +312,19 @@ def _edit_config(change: Change, root: ET.Element) -> None:
         for dev in change.devices:
             ET.SubElement(os_el, "boot", dev=dev)
     elif isinstance(change, SetGraphics) and devices is not None:
+        # A new kind of display keeps the old one's password: never drop it silently.
+        passwords = [g.get("passwd") for g in devices.findall("graphics") if g.get("passwd")]
         for gfx in devices.findall("graphics"):
             devices.remove(gfx)
         if change.kind != "none":
             gfx = ET.SubElement(devices, "graphics", type=change.kind, autoport="yes",
                                 listen="127.0.0.1")
+            if passwords:
+                gfx.set("passwd", passwords[0])
             ET.SubElement(gfx, "listen", type="address", address="127.0.0.1")
+    elif isinstance(change, SetDisplayPassword) and devices is not None:
+        for gfx in devices.findall("graphics"):
+            _set_password(gfx, change.password)
     elif isinstance(change, SetVideo) and devices is not None:
         for video in devices.findall("video"):
             devices.remove(video)
@@ -324,6 +358,14 @@ def _edit_config(change: Change, root: ET.Element) -> None:
         nic.extend(list(fresh))
     else:
         raise VirtStudioError(f"{change.describe()} is not a configuration edit.")
+
+
+def _set_password(graphics: ET.Element, password: str) -> None:
+    if password:
+        graphics.set("passwd", password)
+    else:
+        graphics.attrib.pop("passwd", None)
+        graphics.attrib.pop("passwdValidTo", None)
 
 
 def _device_el(root: ET.Element, change: RemoveDisk | RemoveNic) -> ET.Element:
@@ -398,9 +440,27 @@ def _apply_one(conn: libvirt.virConnect, dom: libvirt.virDomain, change: Change,
                 return NOW
     elif isinstance(change, ResizeDisk):
         return _resize(conn, dom, change, job)
+    elif isinstance(change, SetDisplayPassword):
+        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        # QEMU changes a password only on a display started with one, and "removing"
+        # one live leaves an empty password that is still asked for: both wait for a boot.
+        if active and change.password and _set_live_password(dom, change.password, job):
+            return NOW
     else:
         _redefine(conn, dom, lambda root: _edit_config(change, root))
     return NEXT_BOOT if active else SAVED
+
+
+def _set_live_password(dom: libvirt.virDomain, password: str, job: Job) -> bool:
+    """Change the running display's password (QEMU's set_password), every display."""
+    running = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
+    for graphics in running.findall("devices/graphics"):
+        _set_password(graphics, password)
+        xml = ET.tostring(graphics, encoding="unicode")
+        if not _try_live(lambda xml=xml: dom.updateDeviceFlags(
+                xml, libvirt.VIR_DOMAIN_AFFECT_LIVE), job, "The display password"):
+            return False
+    return True
 
 
 def _resize(conn: libvirt.virConnect, dom: libvirt.virDomain, change: ResizeDisk,

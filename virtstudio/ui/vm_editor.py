@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -154,8 +155,39 @@ class VmEditor(QScrollArea):
         for combo in (self.graphics_combo, self.video_combo):
             combo.currentIndexChanged.connect(self._validate)
         form.addRow("Graphics:", self.graphics_combo)
+        # libvirt never shows a stored password, so the field only ever sets a new one.
+        self.display_password_edit = QLineEdit(objectName="displayPasswordEdit")
+        self.display_password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.display_password_edit.setPlaceholderText("Unchanged")
+        self.display_password_edit.setToolTip(
+            "Asked of anyone who opens this display from another program; VirtStudio's "
+            "own console on this host does not need it.")
+        self.remove_password_check = QCheckBox("Remove the display password",
+                                               objectName="removePasswordCheck")
+        self.display_error = _error_label("displayError")
+        self.display_password_edit.textChanged.connect(self._password_typed)
+        self.remove_password_check.toggled.connect(self._remove_password_toggled)
+        form.addRow("Display password:", self.display_password_edit)
+        form.addRow("", self.remove_password_check)
         form.addRow("Video:", self.video_combo)
+        form.addRow(self.display_error)
         return box
+
+    def _display_kinds(self) -> list[str]:
+        """The displays the machine will have: a new graphics kind replaces them all."""
+        chosen = self.graphics_combo.currentText()
+        shown = [g.kind for g in self.domain.summary.graphics] if self.domain else []
+        return shown if shown[:1] == [chosen] else [chosen]
+
+    def _password_typed(self, text: str) -> None:
+        if text:
+            self.remove_password_check.setChecked(False)
+        self._validate()
+
+    def _remove_password_toggled(self, on: bool) -> None:
+        if on:
+            self.display_password_edit.clear()
+        self._validate()
 
     def _build_disks(self) -> QGroupBox:
         box = QGroupBox("Disks")
@@ -258,7 +290,7 @@ class VmEditor(QScrollArea):
         return tuple(e.text() for e in (self.vcpus_edit, self.memory_edit,
                                         self.max_memory_edit, self.disk_size_edit,
                                         self.disk_path_edit, self.resize_edit,
-                                        self.nic_mac_edit))
+                                        self.nic_mac_edit, self.display_password_edit))
 
     def _load(self, domain: Domain) -> None:
         s = domain.summary
@@ -289,8 +321,9 @@ class VmEditor(QScrollArea):
         self.disk_source_combo.addItem("An existing image file", None)
         self.disk_source_combo.blockSignals(False)
         for edit in (self.disk_size_edit, self.disk_path_edit, self.resize_edit,
-                     self.nic_mac_edit):
-            edit.clear()
+                     self.nic_mac_edit, self.display_password_edit):
+            edit.clear()  # a password typed for one machine never reaches another
+        self.remove_password_check.setChecked(False)
         self._fill_nic_sources()
         self._disk_source_changed()
         self._loaded_texts = self._typed_texts()
@@ -353,6 +386,11 @@ class VmEditor(QScrollArea):
         graphics = self.graphics_combo.currentText()
         if graphics != (s.graphics[0].kind if s.graphics else "none"):
             changes.append(de.SetGraphics(graphics))
+        password = self.display_password_edit.text()
+        if password and not de.check_display_password(self._display_kinds(), password):
+            changes.append(de.SetDisplayPassword(password))
+        elif self.remove_password_check.isChecked() and s.graphics:
+            changes.append(de.SetDisplayPassword(""))
         video = self.video_combo.currentText()
         if video != (s.video or "none"):
             changes.append(de.SetVideo(video))
@@ -394,6 +432,9 @@ class VmEditor(QScrollArea):
         disk, disk_problem = self._typed_disk()
         resize_problem = self._resize_problem()
         mac_problem = de.check_mac(self.nic_mac_edit.text())
+        display_problem = de.check_display_password(self._display_kinds(),
+                                                    self.display_password_edit.text())
+        self.display_error.setText(display_problem)
         self.cpu_memory_error.setText(problem)
         self.disk_error.setText(disk_problem or resize_problem)
         self.nic_error.setText(mac_problem)
@@ -403,7 +444,7 @@ class VmEditor(QScrollArea):
         changes = fields + self.staged + ([disk] if disk is not None else [])
         self.pending_list.clear()
         self.pending_list.addItems([c.describe() for c in changes])
-        blocked = problem or disk_problem or resize_problem or mac_problem
+        blocked = problem or disk_problem or resize_problem or mac_problem or display_problem
         can_apply = (self.runner is not None and self.host is not None
                      and self.domain is not None and self.domain.persistent)
         self.apply_button.setEnabled(bool(changes) and not blocked and can_apply)
