@@ -275,3 +275,42 @@ def test_free_disk_dropped_on_a_machine_is_attached_as_a_block_disk(
     assert f"{loop} is already a disk of {lab_vm}" in dialogs[-1].error.text()
     dialogs[-1].reject()
     assert blkid(loop) == ""  # attaching wrote nothing to the disk
+
+
+def test_several_items_dropped_at_once_are_confirmed_one_by_one(storage_window, qtbot,
+                                                                  pool_names, tmp_path):
+    window, _conn, dialogs = storage_window
+    name = f"vstest-multi-{os.getpid()}"
+    pool_names.append(name)
+    folder = IMAGES / name
+    folder.mkdir()
+    assert drop(window.storage_page, file_mime(folder))
+    go(qtbot, dialogs[-1])
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
+                    timeout=10000)
+    model = window.pool_model
+    row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
+    window.pool_view.setCurrentIndex(model.index(row, 0))
+    images = [tmp_path / "one.qcow2", tmp_path / "two.qcow2", tmp_path / "three.qcow2"]
+    for image in images:
+        qemu_img.create(image, 16 * MiB)
+
+    opened = len(dialogs)
+    assert drop(window.storage_page, file_mime(*images))
+    first = dialogs[-1]
+    assert len(dialogs) == opened + 1  # one question at a time
+    assert first.windowTitle() == "Import one.qcow2 (1 of 3)"
+    go(qtbot, first)
+    qtbot.waitUntil(lambda: len(dialogs) == opened + 2, timeout=5000)
+    second = dialogs[-1]
+    assert second.windowTitle() == "Import two.qcow2 (2 of 3)"
+    qtbot.mouseClick(second.buttons.button(second.buttons.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(dialogs) == opened + 3, timeout=5000)
+    third = dialogs[-1]
+    assert third.windowTitle() == "Import three.qcow2 (3 of 3)"
+    go(qtbot, third)
+    qtbot.waitUntil(lambda: {v.name for v in pool_named(window, name).volumes}
+                    == {"one.qcow2", "three.qcow2"}, timeout=15000)
+    assert not (folder / "two.qcow2").exists()
+    assert len(dialogs) == opened + 3

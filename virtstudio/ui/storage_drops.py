@@ -84,13 +84,30 @@ class StorageDrops(QObject):
     # ---- onto Storage -------------------------------------------------------------
 
     def drop_on_storage(self, mime: QMimeData) -> DropConfirmDialog | None:
-        """Open the confirmation for what ``mime`` holds (the first item, one at a time)."""
+        """Open the confirmation for each item ``mime`` holds, one after the other: each
+        says what it writes, and cancelling one leaves the others to decide."""
         host = self._host()
         paths = dropped_paths(mime)
         if host is None or not paths:
             return None
-        path = paths[0]
-        kind = "device" if mime.hasFormat(DEVICE_MIME) else drop_plans.classify_path(path)
+        devices = mime.hasFormat(DEVICE_MIME)
+        queue = [(path, "device" if devices else drop_plans.classify_path(path))
+                 for path in paths]
+        return self._confirm_next(host, queue, 0)
+
+    def _confirm_next(self, host: HostConnection, queue: list[tuple[Path, str]],
+                      position: int) -> DropConfirmDialog | None:
+        if position >= len(queue) or host.state is not ConnectionState.CONNECTED:
+            return None
+        path, kind = queue[position]
+        dialog = self._item_dialog(host, path, kind)
+        if len(queue) > 1:
+            dialog.setWindowTitle(f"{dialog.windowTitle()} ({position + 1} of {len(queue)})")
+        # The next one opens once this one is answered, whichever way.
+        dialog.finished.connect(lambda _result: self._confirm_next(host, queue, position + 1))
+        return self._open(dialog)
+
+    def _item_dialog(self, host: HostConnection, path: Path, kind: str) -> DropConfirmDialog:
         taken = {p.name for p in list(host.pools.values())}
         if kind == "device":
             dialog = self._device_dialog(host, path, taken)
@@ -107,7 +124,7 @@ class StorageDrops(QObject):
                 lambda *_: _refuse(f"{path} is not a folder, a disk image or a block "
                                    "device, so nothing can be made of it."),
                 self.window.runner, parent=self.window)
-        return self._open(dialog)
+        return dialog
 
     def _device_dialog(self, host: HostConnection, path: Path, taken: set[str]
                        ) -> DropConfirmDialog:
