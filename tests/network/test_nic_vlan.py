@@ -120,3 +120,50 @@ def test_details_show_the_recorded_vlan(make_main_window, qtbot, tmp_path):
     nics = window.details.nics
     assert nics.horizontalHeaderItem(4).text() == "VLAN"
     assert [nics.item(r, 4).text() for r in range(nics.rowCount())] == ["42", "—"]
+
+
+def test_connect_moves_the_chosen_card_or_adds_one(tmp_path):
+    second = "52:54:00:00:bb:02"
+    path = tmp_path / "two.xml"
+    path.write_text(
+        "<node><domain type='test'><name>two-nics</name><memory>65536</memory>"
+        "<os><type>hvm</type></os><devices>"
+        f"<interface type='network'><source network='lan'/><mac address='{MAC}'/>"
+        "<model type='virtio'/></interface>"
+        f"<interface type='network'><source network='lan'/><mac address='{second}'/>"
+        "<model type='e1000e'/></interface></devices></domain>"
+        "<network><name>lan</name><bridge name='vslan0'/><forward mode='nat'/>"
+        "<ip address='10.77.0.1' netmask='255.255.255.0'/></network></node>",
+        encoding="utf-8")
+    conn = HostConnection(f"test://{path}", stats_interval=0)
+    conn.open().result(10)
+    runner = JobRunner()
+    try:
+        wait_for(lambda: conn.state is ConnectionState.CONNECTED and conn.domains)
+        if conn.find_domain_by_name("two-nics").state.is_active:
+            conn.call(lambda c: c.lookupByName("two-nics").destroy()).result(5)
+            wait_for(lambda: not conn.find_domain_by_name("two-nics").state.is_active)
+        dom = conn.find_domain_by_name("two-nics")
+        with pytest.raises(VirtStudioError, match="no network interface 52:54:00:00:bb:09"):
+            connect_domain(runner, conn, dom, "bridge", "br-b", mac="52:54:00:00:bb:09")
+        assert not runner.jobs
+
+        job = finished(connect_domain(runner, conn, dom, "bridge", "br-b", mac=second.upper(),
+                                      vlan=30))
+        assert job.state is JobState.DONE, job.log_text()
+        wait_for(lambda: conn.find_domain_by_name("two-nics").summary.nics[1].source == "br-b")
+        first, moved = conn.find_domain_by_name("two-nics").summary.nics
+        assert (first.kind, first.source, first.mac) == ("network", "lan", MAC)
+        assert (moved.kind, moved.mac, moved.model) == ("bridge", second, "e1000e")
+        wait_for(lambda: nic_vlans(conn.find_domain_by_name("two-nics").xml) == {second: 30})
+
+        job = finished(connect_domain(runner, conn, conn.find_domain_by_name("two-nics"),
+                                      "network", "lan", add=True))
+        assert job.state is JobState.DONE, job.log_text()
+        wait_for(lambda: len(conn.find_domain_by_name("two-nics").summary.nics) == 3)
+        added = conn.find_domain_by_name("two-nics").summary.nics[2]
+        assert added.kind == "network" and added.source == "lan"
+        assert added.mac not in (MAC, second)
+    finally:
+        runner.shutdown(wait=True)
+        conn.shutdown()

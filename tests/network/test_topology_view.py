@@ -96,6 +96,10 @@ def test_drag_a_machine_onto_a_network_connects_it(window, qtbot):
     dialog = next(d for d in opened if isinstance(d, ConnectDialog))
     assert dialog.target.name == "lan" and "topo-vm" in dialog.question.text()
     assert not dialog.vlan_edit.isVisibleTo(dialog)  # VLANs are for host bridges
+    # The card to move is chosen by its MAC (a new card is the other choice).
+    assert [dialog.nic_combo.itemData(i) for i in range(dialog.nic_combo.count())] \
+        == [MAC, None]
+    assert dialog.chosen_mac() == MAC and MAC in dialog.nic_combo.currentText()
     # The node went back to its place: only the confirmed change moves it.
     assert view.items_by_id[vm].pos() == view.items_by_id[vm].home
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)

@@ -31,11 +31,10 @@ def _interface_element(domain_xml: str, mac: str) -> ET.Element | None:
     return None
 
 
-def _first_mac(domain_xml: str) -> str:
-    mac = ET.fromstring(domain_xml).find("devices/interface/mac")
-    if mac is None:
-        raise VirtStudioError("The machine has no network interface to put on a VLAN.")
-    return mac.get("address", "").lower()
+def nic_macs(domain_xml: str) -> list[str]:
+    """The MAC of each of the machine's network interfaces, in order, lower case."""
+    return [m.get("address", "").lower()
+            for m in ET.fromstring(domain_xml).findall("devices/interface/mac")]
 
 
 def moved_interface_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
@@ -82,32 +81,56 @@ def check_target(kind: str, target: str) -> None:
 
 
 def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind: str,
-                   target: str, *, vlan: int | None = None,
-                   apply: PortVlanSetter | None = None) -> Job:
-    """Move the machine's first NIC to ``target`` (or add a NIC when it has none).
+                   target: str, *, vlan: int | None = None, mac: str | None = None,
+                   add: bool = False, apply: PortVlanSetter | None = None) -> Job:
+    """Move the machine's NIC ``mac`` (its first when None) to ``target``; with ``add``,
+    or when the machine has no NIC, add a new one there instead.
 
     With ``vlan`` (bridges only) the NIC's VLAN is recorded too and, once the NIC
     sits on the new bridge, applied to its tap.
     """
     check_target(kind, target)
-    nic = domain.summary.nics[0] if domain.summary.nics else None
+    nics = domain.summary.nics
+    if add or not nics:
+        nic = None
+    elif mac is None:
+        nic = nics[0]
+    else:
+        nic = next((n for n in nics if n.mac.lower() == mac.lower()), None)
+        if nic is None:
+            raise VirtStudioError(f"{domain.name} has no network interface {mac}.")
     if vlan is not None:
         validate_vlan_id(vlan)
         if kind != "bridge":
             raise VirtStudioError("A VLAN can only be set for a NIC on a host bridge.")
     if nic is not None and nic.kind == kind and nic.source == target and vlan is None:
-        raise VirtStudioError(f"{domain.name} is on {target} already; nothing was changed.")
+        raise VirtStudioError(f"{domain.name}'s {nic.mac} is on {target} already; nothing "
+                              "was changed.")
     name, uuid = domain.name, domain.uuid
 
     def work(job: Job) -> None:
         dom = host.virconn.lookupByUUIDString(uuid)
         if nic is None:
             job.report(None, f"Adding a NIC on {kind} {target}")
-            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() else 0
+            before = set(nic_macs(dom.XMLDesc(0)))
             if dom.isActive():
-                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-            dom.attachDeviceFlags(new_interface_xml(kind, target), flags)
+                flags = libvirt.VIR_DOMAIN_AFFECT_LIVE
+                if dom.isPersistent():
+                    flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+                dom.attachDeviceFlags(new_interface_xml(kind, target), flags)
+            else:
+                # A shut-off machine's definition takes the card directly (drivers
+                # without device attach too).
+                root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                devices = root.find("devices")
+                if devices is None:
+                    devices = ET.SubElement(root, "devices")
+                devices.append(ET.fromstring(new_interface_xml(kind, target)))
+                host.virconn.defineXML(ET.tostring(root, encoding="unicode"))
+            # libvirt picks the new card's MAC: it is the one that was not there before.
+            moved = next((m for m in nic_macs(dom.XMLDesc(0)) if m not in before), "")
         else:
+            moved = nic.mac.lower()
             job.report(None, f"Moving {nic.mac} to {kind} {target}")
             if dom.isActive():
                 dom.updateDeviceFlags(moved_interface_xml(dom.XMLDesc(0), nic.mac, kind,
@@ -118,10 +141,9 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
                 # updates (and shut-off machines) still get the change.
                 inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
                 host.virconn.defineXML(moved_domain_xml(inactive, nic.mac, kind, target))
-        if vlan is not None:
-            mac = _first_mac(dom.XMLDesc(0))
-            vlans = {**nic_vlans(dom.XMLDesc(0)), mac: vlan}
-            job.report(None, f"Recording VLAN {vlan} for {mac}")
+        if vlan is not None and moved:
+            vlans = {**nic_vlans(dom.XMLDesc(0)), moved: vlan}
+            job.report(None, f"Recording VLAN {vlan} for {moved}")
             store_vlans(dom, vlans)
             if dom.isActive():
                 apply_running(job, dom.XMLDesc(0), apply or privileged_port_vlan)

@@ -319,12 +319,13 @@ class NetworksPage(QTabWidget):
             box.open()
             self.dialog_opened.emit(box)
             return None
-        dialog = ConnectDialog(machine, target, self)
+        dialog = ConnectDialog(machine, target, domain.summary.nics, self)
 
         def connect() -> None:
+            mac = dialog.chosen_mac()
             try:
                 connect_domain(self.runner, host, domain, target.kind, target.name,
-                               vlan=dialog.vlan())
+                               vlan=dialog.vlan(), mac=mac, add=mac is None)
             except VirtStudioError as exc:
                 box = error_box(self, "Nothing was connected", UserError(exc.message))
                 box.open()
