@@ -154,3 +154,35 @@ def test_target_follows_the_uri():
                  ["-o", "StrictHostKeyChecking=no"]):
         assert any(args[i:i + 2] == pair for i in range(len(args)))
     assert args[-2:] == ["--", "kvm1.example.org"]  # the host can never pass as an option
+
+
+_HOLDS_A_MASTER = """
+import sys, time
+from virtstudio.console.ssh_tunnel import TunnelPool
+master = TunnelPool().master(sys.argv[1])
+print(master.pid, master.control_path, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_killed_app_takes_its_ssh_connection_along(sshd):
+    """Even SIGKILL, which runs no clean-up, ends the host's ssh master: the kernel
+    signals it when the process that started it is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    app = subprocess.Popen([sys.executable, "-c", _HOLDS_A_MASTER, sshd.uri()],
+                           stdout=subprocess.PIPE, text=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    try:
+        pid, control_path = app.stdout.readline().split()
+        assert _masters(Path(control_path)) == [int(pid)]
+    finally:
+        os.kill(app.pid, signal.SIGKILL)
+        app.wait(10)
+    deadline = time.monotonic() + 10
+    while _masters(Path(control_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _masters(Path(control_path)) == []

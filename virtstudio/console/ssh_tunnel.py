@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import functools
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,9 +118,7 @@ class SshMaster:
                                     "-o", "ExitOnForwardFailure=yes")
         # Its own session: a Ctrl+C in the terminal that started VirtStudio must not
         # cut every console at once; close() ends it instead.
-        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True)
+        self.process = _LEASHED.spawn(argv)
         deadline = time.monotonic() + timeout
         while not self._ready():
             if self.process.poll() is not None:
@@ -189,6 +189,50 @@ class SshMaster:
                 proc.wait(5)
         with contextlib.suppress(FileNotFoundError):
             self.control_path.unlink()
+
+
+class _LeashedSpawner:
+    """Starts masters so that they end with VirtStudio, even when it is killed.
+
+    ``setpriv --pdeathsig TERM`` asks the kernel to signal the master when its
+    parent goes, and then becomes ssh itself (same pid).  The kernel's "parent" is
+    the thread that started the child, so every master is started from one thread
+    that lives as long as the process: a console's short-lived worker thread ending
+    must not take the host's connection with it.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[list[str], Future[subprocess.Popen[bytes]]]]
+        self._requests = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.setpriv = shutil.which("setpriv")
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="ssh master spawner",
+                                                daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((argv, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            argv, done = self._requests.get()
+            if self.setpriv is not None:
+                argv = [self.setpriv, "--pdeathsig", "TERM", "--", *argv]
+            try:
+                done.set_result(subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                                 stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.PIPE,
+                                                 start_new_session=True))
+            except OSError as exc:
+                done.set_exception(exc)
+
+
+_LEASHED = _LeashedSpawner()
 
 
 class TunnelPool:
