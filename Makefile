@@ -30,6 +30,7 @@ lint: setup
 
 test: setup
 	@packaging/dev/start-libvirtd
+	@packaging/dev/fetch-network-manager
 	.venv/bin/ruff check virtstudio tests bench
 	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \

@@ -1,8 +1,9 @@
 """Making a bridge or VLAN permanent: without NetworkManager the answer says so plainly.
 
-NetworkManager does not run on the test machines, so only its absence is tested
-here: with no system bus at all, and with a real (private) bus that nobody named
-NetworkManager is on.  The AddConnection path itself is untested here.
+Its absence is tested here: with no system bus at all, and with a real
+(private) bus that nobody named NetworkManager is on.  The path through a real
+NetworkManager (profiles stored, updated, refused, the daemon dying mid-call)
+is in test_nm_persist_real.py and, for the button, test_nm_persist_ui.py.
 """
 
 from __future__ import annotations
