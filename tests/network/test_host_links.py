@@ -30,6 +30,7 @@ def test_model_follows_changes_made_outside_within_a_second(host):
 def test_bridge_with_two_veth_ports_passes_a_ping(host, netns):
     left, right = netns("left"), netns("right")
     host.create_bridge("vsbr0")
+    assert not wait_for(lambda: host.find("vsbr0"), timeout=1.0).vlan_filtering
     for name, peer_ns, address in (("vl0", left, "10.88.0.2/24"),
                                    ("vr0", right, "10.88.0.3/24")):
         host.create_veth(name, f"{name}p")

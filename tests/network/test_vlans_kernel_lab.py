@@ -35,6 +35,7 @@ def test_vlan_interface_on_a_port(host):
 
 def test_vlan_aware_bridge_separates_vlans(host, netns):
     host.create_bridge("vsvbr", vlan_filtering=True)
+    assert wait_for(lambda: host.find("vsvbr"), timeout=1.0).vlan_filtering
     peers = {}
     for port, vid, address in (("pa", 10, "10.10.0.1/24"), ("pb", 10, "10.10.0.2/24"),
                                ("pc", 20, "10.10.0.3/24")):

@@ -78,6 +78,7 @@ def test_vlan_aware_bridge_vlan_interface_dummy_and_port_vlans_from_the_tab(tab,
     qtbot.waitUntil(lambda: {"vs-vbr", "vs-trunk", "vs-dum"} <= names(tab), timeout=10000)
     assert host.find("vs-dum").kind == "dummy"
     assert "vlan_filtering 1" in ip("-n", host.netns, "-d", "link", "show", "vs-vbr").stdout
+    assert host.find("vs-vbr").vlan_filtering  # what "Make Permanent…" hands NetworkManager
 
     qtbot.waitUntil(lambda: tab.vlan_parent_combo.findText("vs-trunk") >= 0, timeout=10000)
     tab.vlan_parent_combo.setCurrentText("vs-trunk")

@@ -54,15 +54,18 @@ class Link:
     vlan_id: int = 0
     parent: int = 0
     addresses: tuple[str, ...] = field(default_factory=tuple)
+    vlan_filtering: bool = False  # a VLAN-aware bridge
 
 
 def _link_from_msg(msg: Any, addresses: tuple[str, ...] = ()) -> Link:
     info = msg.get_attr("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info is not None else ""
-    vlan_id = 0
-    if kind == "vlan" and info is not None:
-        data = info.get_attr("IFLA_INFO_DATA")
-        vlan_id = data.get_attr("IFLA_VLAN_ID") if data is not None else 0
+    vlan_id, vlan_filtering = 0, False
+    data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
+    if kind == "vlan" and data is not None:
+        vlan_id = data.get_attr("IFLA_VLAN_ID")
+    elif kind == "bridge" and data is not None:
+        vlan_filtering = bool(data.get_attr("IFLA_BR_VLAN_FILTERING"))
     name = msg.get_attr("IFLA_IFNAME") or ""
     if not kind:
         kind = "loopback" if name == "lo" else "ether"
@@ -71,7 +74,8 @@ def _link_from_msg(msg: Any, addresses: tuple[str, ...] = ()) -> Link:
         state=OPERSTATES.get(msg.get_attr("IFLA_OPERSTATE") or "", "unknown"),
         mac=msg.get_attr("IFLA_ADDRESS") or "", mtu=msg.get_attr("IFLA_MTU") or 0,
         master=msg.get_attr("IFLA_MASTER") or 0, vlan_id=vlan_id or 0,
-        parent=msg.get_attr("IFLA_LINK") or 0, addresses=addresses)
+        parent=msg.get_attr("IFLA_LINK") or 0, addresses=addresses,
+        vlan_filtering=vlan_filtering)
 
 
 def _addr_text(msg: Any) -> str:

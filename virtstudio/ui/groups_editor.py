@@ -25,7 +25,8 @@ class GroupsEditor(QGroupBox):
         self.error.setStyleSheet(ERROR_STYLE)
         self.save_button = QPushButton("Save", objectName="groupsSaveButton")
         self.save_button.clicked.connect(self.save)
-        hint = QLabel("Find them with folder:prod or tag:web in the filter box.")
+        hint = QLabel("Folders show in the sidebar under the host's machines (drag a machine "
+                      "onto one to file it there); find tags with tag:web in the filter box.")
         hint.setEnabled(False)
         form = QFormLayout(self)
         form.addRow("Folder:", self.folder_edit)

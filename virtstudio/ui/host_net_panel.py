@@ -300,8 +300,8 @@ class HostInterfacesTab(QWidget):
         if link is None:
             return
         parent = self.network.links.get(link.parent)
-        spec = PermanentLink(link.name, link.kind, parent=parent.name if parent else "",
-                             vlan_id=link.vlan_id)
+        spec = PermanentLink(link.name, link.kind, vlan_filtering=link.vlan_filtering,
+                             parent=parent.name if parent else "", vlan_id=link.vlan_id)
 
         def work(job: Job) -> None:
             job.report(None, f"Asking NetworkManager to keep {link.name}")
