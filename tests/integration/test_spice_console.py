@@ -45,8 +45,9 @@ def type_text(client: SpiceClient, text: str) -> None:
             client.key_event(False, *SHIFT_L)
 
 
-async def _session(dom, compression: str) -> dict:
-    client = SpiceClient(compression=compression)
+async def _session(dom, compression: str = "off", client=None) -> dict:
+    """Type two lines, pause the guest and settle on libvirt's screenshot; any SPICE client."""
+    client = client or SpiceClient(compression=compression)
     opened: list[int] = []
 
     async def opener():
@@ -72,17 +73,17 @@ async def _session(dom, compression: str) -> dict:
         finally:
             await asyncio.to_thread(dom.resume)
         fb = client.framebuffer
+        unsupported = client.display.unsupported if isinstance(client, SpiceClient) else {}
         return {"fb": bytes(fb.data), "w": fb.width, "h": fb.height, "shot": shot,
-                "channels": len(opened), "unsupported": dict(client.display.unsupported)}
+                "channels": len(opened), "unsupported": dict(unsupported)}
     finally:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
 
 
-@pytest.mark.parametrize("compression", ["off", "lz4"])
-def test_spice_types_and_matches_the_screenshot(spice_guest, compression):
-    result = asyncio.run(_session(spice_guest, compression))
+def check_typed(result: dict) -> None:
+    """What any SPICE client must have shown: libvirt's screenshot and the answer 42."""
     shot = result["shot"]
     assert (result["w"], result["h"]) == (shot.width, shot.height) == (720, 400)
     assert result["channels"] == 4  # main, display, inputs, cursor: one socket each
@@ -95,16 +96,26 @@ def test_spice_types_and_matches_the_screenshot(spice_guest, compression):
     assert len(answer) == width * 4 * ROW
 
 
-@pytest.mark.parametrize("video", ["qxl", "virtio"])
-def test_other_video_models_match_the_screenshot(lab_images, video):
-    """QXL (in VGA mode, as a guest without QXL drivers runs it) and virtio-gpu without GL."""
+@pytest.mark.parametrize("compression", ["off", "lz4"])
+def test_spice_types_and_matches_the_screenshot(spice_guest, compression):
+    check_typed(asyncio.run(_session(spice_guest, compression)))
+
+
+def video_session(lab_images, video: str, client=None) -> dict:
+    """A fresh SPICE-only lab guest with ``video``, typed into and compared by ``_session``."""
     name = f"vstest-spice-{video}-{os.getpid()}"
     conn = libvirt.open(SYSTEM_URI)
     dom = conn.createXML(lab_domain_xml(name, lab_images, graphics=("spice",), video=video), 0)
     try:
         wait_for_prompt(dom, 120)  # generous: a loaded host boots TCG guests slowly
-        result = asyncio.run(_session(dom, "off"))
+        return asyncio.run(_session(dom, "off", client))
     finally:
         dom.destroy()
+
+
+@pytest.mark.parametrize("video", ["qxl", "virtio"])
+def test_other_video_models_match_the_screenshot(lab_images, video):
+    """QXL (in VGA mode, as a guest without QXL drivers runs it) and virtio-gpu without GL."""
+    result = video_session(lab_images, video)
     assert result["unsupported"] == {}
     assert rgb(result["fb"]) == result["shot"].pixels

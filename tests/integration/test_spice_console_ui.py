@@ -153,7 +153,8 @@ def mock_remote_viewer(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("guest", [(("spice",), False, "s3cret-pw")], indirect=True)
 def test_remote_viewer_gets_the_console_on_stdin(make_main_window, qtbot, system_libvirtd,
-                                                 guest, mock_remote_viewer):
+                                                 guest, mock_remote_viewer, monkeypatch):
+    monkeypatch.setenv("VIRTSTUDIO_SPICE_CLIENT", "builtin")  # the drop below is the own client's
     _window, pane = _open_console(make_main_window, qtbot, system_libvirtd, guest)
     qtbot.waitUntil(lambda: _connected(pane), timeout=20000)
     assert pane.viewer_button.isHidden()  # our own client shows this screen
@@ -174,6 +175,7 @@ def test_remote_viewer_gets_the_console_on_stdin(make_main_window, qtbot, system
 def test_no_remote_viewer_button_without_the_program(make_main_window, qtbot, system_libvirtd,
                                                      guest, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("VIRTSTUDIO_SPICE_CLIENT", "builtin")  # the drop below is the own client's
     _window, pane = _open_console(make_main_window, qtbot, system_libvirtd, guest)
     qtbot.waitUntil(lambda: _connected(pane), timeout=20000)
     session = pane.session

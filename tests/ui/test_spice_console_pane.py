@@ -34,7 +34,7 @@ def test_pane_shows_the_spice_screen_and_says_what_it_skipped(qtbot, spice_serve
     pane = ConsolePane()
     qtbot.addWidget(pane)
     pane.show()
-    session = ConsoleSession(spice_server.opener, protocol="spice")
+    session = ConsoleSession(spice_server.opener, protocol="spice", spice_backend="builtin")
     with qtbot.waitSignal(pane.picture_incomplete, timeout=10000) as blocker:
         pane.attach(session)
     assert blocker.args == ["QUIC image"]

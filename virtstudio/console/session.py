@@ -18,7 +18,7 @@ from virtstudio.console.framebuffer import Framebuffer
 from virtstudio.console.local import open_graphics_socket
 from virtstudio.console.rfb_client import RfbClient, describe_connection_error
 from virtstudio.console.spice_client import SpiceClient
-from virtstudio.console.spice_glib import SpiceGlibClient, in_glib, spice_glib_unavailable
+from virtstudio.console.spice_glib import SpiceGlibClient, spice_glib_unavailable
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.signal import Signal
 
@@ -162,7 +162,7 @@ class ConsoleSession:
         loop = self._loop
         if loop is not None and self.client is not None and not loop.is_closed():
             if isinstance(self.client, SpiceGlibClient):
-                in_glib(fn, *args)  # spice-glib objects live in GLib's context
+                fn(*args)  # it posts into GLib's context itself
                 return
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(fn, *args)

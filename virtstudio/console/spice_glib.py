@@ -259,8 +259,6 @@ class SpiceGlibClient:
             _on(channel, "display-primary-destroy", self._on_primary_destroy)
             _on(channel, "display-invalidate", self._on_invalidate)
             _on(channel, "display-mark", self._on_mark)
-        elif kind == "InputsChannel":
-            self._inputs = channel
         elif kind == "CursorChannel":
             _on(channel, "cursor-set", self._on_cursor_set)
             _on(channel, "cursor-hide", lambda _c: self.cursor_changed.emit(None))
@@ -298,6 +296,13 @@ class SpiceGlibClient:
         name = getattr(event, "value_name", str(event))
         if name == "SPICE_CHANNEL_OPENED":
             self.channels_opened += 1
+            if isinstance(channel, _modules()[1].InputsChannel):
+                # spice-glib drops keys given before the inputs channel is up.
+                self._inputs = channel
+                self._ready_now()
+                if self._keys and not self._key_timer:
+                    self._key_timer = True
+                    self._send_key()
             return
         if name == "SPICE_CHANNEL_CLOSED":
             self._finish(None)
@@ -377,8 +382,10 @@ class SpiceGlibClient:
         self._ready_now()
 
     def _ready_now(self) -> None:
+        """Connected once the screen exists and keys can go out, as with the own client."""
         loop, ready = self._loop, self._ready
-        if loop is not None and ready is not None:
+        if loop is not None and ready is not None and self.framebuffer is not None \
+                and self._inputs is not None:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(lambda: ready.done() or ready.set_result(None))
 
@@ -455,8 +462,13 @@ class SpiceGlibClient:
         main.clipboard_selection_notify(selection, kind, self._offer)
         return True
 
+    # The public calls below may come from any thread: each posts its work into GLib.
+
     def set_clipboard_sharing(self, on: bool) -> None:
         self.share_clipboard = on
+        in_glib(self._sharing_changed, on)
+
+    def _sharing_changed(self, on: bool) -> None:
         if not on and self._offer is not None:
             self._offer = None
             if self._main is not None and self.agent_connected:
@@ -464,6 +476,10 @@ class SpiceGlibClient:
 
     def send_clipboard(self, text: str) -> None:
         """Offer desktop text to the guest's agent; ignored unless sharing is on."""
+        if self.share_clipboard:
+            in_glib(self._offer_text, text)
+
+    def _offer_text(self, text: str) -> None:
         if not self.share_clipboard or self._main is None or not self.agent_connected:
             return
         self._offer = text.encode()[:MAX_CLIPBOARD]
@@ -471,28 +487,36 @@ class SpiceGlibClient:
 
     def set_desktop_size(self, width: int, height: int) -> bool:
         """Ask the guest's agent for a new screen size; False without an agent."""
-        if self._main is None or not self.agent_connected:
+        if not self.agent_connected:
             return False
-        self._main.update_display_enabled(0, True, False)
-        self._main.update_display(0, 0, 0, width, height, True)
+        in_glib(self._ask_size, width, height)
         return True
+
+    def _ask_size(self, width: int, height: int) -> None:
+        if self._main is not None and self.agent_connected:
+            self._main.update_display_enabled(0, True, False)
+            # True: spice-glib sends the monitors config after its short debounce.
+            self._main.update_display(0, 0, 0, width, height, True)
 
     # ---- input -----------------------------------------------------------------------------
 
     def key_event(self, down: bool, keysym: int, scancode: int | None = None) -> None:
-        """A key as its XT scancode; unknown keys are dropped.  Call inside the GLib context."""
+        """A key as its XT scancode (SPICE has no keysyms); unknown keys are dropped."""
+        in_glib(self._key, down, keysym, scancode)
+
+    def _key(self, down: bool, keysym: int, scancode: int | None) -> None:
         xt = scancode if scancode is not None else _KEYSYM_TO_XT.get(keysym)
-        if self._inputs is None or xt is None:
+        if self._ending or xt is None:
             return
         self._keys.append((down, spice_glib_scancode(xt)))
-        if not self._key_timer:
+        if self._inputs is not None and not self._key_timer:
             self._key_timer = True
             self._send_key()
 
     def _send_key(self) -> bool:
         # Paced as the own client does (QEMU puts SPICE keys straight into the guest's small
-        # PS/2 queue), but counted from when the key left the socket: spice-glib writes
-        # from its coroutine, and keys it batches into one write get lost.
+        # PS/2 queue), but counted from when spice-glib has written the key, not from when
+        # it was queued, so a busy context never lets keys leave in one burst.
         inputs = self._inputs
         if not self._keys or inputs is None:
             self._key_timer = False
@@ -511,7 +535,10 @@ class SpiceGlibClient:
         _modules()[0].timeout_add(int(KEY_DELAY * 1000), self._send_key)
 
     def pointer_event(self, x: int, y: int, buttons: int) -> None:
-        """VNC-style pointer state (8 and 16 are the wheel).  Call inside the GLib context."""
+        """VNC-style pointer state: position plus button mask (8 and 16 are the wheel)."""
+        in_glib(self._pointer_state, x, y, buttons)
+
+    def _pointer_state(self, x: int, y: int, buttons: int) -> None:
         inputs, fb, main = self._inputs, self.framebuffer, self._main
         if inputs is None or fb is None or main is None:
             return

@@ -397,6 +397,7 @@ class ConsolePane(QWidget):
         self._incomplete_relay = relay(session.incomplete, self._on_incomplete, self)
         self._resizable_relay = relay(session.desktop_resizable, self._on_resizable, self)
         self.clipboard.set_session(session)
+        self.toolbar.setToolTip(f"This screen is shown by {session.client_name}.")
         # Known only once the server answers; a SPICE display never can.
         self._resize_item_allowed(False, fall_back=session.protocol != "vnc")
         self.incomplete_hint.hide()
