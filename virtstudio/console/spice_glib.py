@@ -423,9 +423,10 @@ class SpiceGlibClient:
                        address: int | None) -> None:
         if not address or not (0 < width <= MAX_CURSOR and 0 < height <= MAX_CURSOR):
             return
-        # spice-glib hands native-endian ARGB words: B, G, R, A in memory, as Qt's ARGB32.
-        self.cursor_changed.emit(CursorShape(hot_x, hot_y, width, height,
-                                             bytes(_memory(address, width * height * 4))))
+        # spice-glib hands R, G, B, A bytes (ready for a GdkPixbuf); Qt's ARGB32 wants B, G, R, A.
+        pixels = bytearray(_memory(address, width * height * 4))
+        pixels[0::4], pixels[2::4] = pixels[2::4], pixels[0::4]
+        self.cursor_changed.emit(CursorShape(hot_x, hot_y, width, height, bytes(pixels)))
 
     async def wait_update(self, timeout: float = 5.0) -> None:
         assert self._update_event is not None
