@@ -283,6 +283,8 @@ def test_foreign_arch_import_xml(spec, tmp_path):
     assert disk.find("driver").get("type") == "qcow2"
     assert disk.find("target").get("bus") == "virtio"
     assert root.find("features") is None and root.find("devices/input") is None
+    # Emulated, it needs a 64-bit core: QEMU's default for "virt" is a 32-bit one.
+    assert (root.find("cpu").get("mode"), root.findtext("cpu/model")) == ("custom", "max")
 
 
 def test_pc_machines_get_an_ide_cdrom_on_hdc(spec):

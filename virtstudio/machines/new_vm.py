@@ -401,6 +401,11 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> s
     _features(root, spec)
     if spec.domain_type == "kvm":
         _sub(root, "cpu", mode="host-passthrough")
+    elif spec.arch == "aarch64":
+        # QEMU's default core for "virt" is the 32-bit Cortex-A15: 64-bit firmware and
+        # kernels would never start. "max" emulates every feature QEMU knows.
+        cpu = _sub(root, "cpu", mode="custom", match="exact")
+        _sub(cpu, "model", "max")
     _sub(root, "clock", offset="localtime" if variant.family == "windows" else "utc")
     for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"),
                           ("on_crash", "destroy")):
