@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -187,3 +188,18 @@ def test_scripted_server_screen_cursor_and_input():
         session.stop()
         server.close()
     assert session.state == "closed"
+
+
+def test_forced_glib_where_it_cannot_run_says_why_mock_unavailable(monkeypatch):
+    """spice-glib's absence is mocked (it is installed here): the session names the reason."""
+    from virtstudio.console import spice_glib
+
+    monkeypatch.setattr(spice_glib, "_unavailable", "spice-glib is not installed (mock).")
+    assert choose_spice_backend() == "builtin" or "VIRTSTUDIO_SPICE_CLIENT" in os.environ
+    session = ConsoleSession(lambda: socket.socket(), protocol="spice", spice_backend="glib")
+    session.start()
+    try:
+        wait_for(lambda: session.state == "closed", timeout=5)
+    finally:
+        session.stop()
+    assert session.error == "spice-glib is not installed (mock)."

@@ -63,18 +63,20 @@ async def _session(dom, compression: str = "off", client=None) -> dict:
         await wait_answered(client)
         await asyncio.to_thread(dom.suspend)
         try:
-            # The paused guest's screen no longer changes: our picture must settle on
-            # exactly what libvirt's screenshot shows.
+            # The paused guest's screen no longer changes, except QEMU's blinking text
+            # cursor: our picture must settle on exactly what libvirt's screenshot shows.
+            # Compare a copy, so a blink right after the comparison cannot spoil the result.
             for _attempt in range(10):
                 await asyncio.sleep(0.3)
                 shot = await asyncio.to_thread(take_screenshot, dom)
-                if rgb(client.framebuffer.data) == shot.pixels:
+                picture = bytes(client.framebuffer.data)
+                if rgb(picture) == shot.pixels:
                     break
         finally:
             await asyncio.to_thread(dom.resume)
         fb = client.framebuffer
         unsupported = client.display.unsupported if isinstance(client, SpiceClient) else {}
-        return {"fb": bytes(fb.data), "w": fb.width, "h": fb.height, "shot": shot,
+        return {"fb": picture, "w": fb.width, "h": fb.height, "shot": shot,
                 "channels": len(opened), "unsupported": dict(unsupported)}
     finally:
         runner.cancel()

@@ -47,7 +47,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from virtstudio.console.framebuffer import Framebuffer, ProtocolError
-from virtstudio.console.rfb_client import MAX_CURSOR, CursorShape
+from virtstudio.console.rfb_client import MAX_CURSOR, CursorShape, describe_connection_error
 from virtstudio.console.spice_client import _BUTTONS, _KEYSYM_TO_XT, KEY_DELAY
 from virtstudio.core.signal import Signal
 
@@ -269,15 +269,16 @@ class SpiceGlibClient:
         loop = self._loop
         if loop is None or self._ending:
             return
-        asyncio.run_coroutine_threadsafe(self._fetch_socket(channel), loop)
+        try:
+            asyncio.run_coroutine_threadsafe(self._fetch_socket(channel), loop)
+        except RuntimeError:  # the session's loop has already closed
+            self._finish(None)
 
     async def _fetch_socket(self, channel: Any) -> None:
         assert self._opener is not None
         try:
             sock = await self._opener()
         except Exception as exc:
-            from virtstudio.console.rfb_client import describe_connection_error
-
             in_glib(self._finish, describe_connection_error(exc))
             return
         in_glib(self._give_socket, channel, sock.detach())
