@@ -170,3 +170,19 @@ def test_drag_onto_a_bridge_with_a_vlan_records_it(window, qtbot, host):
     line = next(e for e in view.edge_items
                 if e.a.node.id == vm and e.b.node.id == "link:vs-other")
     assert line.caption.text() == "VLAN 30"  # drawn on the edge
+
+
+def test_a_hidden_topology_catches_up_when_shown(window, qtbot):
+    win, conn = window
+    page = win.network_page
+    view = page.topology
+    qtbot.waitUntil(lambda: f"net:{conn.uri}:lan" in view.items_by_id, timeout=2000)
+    page.setCurrentIndex(0)  # another tab: the graph waits rather than laying out unseen
+    assert not view.isVisible()
+    conn.call(lambda c: c.networkCreateXML(
+        "<network><name>later</name><ip address='10.81.0.1' prefix='24'/></network>")
+    ).result(5)
+    qtbot.waitUntil(lambda: any(n.name == "later" for n in conn.networks.values()),
+                    timeout=2000)
+    page.setCurrentWidget(view)
+    qtbot.waitUntil(lambda: f"net:{conn.uri}:later" in view.items_by_id, timeout=1000)
