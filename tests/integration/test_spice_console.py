@@ -57,9 +57,21 @@ async def _session(dom, compression: str = "off", client=None) -> dict:
     await client.connect(opener)
     runner = asyncio.create_task(client.run())
     try:
+        # Connected means a screen exists, not that it has been drawn: wait for the banner
+        # and prompt (19 text rows) before reading the prompt off it.
+        deadline = asyncio.get_running_loop().time() + 30
+        while (_text_rows(picture := _picture(client)) < 19
+               and asyncio.get_running_loop().time() < deadline):
+            await asyncio.sleep(0.05)
+        prompt = _prompt_prefix(picture, _text_rows(picture) - 1)
         for text in ("echo 42\n", "echo $((6*7))\n"):
+            prompts = _count_prompts(_picture(client), prompt)
             type_text(client, text)
             await client.drain()
+            # Like a typist, wait for the next prompt: QEMU drops keys once the guest's
+            # PS/2 queue holds 8 bytes, and a guest busy running a command on a loaded
+            # host reads none.
+            await _wait_prompts(client, prompt, prompts + 1)
         await wait_answered(client)
         await asyncio.to_thread(dom.suspend)
         try:
@@ -82,6 +94,32 @@ async def _session(dom, compression: str = "off", client=None) -> dict:
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+def _picture(client) -> tuple[int, int, bytes]:
+    fb = client.framebuffer
+    return fb.width, fb.height, bytes(fb.data)
+
+
+PROMPT_CELLS = 5  # "lab# ": the text cursor blinks in the cell after it
+
+
+def _prompt_prefix(picture: tuple[int, int, bytes], row: int) -> bytes:
+    width, _height, data = picture
+    stride, cells = width * 4, PROMPT_CELLS * 9 * 4
+    top = row * ROW
+    return b"".join(data[(top + y) * stride:(top + y) * stride + cells] for y in range(ROW))
+
+
+def _count_prompts(picture: tuple[int, int, bytes], prompt: bytes) -> int:
+    return sum(_prompt_prefix(picture, r) == prompt for r in range(picture[1] // ROW))
+
+
+async def _wait_prompts(client, prompt: bytes, count: int, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (_count_prompts(_picture(client), prompt) < count
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.05)
 
 
 def check_typed(result: dict) -> None:

@@ -15,11 +15,12 @@ see its sockets.  The default context is therefore iterated by one daemon
 thread started here ("spice-glib").  Qt does not iterate it (the app sets
 QT_NO_GLIB), so the GUI thread never blocks on it; libvirt's event thread
 (``core/events.py``) iterates the same context when a host is open, and GLib
-lets only one thread own it at a time, so the two take turns and every
-spice-glib callback runs serialised on one of them.  The same thread serves
-core tests without any QApplication.  spice-glib objects are touched only
-inside that context: every call from another thread goes through
-``GLib.idle_add``.
+lets only one thread own it at a time, so the two take turns: every callback
+of either library runs serialised on one of the two threads (libvirt's event
+callbacks only hand work on, so they may run on this one too).  The same
+thread serves core tests without any QApplication.  spice-glib objects are
+touched only inside that context: every call from another thread goes through
+``GLib.idle_add``.  Sessions share the thread; it lives as long as the process.
 
 Sockets: the main channel gets the opener's first socket through
 ``spice_session_open_fd``; every further channel asks with "open-fd" and gets

@@ -57,9 +57,9 @@ SCALE_RESIZE = "resize"
 # A window being dragged to a new size sends one request when it settles, not dozens.
 RESIZE_DEBOUNCE_MS = 400
 MIN_GUEST_SIZE = 64
-RESIZE_UNSUPPORTED_TIP = ("The guest's screen size cannot be changed from here: its display "
-                          "did not announce ExtendedDesktopSize (SPICE displays and older VNC "
-                          "servers do not).")
+RESIZE_UNSUPPORTED_TIP = ("The guest's screen size cannot be changed from here: a VNC display "
+                          "must announce ExtendedDesktopSize (older servers do not), a SPICE "
+                          "display needs spice-glib and spice-vdagent running in the guest.")
 RESIZE_TIP = "Scale the screen to the window and ask the guest to take the window's size"
 
 
