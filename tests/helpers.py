@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 
-def off_gui_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run ``fn`` on a short-lived thread and return its result (for test set-up in GUI tests)."""
+def off_gui_thread(fn: Callable[..., Any], *args: Any, timeout: float = 60.0) -> Any:
+    """Run ``fn`` on a short-lived thread and return its result (for test set-up in GUI tests).
+
+    Still running after ``timeout`` s is an error, never a silent None."""
     result: dict[str, object] = {}
 
     def run() -> None:
@@ -19,7 +21,9 @@ def off_gui_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
     t = threading.Thread(target=run)
     t.start()
-    t.join(60)
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"{getattr(fn, '__name__', fn)} still running after {timeout:.0f} s")
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
     return result.get("value")

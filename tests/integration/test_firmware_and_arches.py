@@ -48,7 +48,8 @@ def _run(spec: VmSpec, check) -> object:
                 return check(live, console)
         finally:
             dom.destroy()
-    return off_gui_thread(work)
+    # Firmware under TCG on a busy machine: minutes, not seconds.
+    return off_gui_thread(work, timeout=600)
 
 
 def _spec(name: str, **fields) -> VmSpec:
@@ -75,8 +76,6 @@ def test_uefi_machine_boots_the_lab_kernel_on_efi(system_libvirtd, lab_images):
         console.wait_for(READY_MARKER, timeout=180)
         console.wait_for(PROMPT, timeout=60)
         # The shell's answer, not the echo of the command typed: "EFI=yes" or "EFI=no".
-        # Busybox asks the terminal for the cursor (ESC[6n) before each prompt and may
-        # swallow a key typed meanwhile, so a garbled line is typed again.
         # Busybox asks the terminal for the cursor (ESC[6n) at each prompt and may swallow
         # a key typed meanwhile: a garbled line is simply typed again.
         for _attempt in range(3):

@@ -98,7 +98,7 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
     assert Path(f"/sys/class/net/{iso_br}/bridge").is_dir()
 
     # Editing a running network, then restarting it as offered, applies the new settings.
-    assert tab.select(iso)
+    qtbot.waitUntil(lambda: tab.select(iso), timeout=5000)  # the list follows the host
     opened.clear()
     qtbot.mouseClick(tab.edit_button, Qt.MouseButton.LeftButton)
     dialog = opened[-1]
@@ -154,7 +154,7 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
         assert "does not support" in applied.error.message
 
     # Deleting the network the guest runs on is refused; nothing changes.
-    assert tab.select(nat)
+    qtbot.waitUntil(lambda: tab.select(nat), timeout=5000)
     opened.clear()
     qtbot.mouseClick(tab.delete_button, Qt.MouseButton.LeftButton)
     assert f"in use by {name}" in opened[-1].text()

@@ -77,7 +77,7 @@ def _answered(data: bytes, width: int, height: int) -> bool:
         answer.strip(b"\x00\xff"))
 
 
-async def wait_answered(client, timeout: float = 30) -> None:
+async def wait_answered(client, timeout: float = 90) -> None:
     """Wait until the last answer line has appeared (it matches the literal "42" two
     lines above): a busy machine may take a while, so no fixed time."""
     deadline = asyncio.get_running_loop().time() + timeout
