@@ -115,6 +115,9 @@ def test_clicking_a_folder_narrows_the_machine_list(qtbot, make_main_window):
     click(child(model, prod, "web"))
     qtbot.waitUntil(lambda: shown() == {"web-frontend-01", "web-frontend-02", "api-gateway"},
                     timeout=2000)
+    tips = [window.vm_proxy.index(r, 0).data(Qt.ItemDataRole.ToolTipRole)
+            for r in range(window.vm_proxy.rowCount())]
+    assert all("Folder: prod/web" in tip and "Tags: web" in tip for tip in tips)
     # The filter box narrows further within the folder.
     qtbot.keyClicks(window.filter_edit, "api")
     qtbot.waitUntil(lambda: shown() == {"api-gateway"}, timeout=2000)

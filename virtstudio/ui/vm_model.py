@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Sequence
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import (
@@ -384,6 +385,11 @@ class VmListModel(QAbstractTableModel):
         lines.append(f"{dom.state.label} on {host.name}")
         if not dom.persistent:
             lines.append("Transient: disappears once it stops")
+        groups = groups_of(dom)
+        if groups.folder:
+            lines.append(f"Folder: {escape(groups.folder)}")
+        if groups.tags:
+            lines.append(f"Tags: {escape(', '.join(groups.tags))}")
         return "<br>".join(lines)
 
 
