@@ -150,6 +150,10 @@ def test_demo_host_is_labelled(make_main_window, qtbot):
     hosts = {window.vm_model.index(r, VmColumn.HOST).data()
              for r in range(window.vm_model.rowCount())}
     assert hosts == {"Demo host"}
+    # One host: no column repeating its name; a second host brings it back.
+    assert window.vm_view.isColumnHidden(VmColumn.HOST)
+    window.inventory.add("test:///default")
+    qtbot.waitUntil(lambda: not window.vm_view.isColumnHidden(VmColumn.HOST), timeout=5000)
 
 
 def test_add_connection_dialog_to_an_unreachable_host(make_main_window, qtbot, settings):

@@ -253,7 +253,7 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(VmColumn.NAME, QHeaderView.ResizeMode.Stretch)
         widths = {VmColumn.STATE: 120, VmColumn.HOST: 120, VmColumn.VCPUS: 60,
                   VmColumn.MEMORY: 90, VmColumn.CPU: 110, VmColumn.DISK_IO: 110,
-                  VmColumn.NET_IO: 110}
+                  VmColumn.NET_IO: 110, VmColumn.GROUPS: 170}
         for column, width in widths.items():
             header.resizeSection(column, width)
         # The filter sits on the list it narrows, so the toolbar can keep every action in view.
@@ -381,6 +381,8 @@ class MainWindow(QMainWindow):
         self._on_connections_changed()
 
     def _on_connections_changed(self, *_: object) -> None:
+        # With one host every row would repeat its name: the room goes to the others.
+        self.vm_view.setColumnHidden(VmColumn.HOST, len(self.inventory.connections) <= 1)
         demo = any(c.is_demo for c in self.inventory.connections)
         self.demo_banner.setVisible(demo)
         self.setWindowTitle("VirtStudio — Demo host" if demo else "VirtStudio")
