@@ -79,6 +79,8 @@ def test_vlan_aware_bridge_vlan_interface_dummy_and_port_vlans_from_the_tab(tab,
     assert host.find("vs-dum").kind == "dummy"
     assert "vlan_filtering 1" in ip("-n", host.netns, "-d", "link", "show", "vs-vbr").stdout
     assert host.find("vs-vbr").vlan_filtering  # what "Make Permanent…" hands NetworkManager
+    row = next(r for r in range(tab.model.rowCount()) if tab.model.link_at(r).name == "vs-vbr")
+    assert tab.model.index(row, 1).data() == "bridge (VLAN-aware)"
 
     qtbot.waitUntil(lambda: tab.vlan_parent_combo.findText("vs-trunk") >= 0, timeout=10000)
     tab.vlan_parent_combo.setCurrentText("vs-trunk")

@@ -76,7 +76,7 @@ class HostLinkModel(QAbstractTableModel):
         if col == 0:
             return link.name
         if col == 1:
-            return link.kind
+            return "bridge (VLAN-aware)" if link.vlan_filtering else link.kind
         if col == 2:
             return link.state
         if col == 3:
