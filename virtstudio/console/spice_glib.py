@@ -378,9 +378,10 @@ class SpiceGlibClient:
             self._finish(exc.message)
             return
         self._surface = (address, stride)
-        self._copy(0, 0, width, height)
+        # Listeners learn the new size before any picture of that size reaches them.
         if old is not None and old != (width, height):
             self.resized.emit(width, height)
+        self._copy(0, 0, width, height)
         self._ready_now()
 
     def _ready_now(self) -> None:
