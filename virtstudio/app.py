@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         except VirtStudioError as exc:
             window.statusBar().showMessage(exc.message)
 
+    # Shown first: a status message set on a hidden window ends up under the summary.
+    window.restore_layout()
+    window.show()
+
     saved = [(s.uri, s.autoconnect) for s in settings.load()]
     uris, probe = _choose_hosts(args, saved)
     if args.demo:
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         def on_probe(ok: bool) -> None:
             if ok:
                 inventory.add(LOCAL_SYSTEM_URI)
+                window.statusBar().showMessage("Connected to the local libvirt daemon.", 5000)
             else:
                 window.statusBar().showMessage(
                     "No local libvirt daemon answered: showing the demo host.", 15000)
@@ -114,9 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         relay(answered, on_probe, window)
         window.statusBar().showMessage("Looking for a local libvirt daemon…")
         probe_local_libvirtd(LOCAL_SYSTEM_URI, answered.emit)
-
-    window.restore_layout()
-    window.show()
 
     if args.screenshot:
         _schedule_screenshot(window, inventory, Path(args.screenshot))
