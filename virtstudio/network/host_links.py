@@ -116,6 +116,15 @@ class HostNetwork:
             self._thread.join(5)
 
     def _watch(self) -> None:
+        try:
+            self._watch_events()
+        except Exception:
+            # stop() closes the socket under a blocked get(); pyroute2 then raises the
+            # closed socket's error again when the "with" closes it: that is the way out.
+            if not self._stop.is_set():
+                raise
+
+    def _watch_events(self) -> None:
         with self._ipr() as events:
             self._events = events
             # Subscribe before the dump, so nothing between the two is missed.
@@ -131,12 +140,7 @@ class HostNetwork:
                 self.links_added.emit(links)
             self._ready.set()
             while not self._stop.is_set():
-                try:
-                    messages = events.get()
-                except Exception:
-                    if self._stop.is_set():
-                        return
-                    raise
+                messages = events.get()
                 self._apply(messages)
 
     def _apply(self, messages: list[Any]) -> None:
@@ -152,7 +156,8 @@ class HostNetwork:
                 link = _link_from_msg(msg, old.addresses if old else ())
                 if old is not None and link.kind == "ether" and old.kind != "ether":
                     # Some updates (e.g. a new master) carry no link info: keep the kind.
-                    link = replace(link, kind=old.kind, vlan_id=old.vlan_id)
+                    link = replace(link, kind=old.kind, vlan_id=old.vlan_id,
+                                   vlan_filtering=old.vlan_filtering)
                 if old is None:
                     added.append(link)
                 elif link != old:
