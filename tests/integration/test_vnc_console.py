@@ -92,6 +92,14 @@ async def wait_answered(client, timeout: float = 90) -> None:
     await asyncio.sleep(0.3)
 
 
+async def _wait_changed(client, before: bytes, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (bytes(client.framebuffer.data) == before
+           and asyncio.get_running_loop().time() < deadline):
+        with contextlib.suppress(asyncio.TimeoutError):
+            await client.wait_update(1)
+
+
 async def _session(sock, encoding: str, dom) -> dict:
     client = RfbClient(encoding=encoding)
     await client.connect_socket(sock)
@@ -99,6 +107,7 @@ async def _session(sock, encoding: str, dom) -> dict:
     try:
         await client.wait_update(10)
         for text in ("echo 42\n", "echo $((6*7))\n"):
+            before = bytes(client.framebuffer.data)
             for keysym, scancode, shift in text_to_keys(text):
                 if shift:
                     client.key_event(True, *SHIFT_L)
@@ -107,6 +116,10 @@ async def _session(sock, encoding: str, dom) -> dict:
                 if shift:
                     client.key_event(False, *SHIFT_L)
             await client.drain()
+            # Like a typist, let the guest answer before the next line: QEMU drops keys
+            # once the guest's PS/2 queue holds 8 bytes, and a busy guest reads none.
+            await _wait_changed(client, before)
+            await asyncio.sleep(1.0)
         await wait_answered(client)
         await asyncio.to_thread(dom.suspend)
         try:
