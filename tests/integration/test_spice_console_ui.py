@@ -55,6 +55,16 @@ def _open_console(make_main_window, qtbot, system_libvirtd, name):
     return window, window.details.console
 
 
+def type_and_wait_for_the_answer(qtbot, pane) -> None:
+    """Click the screen, type "echo 42" and "echo $((6*7))" as keys, wait for the 42."""
+    view = pane.view
+    qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
+    for text in ("echo 42", "echo $((6*7))"):
+        qtbot.keyClicks(view, text)
+        qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=30000)
+
+
 def _connected(pane: ConsolePane) -> bool:
     return pane.session is not None and pane.session.state == "connected"
 
@@ -71,16 +81,11 @@ def test_spice_only_machine_shows_and_types(make_main_window, qtbot, system_libv
     assert pane.protocol_combo.isHidden()  # one display: nothing to choose
     qtbot.waitUntil(lambda: _text_rows((_screen(pane)[1], _screen(pane)[2],
                                         _screen(pane)[0])) >= 19, timeout=120000)
-    view = pane.view
-    qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
-    for text in ("echo 42", "echo $((6*7))"):
-        qtbot.keyClicks(view, text)
-        qtbot.keyClick(view, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=30000)
+    type_and_wait_for_the_answer(qtbot, pane)
     data, width, height = _screen(pane)
     prompt = _text_rows((width, height, data)) - 1
     assert _row(data, width, prompt - 1) == _row(data, width, prompt - 3)
-    image = view.image()
+    image = pane.view.image()
     assert (image.width(), image.height()) == (720, 400)
 
 

@@ -8,7 +8,6 @@ import socket
 
 import libvirt
 import pytest
-from PySide6.QtCore import Qt
 
 from tests.helpers import off_gui_thread, wait_for
 from tests.integration.test_spice_console import (
@@ -18,8 +17,11 @@ from tests.integration.test_spice_console import (
     spice_guest,  # noqa: F401 - the module's running SPICE guest, shared
     video_session,
 )
-from tests.integration.test_spice_console_ui import _connected, _open_console, _screen
-from tests.integration.test_vnc_console import _answered
+from tests.integration.test_spice_console_ui import (
+    _connected,
+    _open_console,
+    type_and_wait_for_the_answer,
+)
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import lab_domain_xml, take_screenshot, wait_for_prompt
 from virtstudio.console.session import ConsoleSession
@@ -97,17 +99,12 @@ def test_ui_shows_the_guest_through_spice_glib(make_main_window, qtbot, system_l
         qtbot.waitUntil(lambda: _connected(pane), timeout=20000)
         assert pane.session.spice_backend == "glib"
         assert "spice-glib" in pane.toolbar.toolTip()
-        view = pane.view
-        qtbot.mouseClick(view, Qt.MouseButton.LeftButton)
-        for text in ("echo 42", "echo $((6*7))"):
-            qtbot.keyClicks(view, text)
-            qtbot.keyClick(view, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=30000)
+        type_and_wait_for_the_answer(qtbot, pane)
         off_gui_thread(dom.suspend)
         shot = off_gui_thread(take_screenshot, dom)
 
         def painted_as_libvirt() -> bool:
-            image = view.image()
+            image = pane.view.image()
             return image is not None and _rgb_of(image) == shot.pixels
 
         qtbot.waitUntil(painted_as_libvirt, timeout=10000)

@@ -15,20 +15,27 @@ from virtstudio.network.vm_nics import connect_domain, moved_interface_xml
 MAC = "52:54:00:00:bb:01"
 
 
-@pytest.fixture
-def host(tmp_path):
-    path = tmp_path / "h.xml"
+NETWORK_LAN = ("<network><name>lan</name><bridge name='vslan0'/><forward mode='nat'/>"
+               "<ip address='10.77.0.1' netmask='255.255.255.0'/></network>")
+
+
+def open_host(tmp_path, name: str, interfaces: str):
+    """A test-driver host with one machine ``name`` holding ``interfaces``, and "lan"."""
+    path = tmp_path / f"{name}.xml"
     path.write_text(
-        "<node><domain type='test'><name>vlan-vm</name><memory>65536</memory>"
-        "<os><type>hvm</type></os><devices><interface type='bridge'>"
-        f"<source bridge='br-vlan'/><mac address='{MAC}'/><model type='virtio'/></interface>"
-        "</devices></domain>"
-        "<network><name>lan</name><bridge name='vslan0'/><forward mode='nat'/>"
-        "<ip address='10.77.0.1' netmask='255.255.255.0'/></network></node>",
-        encoding="utf-8")
+        f"<node><domain type='test'><name>{name}</name><memory>65536</memory>"
+        f"<os><type>hvm</type></os><devices>{interfaces}</devices></domain>"
+        f"{NETWORK_LAN}</node>", encoding="utf-8")
     conn = HostConnection(f"test://{path}", stats_interval=0)
     conn.open().result(10)
     wait_for(lambda: conn.state is ConnectionState.CONNECTED and conn.domains)
+    return conn
+
+
+@pytest.fixture
+def host(tmp_path):
+    conn = open_host(tmp_path, "vlan-vm", "<interface type='bridge'><source bridge='br-vlan'/>"
+                     f"<mac address='{MAC}'/><model type='virtio'/></interface>")
     runner = JobRunner()
     yield conn, runner
     runner.shutdown(wait=True)
@@ -124,22 +131,12 @@ def test_details_show_the_recorded_vlan(make_main_window, qtbot, tmp_path):
 
 def test_connect_moves_the_chosen_card_or_adds_one(tmp_path):
     second = "52:54:00:00:bb:02"
-    path = tmp_path / "two.xml"
-    path.write_text(
-        "<node><domain type='test'><name>two-nics</name><memory>65536</memory>"
-        "<os><type>hvm</type></os><devices>"
-        f"<interface type='network'><source network='lan'/><mac address='{MAC}'/>"
-        "<model type='virtio'/></interface>"
-        f"<interface type='network'><source network='lan'/><mac address='{second}'/>"
-        "<model type='e1000e'/></interface></devices></domain>"
-        "<network><name>lan</name><bridge name='vslan0'/><forward mode='nat'/>"
-        "<ip address='10.77.0.1' netmask='255.255.255.0'/></network></node>",
-        encoding="utf-8")
-    conn = HostConnection(f"test://{path}", stats_interval=0)
-    conn.open().result(10)
+    conn = open_host(tmp_path, "two-nics", "".join(
+        f"<interface type='network'><source network='lan'/><mac address='{mac}'/>"
+        f"<model type='{model}'/></interface>" for mac, model in ((MAC, "virtio"),
+                                                                   (second, "e1000e"))))
     runner = JobRunner()
     try:
-        wait_for(lambda: conn.state is ConnectionState.CONNECTED and conn.domains)
         if conn.find_domain_by_name("two-nics").state.is_active:
             conn.call(lambda c: c.lookupByName("two-nics").destroy()).result(5)
             wait_for(lambda: not conn.find_domain_by_name("two-nics").state.is_active)
