@@ -26,7 +26,7 @@ def median_clone_ms(base: Path, folder: Path, runs: int) -> float:
     for i in range(runs):
         target = folder / f"{base.stem}-clone{i}.qcow2"
         start = time.perf_counter()
-        qemu_img.linked_clone(base, target)
+        qemu_img.linked_clone(base, target, base_fmt="qcow2")
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 

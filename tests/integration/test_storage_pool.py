@@ -55,9 +55,9 @@ def test_thin_volumes_and_linked_clone_in_the_storage_view(make_main_window, qtb
     conn = window.inventory.add(SYSTEM_URI)
     qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
     # libvirt made the volume thin: allocation far below its capacity.
-    base = qemu_img.info(path / "base.qcow2")
+    base = qemu_img.info(path / "base.qcow2", "qcow2")
     assert base.virtual_size == 20 * GiB and base.actual_size < 4 * 1024 * 1024
-    qemu_img.linked_clone(path / "base.qcow2", path / "clone.qcow2")
+    qemu_img.linked_clone(path / "base.qcow2", path / "clone.qcow2", base_fmt="qcow2")
     off_gui_thread(lambda: libvirt.open(SYSTEM_URI).storagePoolLookupByName(name).refresh(0))
 
     host_index = window.host_model.index(0, 0)
@@ -106,10 +106,10 @@ def test_libvirt_creates_thin_and_preallocated_volumes_and_linked_clones(dir_poo
         make(VolumeSpec("full.raw", 32 * 1024 * 1024, format="raw", preallocation="full"))
         make(VolumeSpec("clone.qcow2", 20 * GiB, backing_path=str(path / "base.qcow2"),
                         backing_format="qcow2"))
-        thin = qemu_img.info(path / "thin.qcow2")
+        thin = qemu_img.info(path / "thin.qcow2", "qcow2")
         assert thin.virtual_size == 50 * GiB and thin.actual_size < 4 * 1024 * 1024
-        assert qemu_img.info(path / "full.raw").actual_size >= 32 * 1024 * 1024
-        clone = qemu_img.chain(path / "clone.qcow2")
+        assert qemu_img.info(path / "full.raw", "raw").actual_size >= 32 * 1024 * 1024
+        clone = qemu_img.chain(path / "clone.qcow2", "qcow2")
         assert clone[0].backing.endswith("base.qcow2") and len(clone) == 2
         # The same checks refuse what cannot fit, before libvirt is asked.
         pool = next(p for p in host.pools.values() if p.name == name)

@@ -17,8 +17,12 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
+def _fmt(image) -> str:
+    return "raw" if image.suffix == ".raw" else "qcow2"
+
+
 def write_pattern(image, offset: int, length: int, pattern: int) -> None:
-    fmt = qemu_img.info(image).format
+    fmt = _fmt(image)
     subprocess.run(["qemu-io", "-f", fmt, "-c", f"write -P {pattern:#x} {offset} {length}",
                     str(image)], check=True, capture_output=True)
 
@@ -26,7 +30,7 @@ def write_pattern(image, offset: int, length: int, pattern: int) -> None:
 def read_bytes(image, offset: int, length: int, tmp_path) -> bytes:
     raw = tmp_path / f"read-{image.name}.raw"
     raw.unlink(missing_ok=True)
-    qemu_img.convert(image, raw, target_format="raw")
+    qemu_img.convert(image, raw, fmt=_fmt(image), target_format="raw")
     with raw.open("rb") as f:
         f.seek(offset)
         return f.read(length)
@@ -35,7 +39,7 @@ def read_bytes(image, offset: int, length: int, tmp_path) -> bytes:
 def test_new_images_are_thin_by_default(tmp_path):
     thin = tmp_path / "thin.qcow2"
     qemu_img.create(thin, 10 * GiB)
-    info = qemu_img.info(thin)
+    info = qemu_img.info(thin, "qcow2")
     assert info.format == "qcow2" and info.virtual_size == 10 * GiB
     assert info.actual_size < 2 * MiB  # allocation far below capacity
     raw = tmp_path / "thin.raw"
@@ -43,7 +47,7 @@ def test_new_images_are_thin_by_default(tmp_path):
     assert raw.stat().st_size == 10 * GiB and raw.stat().st_blocks * 512 < 2 * MiB
     full = tmp_path / "full.qcow2"
     qemu_img.create(full, 64 * MiB, preallocation="full")
-    assert qemu_img.info(full).actual_size >= 64 * MiB
+    assert qemu_img.info(full, "qcow2").actual_size >= 64 * MiB
 
 
 def test_overlay_and_linked_clone_chain(tmp_path):
@@ -51,11 +55,11 @@ def test_overlay_and_linked_clone_chain(tmp_path):
     qemu_img.create(base, 64 * MiB)
     write_pattern(base, 0, MiB, 0xAA)
     clone = tmp_path / "clone.qcow2"
-    qemu_img.linked_clone(base, clone)
+    qemu_img.linked_clone(base, clone, base_fmt="qcow2")
     write_pattern(clone, MiB, MiB, 0xBB)
     clone_of_clone = tmp_path / "clone2.qcow2"
-    qemu_img.create_overlay(clone, clone_of_clone)
-    layers = qemu_img.chain(clone_of_clone)
+    qemu_img.create_overlay(clone, clone_of_clone, base_fmt="qcow2")
+    layers = qemu_img.chain(clone_of_clone, "qcow2")
     assert [p.path.rsplit("/", 1)[-1] for p in layers] == ["clone2.qcow2", "clone.qcow2",
                                                           "base.qcow2"]
     assert layers[0].backing.endswith("clone.qcow2") and layers[0].backing_format == "qcow2"
@@ -64,16 +68,16 @@ def test_overlay_and_linked_clone_chain(tmp_path):
     assert read_bytes(clone_of_clone, 0, 4, tmp_path) == b"\xaa" * 4
     assert read_bytes(clone_of_clone, MiB, 4, tmp_path) == b"\xbb" * 4
     assert read_bytes(base, MiB, 4, tmp_path) == b"\x00" * 4
-    assert qemu_img.info(clone).actual_size < 4 * MiB
+    assert qemu_img.info(clone, "qcow2").actual_size < 4 * MiB
 
 
 def test_measure(tmp_path):
-    empty = qemu_img.measure(size=10 * GiB)
+    empty = qemu_img.measure_size(10 * GiB)
     assert empty.required < 4 * MiB and empty.fully_allocated >= 10 * GiB
     image = tmp_path / "data.qcow2"
     qemu_img.create(image, 64 * MiB)
     write_pattern(image, 0, 8 * MiB, 0x11)
-    used = qemu_img.measure(source=image, target_format="raw")
+    used = qemu_img.measure(image, fmt="qcow2", target_format="raw")
     assert used.required >= 8 * MiB and used.fully_allocated == 64 * MiB
 
 
@@ -86,12 +90,13 @@ def test_convert_and_compact_as_jobs_with_progress(tmp_path):
     try:
         seen = []
         runner.job_changed.connect(lambda job: seen.append(job.progress))
-        job = convert_job(runner, source, tmp_path / "compact.qcow2", compress=True)
+        job = convert_job(runner, source, tmp_path / "compact.qcow2", fmt="qcow2",
+                          compress=True)
         wait_for(lambda: job.state.finished, timeout=60)
         assert job.state is JobState.DONE, job.log_text()
         assert max(p for p in seen if p is not None) == 1.0
-        compact = qemu_img.info(tmp_path / "compact.qcow2")
-        assert compact.actual_size < qemu_img.info(source).actual_size
+        compact = qemu_img.info(tmp_path / "compact.qcow2", "qcow2")
+        assert compact.actual_size < qemu_img.info(source, "qcow2").actual_size
         assert read_bytes(tmp_path / "compact.qcow2", 64 * MiB, 4, tmp_path) == b"\x5a" * 4
     finally:
         runner.shutdown(wait=True)
@@ -108,7 +113,7 @@ def test_cancelled_convert_leaves_no_partial_copy(tmp_path):
         calls.append(True)
         return len(calls) > 2
 
-    qemu_img.convert(source, target, cancelled=cancelled)
+    qemu_img.convert(source, target, fmt="raw", cancelled=cancelled)
     assert not target.exists()
     assert read_bytes(source, 0, 4, tmp_path) == b"\x33" * 4
 
@@ -133,12 +138,13 @@ def test_refusals_change_nothing(tmp_path):
     with pytest.raises(VirtStudioError, match="exists already"):
         qemu_img.create(existing, GiB)
     with pytest.raises(VirtStudioError, match="exists already"):
-        qemu_img.linked_clone(existing, existing)
+        qemu_img.linked_clone(existing, existing, base_fmt="qcow2")
     assert existing.read_bytes() == before
     with pytest.raises(VirtStudioError, match="does not fit"):
         qemu_img.create(tmp_path / "huge.raw", 1024**5 // 2, fmt="raw", preallocation="full")
     assert not (tmp_path / "huge.raw").exists()
     with pytest.raises(VirtStudioError, match="does not exist"):
-        qemu_img.linked_clone(tmp_path / "missing.qcow2", tmp_path / "c.qcow2")
+        qemu_img.linked_clone(tmp_path / "missing.qcow2", tmp_path / "c.qcow2",
+                              base_fmt="qcow2")
     with pytest.raises(VirtStudioError, match="does not exist"):
         qemu_img.create(tmp_path / "no" / "dir.qcow2", MiB)

@@ -3,6 +3,11 @@
 A linked clone reads its unchanged blocks from the source's disk, so that disk
 must never change again: the source machine moves onto a new overlay of its
 own at the same time, and the old file becomes the read-only base of both.
+
+Each disk is read in the format the machine's definition gives it (its
+<driver type>), never the one its bytes suggest: a guest can write anything
+into a raw disk, a qcow2 header naming a host file included.  A backing file
+outside every storage pool is read only when the user typed its name.
 """
 
 from __future__ import annotations
@@ -10,17 +15,20 @@ from __future__ import annotations
 import enum
 import random
 import xml.etree.ElementTree as ET
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import libvirt
 
 from virtstudio.core.connection import HostConnection
+from virtstudio.core.domain_xml import parse_domain_xml
 from virtstudio.core.entities import Domain
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import name_problem, repoint_disks, require_local, unique_path
-from virtstudio.storage import qemu_img
+from virtstudio.storage import backing_chains, qemu_img
+from virtstudio.storage.backing_chains import ChainReview, PoolPlaces
 
 
 class DiskMode(enum.Enum):
@@ -47,7 +55,7 @@ def clone_disks(domain: Domain) -> list[CloneDisk]:
         if disk.device in ("cdrom", "floppy") or disk.readonly or disk.shareable:
             disks.append(CloneDisk(disk.target, disk.source, disk.fmt, (DiskMode.SHARE,),
                                    DiskMode.SHARE))
-        elif disk.source_type == "file":
+        elif disk.source_type == "file" and (disk.fmt or "raw") in qemu_img.FORMATS:
             disks.append(CloneDisk(disk.target, disk.source, disk.fmt or "raw",
                                    (DiskMode.COPY, DiskMode.LINKED), DiskMode.COPY))
         else:
@@ -74,10 +82,27 @@ def check_clone(host: HostConnection, domain: Domain, name: str,
     for disk in clone_disks(domain):
         mode = modes.get(disk.target, disk.default)
         if not disk.modes:
-            return f"{disk.target} ({disk.source}) is not a file disk; it cannot be cloned here."
+            return (f"{disk.target} ({disk.source}) is not a qcow2 or raw file disk; it cannot "
+                    "be cloned here.")
         if mode not in disk.modes:
             return f"{disk.target} cannot be cloned as “{mode.value}”."
     return ""
+
+
+def clone_chains(domain: Domain, places: PoolPlaces) -> dict[str, ChainReview | str]:
+    """Each copied or linked disk's backing chain, or why it could not be read.
+
+    Runs qemu-img: call it on a job or worker thread.
+    """
+    chains: dict[str, ChainReview | str] = {}
+    for disk in clone_disks(domain):
+        if DiskMode.COPY not in disk.modes:
+            continue
+        try:
+            chains[disk.target] = backing_chains.review(Path(disk.source), disk.fmt, places)
+        except VirtStudioError as exc:
+            chains[disk.target] = exc.message
+    return chains
 
 
 def _random_mac(used: set[str], rng: random.Random) -> str:
@@ -128,8 +153,13 @@ def _macs_in_use(conn: libvirt.virConnect) -> set[str]:
     return used
 
 
+def _formats_now(xml: str) -> dict[str, str]:
+    return {d.target: d.fmt or "raw" for d in parse_domain_xml(xml).disks}
+
+
 def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: str,
-                 modes: dict[str, DiskMode]) -> Job:
+                 modes: dict[str, DiskMode], confirmed: Collection[str] = ()) -> Job:
+    """Clone as a job; ``confirmed`` are backing files outside the pools the user named."""
     problem = check_clone(host, domain, name, modes)
     if problem:
         raise VirtStudioError(problem)
@@ -150,6 +180,17 @@ def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: 
             raise VirtStudioError(f"{host.name} has a machine called {name} already.")
         original = source.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
                                   | libvirt.VIR_DOMAIN_XML_SECURE)
+        formats = _formats_now(original)
+        places = backing_chains.pool_places(list(host.pools.values()))
+        chains: dict[str, ChainReview] = {}
+        for disk in disks:
+            if modes.get(disk.target, disk.default) is DiskMode.SHARE:
+                continue
+            if formats.get(disk.target) != disk.fmt:
+                raise VirtStudioError(f"{source_name}'s disk {disk.target} changed since you "
+                                      "were asked; nothing was cloned.")
+            chains[disk.target] = backing_chains.review(Path(disk.source), disk.fmt, places)
+            backing_chains.require_confirmed(chains[disk.target], confirmed, disk.source)
         created: list[Path] = []
         new_disks: dict[str, tuple[str, str]] = {}
         source_tops: dict[str, str] = {}
@@ -163,11 +204,11 @@ def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: 
                     raise VirtStudioError(f"{path} exists already; nothing was overwritten.")
                 if mode is DiskMode.LINKED:
                     job.report(i / len(disks), f"{disk.target}: linked clone of {disk.source}")
-                    qemu_img.create_overlay(Path(disk.source), path)
+                    qemu_img.create_overlay(Path(disk.source), path, base_fmt=disk.fmt)
                     created.append(path)
                     top = unique_path(Path(disk.source).parent
                                       / f"{source_name}-{disk.target}.qcow2")
-                    qemu_img.create_overlay(Path(disk.source), top)
+                    qemu_img.create_overlay(Path(disk.source), top, base_fmt=disk.fmt)
                     created.append(top)
                     source_tops[disk.target] = str(top)
                     new_disks[disk.target] = (str(path), "qcow2")
@@ -176,7 +217,8 @@ def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: 
                     fmt = "raw" if disk.fmt == "raw" else "qcow2"
                     created.append(path)
                     qemu_img.convert(
-                        Path(disk.source), path, target_format=fmt,
+                        Path(disk.source), path, fmt=disk.fmt, target_format=fmt,
+                        layers=list(chains[disk.target].layers),
                         progress=lambda f, i=i: job.report((i + f) / len(disks)),
                         cancelled=lambda: job.cancel_requested)
                     job.check_cancelled()

@@ -54,10 +54,16 @@ def disk_chain_from_xml(disk: ET.Element) -> list[str]:
     return files
 
 
-def image_chain(path: str) -> list[str]:
-    """``path`` and every backing file below it; just ``path`` when unreadable."""
+def disk_format(disk: ET.Element) -> str:
+    """The format a <disk> declares (its <driver type>); raw when it declares none."""
+    driver = disk.find("driver")
+    return (driver.get("type") if driver is not None else None) or "raw"
+
+
+def image_chain(path: str, fmt: str) -> list[str]:
+    """``path`` read as ``fmt`` and every backing file below it; just ``path`` when unreadable."""
     try:
-        return [item.path for item in qemu_img.chain(Path(path))] or [path]
+        return [item.path for item in qemu_img.chain(Path(path), fmt or "raw")] or [path]
     except (VirtStudioError, ValueError):
         return [path]
 
@@ -72,7 +78,7 @@ def domain_files(xml: str) -> set[str]:
             used.update(chain)
             # libvirt lists the chain of running machines; only ask qemu-img otherwise.
             if disk.find("backingStore") is None:
-                used.update(image_chain(chain[0]))
+                used.update(image_chain(chain[0], disk_format(disk)))
     return used
 
 

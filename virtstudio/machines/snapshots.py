@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import os
-import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import (
     disk_chain_from_xml,
+    disk_format,
     files_of_other_domains,
     image_chain,
     name_problem,
@@ -51,6 +51,7 @@ class SnapshotDisk:
     kind: str  # internal, external, no
     overlay: str = ""  # external: the file that took the writes made after the snapshot
     base: str = ""  # external: the file that holds the disk as it was
+    base_format: str = ""  # the base's format as the machine declared it (raw if none)
 
 
 @dataclass(frozen=True)
@@ -83,19 +84,20 @@ class SnapshotInfo:
 def parse_snapshot(xml: str, current: bool = False) -> SnapshotInfo:
     root = ET.fromstring(xml)
     memory = root.find("memory")
-    bases = {}
+    bases, base_formats = {}, {}
     for disk in root.findall("domain/devices/disk"):
         target = disk.find("target")
         chain = disk_chain_from_xml(disk)
         if target is not None and chain:
             bases[target.get("dev", "")] = chain[0]
+            base_formats[target.get("dev", "")] = disk_format(disk)
     disks = []
     for disk in root.findall("disks/disk"):
         src = disk.find("source")
         target = disk.get("name", "")
         disks.append(SnapshotDisk(target, disk.get("snapshot", ""),
                                   src.get("file", "") if src is not None else "",
-                                  bases.get(target, "")))
+                                  bases.get(target, ""), base_formats.get(target, "")))
     created = root.findtext("creationTime", "0") or "0"
     return SnapshotInfo(
         name=root.findtext("name", ""),
@@ -306,7 +308,7 @@ def _current_chains(dom: libvirt.virDomain) -> dict[str, list[str]]:
         if target is None or not files:
             continue
         if len(files) == 1:
-            files = image_chain(files[0])
+            files = image_chain(files[0], disk_format(disk))
         chains[target.get("dev", "")] = files
     return chains
 
@@ -401,7 +403,7 @@ def _other_branch(snaps: list[SnapshotInfo], name: str, disk: SnapshotDisk) -> s
         for their in other.disks:
             if their.kind != "external" or their.target != disk.target or not their.base:
                 continue
-            chain = image_chain(their.base)
+            chain = image_chain(their.base, their.base_format)
             if disk.base in chain and disk.overlay not in chain:
                 return other.name
     return ""
@@ -480,13 +482,15 @@ def _revert_external(job: Job, conn: libvirt.virConnect, dom: libvirt.virDomain,
         job.report(0.1, f"Stopping {dom.name()}")
         dom.destroy()
     staged = []
+    base_formats = {d.target: d.base_format or "raw" for d in snap.disks}
     try:
         for disk in plan.disks:
             temp = Path(disk.new_overlay + ".new")
             temp.unlink(missing_ok=True)
             job.report(0.3, f"Creating an overlay on {disk.base} for {disk.target}")
-            qemu_img.create_overlay(Path(disk.base), temp)
-            if qemu_img.info(temp).backing != disk.base:
+            qemu_img.create_overlay(Path(disk.base), temp,
+                                    base_fmt=base_formats.get(disk.target, "raw"))
+            if qemu_img.info(temp, "qcow2").backing != disk.base:
                 raise VirtStudioError(f"The new overlay for {disk.target} does not read from "
                                       f"{disk.base}; nothing was changed.")
             staged.append((temp, disk))
@@ -546,16 +550,9 @@ def revert_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
                          target=domain.name)
 
 
-def check_image(path: str) -> str:
-    """qemu-img check's verdict on ``path``; raise when it finds corruption."""
-    done = subprocess.run([qemu_img.QEMU_IMG, "check", "-U", path], capture_output=True,
-                          text=True, timeout=120)
-    text = (done.stdout + done.stderr).strip()
-    # Exit status 2 means corruption; 3 only leaked clusters, which lose nothing.
-    if done.returncode in (1, 2):
-        raise VirtStudioError(f"qemu-img check found a problem in {path}: "
-                              f"{text.splitlines()[-1] if text else done.returncode}", text)
-    return text.splitlines()[0] if text else "No errors were found on the image."
+def check_image(path: str, fmt: str) -> str:
+    """qemu-img check's verdict on ``path`` read as ``fmt``; raise when it finds corruption."""
+    return qemu_img.check(Path(path), fmt=fmt or "raw")
 
 
 def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
@@ -586,7 +583,7 @@ def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
                 if dom.isActive():
                     job.log(f"{disk.base} is in use; qemu-img check it once the machine stops")
                 else:
-                    job.log(f"{disk.base}: {check_image(disk.base)}")
+                    job.log(f"{disk.base}: {check_image(disk.base, disk.base_format)}")
             if fresh.memory_file and Path(fresh.memory_file).exists():
                 job.log(f"Deleting {fresh.memory_file}")
                 Path(fresh.memory_file).unlink()

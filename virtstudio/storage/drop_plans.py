@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.privileged.client import run_privileged
-from virtstudio.storage import lvm, qemu_img
+from virtstudio.storage import backing_chains, lvm, qemu_img
 from virtstudio.storage.host_devices import BlockDevice, find_device
 from virtstudio.storage.pools import PoolSpec, check_pool_spec, pool_xml
 
@@ -43,8 +43,18 @@ class DropPlan:
     host: str
     target: str
     cancellable: bool = False
+    reads: tuple[str, ...] = ()  # the files that will be read, when that matters
+    confirm_names: tuple[str, ...] = ()  # files the user confirms by typing their names
 
-    def submit(self, runner: JobRunner) -> Job:
+    def missing_confirmations(self, confirmed: Collection[str]) -> tuple[str, ...]:
+        return tuple(path for path in self.confirm_names if path not in confirmed)
+
+    def submit(self, runner: JobRunner, confirmed: Collection[str] = ()) -> Job:
+        """Start the work; refused while a file in ``confirm_names`` is not confirmed."""
+        missing = self.missing_confirmations(confirmed)
+        if missing:
+            raise VirtStudioError(f"Type the name of {', '.join(missing)} to confirm that it "
+                                  "may be read; nothing was done.")
         return runner.submit(self.title, self.work, host=self.host, target=self.target,
                              cancellable=self.cancellable)
 
@@ -197,9 +207,15 @@ def plan_dir_pool(host: HostConnection, folder: Path, name: str) -> DropPlan:
 
 # ---- an image file becomes a volume ---------------------------------------------------
 
-def plan_import(host: HostConnection, pool: StoragePool, image: Path,
-                target_format: str = "qcow2") -> DropPlan:
-    """Copy ``image`` into ``pool`` as a new volume (qemu-img convert, cancellable)."""
+def plan_import(host: HostConnection, pool: StoragePool, image: Path, *,
+                source_format: str = "raw", target_format: str = "qcow2") -> DropPlan:
+    """Copy ``image``, read as ``source_format``, into ``pool`` as a new volume.
+
+    The file's format is the user's word (raw unless they say otherwise), never
+    a guess from its bytes.  Its backing chain is listed, and a backing file
+    outside every storage pool is named in ``confirm_names``.  The job reads
+    the chain again and stops if it changed.
+    """
     if not image.is_file():
         raise VirtStudioError(f"{image} is not a file; nothing was imported.")
     _local_host(host, str(image))
@@ -210,27 +226,36 @@ def plan_import(host: HostConnection, pool: StoragePool, image: Path,
         raise VirtStudioError(f"Images are imported into a running folder pool; {pool.name} "
                               f"is a {'stopped ' if not pool.active else ''}{pool.pool_type} "
                               "pool.")
-    info = qemu_img.info(image)
+    qemu_img.check_format(source_format, f"{image.name}'s chosen format")
+    places = backing_chains.pool_places(list(host.pools.values()))
+    chain = backing_chains.review(image, source_format, places)
     name = image.stem + (".qcow2" if target_format == "qcow2" else ".raw")
     if image.suffix == ".iso":
         name, target_format = image.name, "raw"
     target = Path(pool.target_path) / name
     if any(v.name == name for v in pool.volumes) or target.exists():
         raise VirtStudioError(f"The pool {pool.name} has a volume called {name} already.")
-    need = qemu_img.measure(source=image, target_format=target_format).required
+    need = qemu_img.measure(image, fmt=source_format, target_format=target_format,
+                            layers=list(chain.layers)).required
     if need > pool.available:
         raise VirtStudioError(f"Importing {image.name} needs {format_bytes(need)}; the pool "
                               f"{pool.name} has {format_bytes(pool.available)} free.")
     writes = (
         f"A new volume {name} in {pool.name} ({target}): {target_format}, "
-        f"{format_bytes(info.virtual_size)} virtual, about {format_bytes(need)} written",
-        f"{image} itself is only read",
+        f"{format_bytes(chain.top.virtual_size)} virtual, about {format_bytes(need)} written",
+        f"{image} itself is only read"
+        + (", and so are its backing files" if len(chain.layers) > 1 else ""),
     )
     uuid = pool.uuid
 
     def work(job: Job) -> None:
+        fresh = backing_chains.review(image, source_format, places)
+        if not fresh.same_files(chain):
+            raise VirtStudioError(f"{image.name} or its backing files changed since you were "
+                                  "asked; nothing was imported.")
         job.report(0.0, f"Copying {image.name} into {pool.name}")
-        qemu_img.convert(image, target, target_format=target_format,
+        qemu_img.convert(image, target, fmt=source_format, target_format=target_format,
+                         layers=list(fresh.layers),
                          progress=lambda fraction: job.report(fraction),
                          cancelled=lambda: job.cancel_requested)
         job.check_cancelled()
@@ -238,7 +263,7 @@ def plan_import(host: HostConnection, pool: StoragePool, image: Path,
         job.report(1.0, f"Imported as {target}")
 
     return DropPlan(f"Import {image.name}", writes, "Import", work, host.name, name,
-                    cancellable=True)
+                    cancellable=True, reads=tuple(chain.lines()), confirm_names=chain.outside)
 
 
 # ---- a volume dropped on a machine ----------------------------------------------------
