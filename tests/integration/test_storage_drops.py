@@ -179,14 +179,19 @@ def test_folder_becomes_a_dir_pool_and_an_image_its_volume(storage_window, qtbot
     qemu_img.create(image, 256 * MiB)
     assert drop(window.storage_page, file_mime(image))
     dialog = dialogs[-1]
+    assert dialog.choice.key == "raw"  # the file's bytes never choose its format
+    assert "256.0 MiB virtual" not in dialog.writes.text()
+    dialog.choose("qcow2")
     assert f"A new volume guest.qcow2 in {name}" in dialog.writes.text()
     assert "itself is only read" in dialog.writes.text()
+    assert f"{image}: read as qcow2" in dialog.reads.text()
     qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
                      Qt.MouseButton.LeftButton)
     assert not (folder / "guest.qcow2").exists()
     assert drop(window.storage_page, file_mime(image))
+    dialogs[-1].choose("qcow2")
     go(qtbot, dialogs[-1])
-    assert qemu_img.info(folder / "guest.qcow2").virtual_size == 256 * MiB
+    assert qemu_img.info(folder / "guest.qcow2", "qcow2").virtual_size == 256 * MiB
     qtbot.waitUntil(lambda: len(pool_named(window, name).volumes) == 2, timeout=10000)
 
     # Dropping the same image again is refused before anything is copied.

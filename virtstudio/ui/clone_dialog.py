@@ -1,9 +1,16 @@
-"""Clone a machine: a new name and, per disk, a full copy or a linked clone."""
+"""Clone a machine: a new name and, per disk, a full copy or a linked clone.
+
+Each copied disk's backing chain is read off the GUI thread and listed; a
+backing file outside every storage pool needs its name typed before Clone.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from html import escape
+from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -14,10 +21,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.machines.clone import DiskMode, check_clone, clone_disks, new_disk_path
+from virtstudio.core.errors import describe
+from virtstudio.core.signal import Signal as CoreSignal
+from virtstudio.machines.clone import (
+    DiskMode,
+    check_clone,
+    clone_chains,
+    clone_disks,
+    new_disk_path,
+)
+from virtstudio.storage.backing_chains import (
+    ChainReview,
+    PoolPlaces,
+    confirmed_by_name,
+    pool_places,
+)
+from virtstudio.ui.bridge import relay
 from virtstudio.ui.dialog_buttons import act_and_cancel
+
+
+def _read_chains(_conn: object, domain: Domain,
+                 places: PoolPlaces) -> dict[str, ChainReview | str]:
+    return clone_chains(domain, places)
 
 
 class CloneDialog(QDialog):
@@ -42,6 +70,11 @@ class CloneDialog(QDialog):
             form.addRow(f"{disk.target} ({disk.source}):", combo)
             self.mode_combos[disk.target] = combo
         self.plan = QLabel(objectName="clonePlan", wordWrap=True)
+        self.chains = QLabel(objectName="cloneChains", wordWrap=True)
+        self.chains.setTextFormat(Qt.TextFormat.PlainText)
+        self.confirm_form = QFormLayout()
+        self.confirm_edits: dict[str, QLineEdit] = {}
+        self.chain_reviews: dict[str, ChainReview | str] | None = None
         self.error = QLabel(objectName="cloneError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         buttons, self.clone_button = act_and_cancel(self, "Clone")
@@ -51,10 +84,61 @@ class CloneDialog(QDialog):
                                 wordWrap=True))
         layout.addLayout(form)
         layout.addWidget(self.plan)
+        layout.addWidget(self.chains)
+        layout.addLayout(self.confirm_form)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.name_edit.textChanged.connect(self._validate)
+        self._chains_read = CoreSignal("clone chains read")
+        relay(self._chains_read, self._show_chains, self)
+        self._read_chains()
         self._validate()
+
+    def _read_chains(self) -> None:
+        parsed = uri_mod.parse(self.host.uri)
+        if parsed.is_remote or parsed.is_test:
+            self.chain_reviews = {}  # nothing on this computer to read (and no clone of it)
+            return
+        self.chains.setText("Reading the disks' backing chains…")
+        places = pool_places(list(self.host.pools.values()))
+        future = self.host.call(_read_chains, self.domain, places)
+        future.add_done_callback(self._chains_read.emit)
+
+    def _show_chains(self, future: Future[dict[str, ChainReview | str]]) -> None:
+        try:
+            reviews = future.result()
+        except Exception as exc:
+            self.chain_reviews = {}
+            self.chains.setText(f"The backing chains were not read: {describe(exc).message}")
+            self._validate()
+            return
+        self.chain_reviews = reviews
+        lines = []
+        for target, review in reviews.items():
+            if isinstance(review, str):
+                lines.append(f"{target}: not read: {review}")
+                continue
+            lines.append(f"{target} reads:")
+            lines += [f"  • {line}" for line in review.lines()]
+        self.chains.setText("\n".join(lines))
+        outside = [path for review in reviews.values() if isinstance(review, ChainReview)
+                   for path in review.outside]
+        for i, path in enumerate(dict.fromkeys(outside)):
+            edit = QLineEdit(objectName=f"cloneConfirmName{i}")
+            edit.setPlaceholderText(f"type {Path(path).name} to read it")
+            edit.textChanged.connect(self._validate)
+            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
+                           "clone read it:", wordWrap=True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            self.confirm_form.addRow(label)
+            self.confirm_form.addRow(edit)
+            self.confirm_edits[path] = edit
+        self._validate()
+
+    def confirmed(self) -> set[str]:
+        """The backing files outside the pools whose names the user typed."""
+        return {path for path, edit in self.confirm_edits.items()
+                if confirmed_by_name(edit.text(), path)}
 
     def name(self) -> str:
         return self.name_edit.text().strip()
@@ -66,7 +150,16 @@ class CloneDialog(QDialog):
         # Leading or trailing spaces are a typing slip, but still not part of a valid name.
         if self.name_edit.text() != self.name():
             return "A machine name cannot contain spaces or slashes."
-        return check_clone(self.host, self.domain, self.name(), self.modes())
+        problem = check_clone(self.host, self.domain, self.name(), self.modes())
+        if problem:
+            return problem
+        if self.chain_reviews is None:
+            return "Reading the disks' backing chains…"
+        missing = [path for path in self.confirm_edits if path not in self.confirmed()]
+        if missing:
+            return (f"Type the name of {', '.join(missing)} to let the clone read it, or "
+                    "cancel.")
+        return ""
 
     def _validate(self, *_: object) -> None:
         problem = self.problem()

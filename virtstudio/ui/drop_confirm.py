@@ -1,11 +1,18 @@
-"""The confirmation every drop opens: exactly what will be written, and nothing before Go."""
+"""The confirmation every drop opens: exactly what will be written, and nothing before Go.
+
+A plan that would read a file the user has to vouch for (a backing file outside
+every storage pool) gets one field per file; Go stays off until each holds
+that file's name, typed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -19,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.storage.backing_chains import confirmed_by_name
 from virtstudio.storage.drop_plans import DropPlan
 
 
@@ -55,6 +63,11 @@ class DropConfirmDialog(QDialog):
         self.name_edit = QLineEdit(default_name, objectName="dropName")
         self.size_edit = QLineEdit(objectName="dropSize")
         self.writes = QLabel(objectName="dropWrites", wordWrap=True)
+        self.reads_title = QLabel("<b>This will read:</b>")
+        self.reads = QLabel(objectName="dropReads", wordWrap=True)
+        self.reads.setTextFormat(Qt.TextFormat.PlainText)
+        self.confirm_form = QFormLayout()
+        self.confirm_edits: dict[str, QLineEdit] = {}
         self.error = QLabel(objectName="dropError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
@@ -70,6 +83,9 @@ class DropConfirmDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(QLabel("<b>This will write:</b>"))
         layout.addWidget(self.writes)
+        layout.addWidget(self.reads_title)
+        layout.addWidget(self.reads)
+        layout.addLayout(self.confirm_form)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.kind_combo.currentIndexChanged.connect(self._replan)
@@ -106,10 +122,45 @@ class DropConfirmDialog(QDialog):
             self.writes.setText("<ul>" + "".join(f"<li>{escape(line, quote=False)}</li>"
                                                  for line in plan.writes) + "</ul>")
             self.go_button.setText(plan.verb)
-        self.go_button.setEnabled(self.plan is not None)
+        reads = self.plan.reads if self.plan is not None else ()
+        self.reads.setText("\n".join(f"• {line}" for line in reads))
+        self.reads_title.setVisible(bool(reads))
+        self.reads.setVisible(bool(reads))
+        self._show_confirm_fields(self.plan.confirm_names if self.plan is not None else ())
+        self._update_go()
+
+    def _show_confirm_fields(self, paths: tuple[str, ...]) -> None:
+        if tuple(self.confirm_edits) == paths:
+            return
+        while self.confirm_form.rowCount():
+            self.confirm_form.removeRow(0)
+        self.confirm_edits = {}
+        for i, path in enumerate(paths):
+            edit = QLineEdit(objectName=f"dropConfirmName{i}")
+            edit.setPlaceholderText(f"type {Path(path).name} to read it")
+            edit.textChanged.connect(self._update_go)
+            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
+                           "copy read it:", wordWrap=True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            self.confirm_form.addRow(label)
+            self.confirm_form.addRow(edit)
+            self.confirm_edits[path] = edit
+
+    def confirmed(self) -> set[str]:
+        """The files whose names the user typed."""
+        return {path for path, edit in self.confirm_edits.items()
+                if confirmed_by_name(edit.text(), path)}
+
+    def _update_go(self, *_: object) -> None:
+        self.go_button.setEnabled(self.plan is not None and not self.plan.missing_confirmations(
+            self.confirmed()))
 
     def accept(self) -> None:
-        if self.plan is None:
+        if self.plan is None or self.plan.missing_confirmations(self.confirmed()):
             return
-        self.job = self.plan.submit(self._runner)
+        try:
+            self.job = self.plan.submit(self._runner, self.confirmed())
+        except VirtStudioError as exc:
+            self.error.setText(exc.message)
+            return
         super().accept()

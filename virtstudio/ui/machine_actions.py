@@ -60,7 +60,7 @@ class MachineActions(QObject):
 
         self.window.open_for_action(
             dialog, lambda: clone_domain(self.window.runner, host, domain, dialog.name(),
-                                         dialog.modes()),
+                                         dialog.modes(), dialog.confirmed()),
             "The machine was not cloned")
         return dialog
 

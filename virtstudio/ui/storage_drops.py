@@ -152,14 +152,18 @@ class StorageDrops(QObject):
     def _import_dialog(self, host: HostConnection, path: Path) -> DropConfirmDialog:
         pool = self.window.current_pool()
 
-        def plan(_kind: str, _name: str, _size: str) -> drop_plans.DropPlan:
+        def plan(source_format: str, _name: str, _size: str) -> drop_plans.DropPlan:
             if pool is None:
                 raise VirtStudioError("Select the pool to import the image into first.")
-            return drop_plans.plan_import(host, pool, path)
+            return drop_plans.plan_import(host, pool, path, source_format=source_format)
 
-        return DropConfirmDialog(f"Import {path.name}",
-                                 [DropChoice("import", "A new volume", wants_name=False)],
-                                 plan, self.window.runner, parent=self.window)
+        # The file's own bytes never choose its format: raw unless the user says qcow2.
+        choices = [DropChoice("raw", "A new volume; read the file as raw (byte for byte)",
+                              wants_name=False),
+                   DropChoice("qcow2", "A new volume; read the file as a qcow2 image",
+                              wants_name=False)]
+        return DropConfirmDialog(f"Import {path.name}", choices, plan, self.window.runner,
+                                 parent=self.window)
 
     def _open(self, dialog: DropConfirmDialog) -> DropConfirmDialog:
         dialog.open()
