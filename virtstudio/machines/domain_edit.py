@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import libvirt
@@ -22,7 +23,9 @@ from virtstudio.core.entities import StoragePool
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
+from virtstudio.machines.disk_files import disk_format, require_local
 from virtstudio.machines.groups import NAMESPACE, PREFIX
+from virtstudio.storage import qemu_img
 from virtstudio.storage.volumes import VolumeSpec, check_spec, volume_xml
 
 # Keep the usual metadata prefixes when a configuration is rewritten.
@@ -478,6 +481,17 @@ def _resize(conn: libvirt.virConnect, dom: libvirt.virDomain, change: ResizeDisk
         raise VirtStudioError(
             f"{path or change.target} is not in a storage pool, so it can only grow while "
             "the machine runs.") from None
+    declared = disk_format(disk)
+    recorded = ET.fromstring(vol.XMLDesc(0)).find("target/format")
+    if source.get("file") and declared != (recorded.get("type") if recorded is not None
+                                           else "raw"):
+        # A dir pool guesses a file's format from its bytes, which the guest wrote; the
+        # machine's declared format is what the disk is, so grow it as that.
+        require_local(conn.getURI(), f"Growing {change.target} (a {declared} disk)")
+        job.log(f"Growing {path} as {declared} to {format_bytes(change.size)}")
+        qemu_img.resize(Path(path or ""), change.size, fmt=declared)
+        vol.storagePoolLookupByVolume().refresh(0)
+        return SAVED
     capacity = vol.info()[1]
     if change.size < capacity:
         raise VirtStudioError(f"Shrinking {change.target} below {format_bytes(capacity)} "
