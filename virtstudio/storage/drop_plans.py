@@ -307,8 +307,26 @@ def plan_attach(host: HostConnection, domain: Domain, pool: StoragePool,
         else f"It appears when {domain.name} next starts",
         "The volume's data is not changed",
     )
-    return DropPlan(f"Attach {volume.name} to {domain.name}", writes, "Attach",
-                    _attach_work(host, domain.uuid, xml), host.name, domain.name)
+    # A dir pool records the format it guessed from the file's bytes, backing file included:
+    # the machine would read that file, so one outside every pool needs the user's word.
+    places = backing_chains.pool_places(list(host.pools.values()))
+    outside = (volume.backing,) if volume.backing and not places.holds(volume.backing) else ()
+    reads = (f"{volume.name} is recorded as {volume.format} with the backing file "
+             f"{volume.backing}, which {domain.name} will read"
+             + (", outside every storage pool" if outside else ""),) if volume.backing else ()
+    attach = _attach_work(host, domain.uuid, xml)
+    uuid, name, backing = pool.uuid, volume.name, volume.backing
+
+    def work(job: Job) -> None:
+        fresh = ET.fromstring(host.virconn.storagePoolLookupByUUIDString(uuid)
+                              .storageVolLookupByName(name).XMLDesc(0))
+        if (fresh.findtext("backingStore/path", "") or "") != backing:
+            raise VirtStudioError(f"{name}'s backing file changed since you were asked; it "
+                                  "was not attached.")
+        attach(job)
+
+    return DropPlan(f"Attach {volume.name} to {domain.name}", writes, "Attach", work,
+                    host.name, domain.name, reads=reads, confirm_names=outside)
 
 
 def block_device_problem(path: str) -> str:
