@@ -148,7 +148,11 @@ def clone_xml(xml: str, name: str, disks: dict[str, tuple[str, str]], used_macs:
 def _macs_in_use(conn: libvirt.virConnect) -> set[str]:
     used = set()
     for dom in conn.listAllDomains(0):
-        for mac in ET.fromstring(dom.XMLDesc(0)).findall("devices/interface/mac"):
+        try:
+            xml = dom.XMLDesc(0)
+        except libvirt.libvirtError:
+            continue  # removed meanwhile: its MACs are free again
+        for mac in ET.fromstring(xml).findall("devices/interface/mac"):
             used.add(mac.get("address", "").lower())
     return used
 
