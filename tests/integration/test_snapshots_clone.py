@@ -461,3 +461,53 @@ def test_internal_revert_is_refused_while_another_machine_reads_the_disk(guest, 
     with pytest.raises(VirtStudioError, match=f"{reader} reads .* as a base"):
         conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=30)
     assert _holds(guest.disk, 0x77) and _holds(reader_disk, 0x77)
+
+
+def test_clone_dialog_lists_the_chain_and_wants_an_outside_backing_file_named(
+        window, qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLineEdit
+
+    name = f"vstest-clonebk-{os.getpid()}"
+    folder = IMAGES / name
+    folder.mkdir()
+    outside = tmp_path / "shared-base.img"
+    outside.write_bytes(b"\0" * (1024 * 1024))
+    disk = folder / "top.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(outside), "-F", "raw",
+                    str(disk), "1M"], check=True)
+    root = ET.Element("domain", type="qemu")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "memory", unit="MiB").text = "64"
+    ET.SubElement(ET.SubElement(root, "os"), "type", arch="x86_64").text = "hvm"
+    el = ET.SubElement(ET.SubElement(root, "devices"), "disk", type="file", device="disk")
+    ET.SubElement(el, "driver", name="qemu", type="qcow2")
+    ET.SubElement(el, "source", file=str(disk))
+    ET.SubElement(el, "target", dev="vda", bus="virtio")
+    conn = off_gui_thread(libvirt.open, SYSTEM_URI)
+    clone = f"{name}-c"
+    try:
+        off_gui_thread(conn.defineXML, ET.tostring(root, encoding="unicode"))
+        _select(window, qtbot, name)
+        dialogs = []
+        window.confirm_requested.connect(dialogs.append)
+        window.machine_actions.show_clone()
+        dialog = dialogs[-1]
+        qtbot.waitUntil(lambda: "reads:" in dialog.chains.text(), timeout=30000)
+        assert str(outside) in dialog.chains.text() and "OUTSIDE" in dialog.chains.text()
+        confirm = dialog.findChild(QLineEdit, "cloneConfirmName0")
+        assert confirm is not None and not dialog.clone_button.isEnabled()
+        assert "Type the name" in dialog.error.text()
+        dialog.name_edit.selectAll()
+        qtbot.keyClicks(dialog.name_edit, clone)
+        qtbot.keyClicks(confirm, "shared-base")
+        assert not dialog.clone_button.isEnabled()
+        qtbot.keyClicks(confirm, ".img")
+        assert dialog.clone_button.isEnabled(), dialog.error.text()
+        _run_job(window, qtbot, lambda: qtbot.mouseClick(dialog.clone_button,
+                                                         Qt.MouseButton.LeftButton))
+        assert (folder / f"{clone}-vda.qcow2").exists()
+    finally:
+        for gone in (clone, name):
+            off_gui_thread(_remove, gone)
+        shutil.rmtree(folder, ignore_errors=True)

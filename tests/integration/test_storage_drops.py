@@ -200,6 +200,47 @@ def test_folder_becomes_a_dir_pool_and_an_image_its_volume(storage_window, qtbot
     dialogs[-1].reject()
 
 
+def test_a_backing_file_outside_the_pools_is_read_only_once_its_name_is_typed(
+        storage_window, qtbot, pool_names, tmp_path):
+    from PySide6.QtWidgets import QLineEdit
+
+    window, _conn, dialogs = storage_window
+    name = f"vstest-drop-bk-{os.getpid()}"
+    pool_names.append(name)
+    folder = IMAGES / name
+    folder.mkdir()
+    assert drop(window.storage_page, file_mime(folder))
+    go(qtbot, dialogs[-1])
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
+                    timeout=10000)
+    model = window.pool_model
+    row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
+    window.pool_view.setCurrentIndex(model.index(row, 0))
+    secret = tmp_path / "private-notes.txt"
+    secret.write_bytes(b"not for any disk\n" * 4096)
+    image = tmp_path / "layered.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(secret), "-F", "raw",
+                    str(image), "1M"], check=True)
+
+    assert drop(window.storage_page, file_mime(image))
+    dialog = dialogs[-1]
+    assert dialog.choice.key == "raw" and f"{image}: read as raw" in dialog.reads.text()
+    assert dialog.findChild(QLineEdit, "dropConfirmName0") is None
+    dialog.choose("qcow2")
+    assert str(secret) in dialog.reads.text() and "OUTSIDE" in dialog.reads.text()
+    confirm = dialog.findChild(QLineEdit, "dropConfirmName0")
+    assert confirm is not None and not dialog.go_button.isEnabled()
+    qtbot.keyClicks(confirm, "private-notes")  # not quite its name
+    assert not dialog.go_button.isEnabled()
+    qtbot.keyClicks(confirm, ".txt")
+    assert dialog.go_button.isEnabled()
+    confirm.clear()
+    assert not dialog.go_button.isEnabled()
+    qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
+                     Qt.MouseButton.LeftButton)
+    assert not (folder / "layered.qcow2").exists()
+
+
 def test_volume_dropped_on_a_machine_is_attached(storage_window, qtbot, pool_names, lab_vm):
     window, conn, dialogs = storage_window
     name = f"vstest-att-{os.getpid()}"
