@@ -148,3 +148,50 @@ def test_refusals_change_nothing(tmp_path):
                               base_fmt="qcow2")
     with pytest.raises(VirtStudioError, match="does not exist"):
         qemu_img.create(tmp_path / "no" / "dir.qcow2", MiB)
+
+
+# ---- images are read as they are declared, never as their bytes suggest ------------------
+
+
+def test_chains_that_loop_or_leave_this_computer_are_refused(tmp_path):
+    first, second = tmp_path / "first.qcow2", tmp_path / "second.qcow2"
+    for image, backing in ((first, second), (second, first)):
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", str(backing),
+                        "-F", "qcow2", str(image), "1M"], check=True)
+    with pytest.raises(VirtStudioError, match="loops back"):
+        qemu_img.chain(first, "qcow2")
+    remote = tmp_path / "remote.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b",
+                    "nbd://127.0.0.1:9/export", "-F", "raw", str(remote), "1M"], check=True)
+    with pytest.raises(VirtStudioError, match="not a file on this computer"):
+        qemu_img.chain(remote, "qcow2")
+    with pytest.raises(VirtStudioError, match="only qcow2 and raw"):
+        qemu_img.info(first, "vmdk")
+
+
+def test_every_answer_is_bounded_in_time_and_size():
+    with pytest.raises(VirtStudioError, match="did not finish in 1 s"):
+        qemu_img._run(["sleep", "30"], timeout=1.0)
+    with pytest.raises(VirtStudioError, match="more than 1 MiB"):
+        qemu_img._run(["python3", "-c", "print('x' * 3_000_000)"])
+
+
+def test_backing_files_inside_a_pool_need_no_confirmation(tmp_path):
+    from virtstudio.storage.backing_chains import PoolPlaces, confirmed_by_name, review
+
+    pool, elsewhere = tmp_path / "pool", tmp_path / "elsewhere"
+    pool.mkdir()
+    elsewhere.mkdir()
+    base, outside = pool / "base.raw", elsewhere / "base.raw"
+    for image in (base, outside):
+        qemu_img.create(image, MiB, fmt="raw")
+    inside_top, outside_top = tmp_path / "in.qcow2", tmp_path / "out.qcow2"
+    qemu_img.create_overlay(base, inside_top, base_fmt="raw")
+    qemu_img.create_overlay(outside, outside_top, base_fmt="raw")
+    places = PoolPlaces(folders=(str(pool),))
+    assert review(inside_top, "qcow2", places).outside == ()
+    chain = review(outside_top, "qcow2", places)
+    assert chain.outside == (str(outside),)
+    assert chain.unconfirmed({str(outside)}) == ()
+    assert confirmed_by_name(" base.raw ", str(outside))
+    assert not confirmed_by_name("base", str(outside)) and not confirmed_by_name("", "")
