@@ -207,7 +207,9 @@ def test_linked_clone_from_the_dialog_boots_and_leaves_the_base_alone(window, qt
     combo.setFocus()
     qtbot.keyClick(combo, Qt.Key.Key_Down)
     assert combo.currentText().startswith("Linked")
-    assert dialog.clone_button.isEnabled(), dialog.error.text()
+    # The disks' backing chains are read off the GUI thread; Clone waits for them.
+    qtbot.waitUntil(dialog.clone_button.isEnabled, timeout=30000)
+    assert "base.qcow2: read as qcow2" in dialog.chains.text()
     _run_job(window, qtbot, lambda: qtbot.mouseClick(dialog.clone_button,
                                                      Qt.MouseButton.LeftButton))
 
