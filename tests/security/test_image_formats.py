@@ -393,3 +393,25 @@ def test_clone_refuses_a_backing_file_outside_the_pools_until_it_is_named(lab, h
                        confirmed={str(canary)})
     _finish(job)
     assert (lab.folder / f"{clone}-vda.qcow2").exists()
+
+
+@pytest.mark.libvirtd
+def test_a_volume_whose_guessed_backing_file_is_outside_the_pools_is_not_attached_unasked(
+        lab, host, secret, tmp_path):
+    conn, runner = host
+    pool_folder = lab.folder / "pool"
+    pool_folder.mkdir()
+    canary = make_canary(tmp_path / "canary-secret.txt", secret)
+    write_hostile_raw(pool_folder / "uploaded.img", canary)
+    # libvirt's dir pool guesses qcow2 from the bytes and records the canary as backing file.
+    pool = _pool_entity(conn, lab.pool(pool_folder))
+    volume = next(v for v in pool.volumes if v.name == "uploaded.img")
+    assert (volume.format, volume.backing) == ("qcow2", str(canary))
+    machine = _entity(conn, lab.name)
+    plan = drop_plans.plan_attach(conn, machine, pool, volume)
+    with pytest.raises(VirtStudioError, match="Type the name"):
+        plan.submit(runner)
+    xml = lab.conn.lookupByName(lab.name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert "uploaded.img" not in xml
+    assert plan.confirm_names == (str(canary),)
+    assert any(str(canary) in line for line in plan.reads)
