@@ -91,11 +91,12 @@ def info(path: Path) -> ImageInfo:
     return chain(path)[0]
 
 
-def chain(path: Path) -> list[ImageInfo]:
-    """The image and every backing file below it, top first."""
+def chain(path: Path, fmt: str | None = None) -> list[ImageInfo]:
+    """The image (read as ``fmt`` when given) and every backing file below it, top first."""
     if not path.exists():
         raise VirtStudioError(f"The image {path} does not exist.")
-    out = _run([QEMU_IMG, "info", "--output=json", "--backing-chain", "-U", str(path)])
+    forced = ["-f", fmt] if fmt else []
+    out = _run([QEMU_IMG, "info", "--output=json", "--backing-chain", "-U", *forced, str(path)])
     data = json.loads(out)
     items = data if isinstance(data, list) else [data]
     return [ImageInfo(
