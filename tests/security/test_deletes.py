@@ -200,6 +200,11 @@ def test_volume_job_replans_and_aborts_when_a_machine_takes_the_volume(lab, host
                  JobState.FAILED)
     assert "changed since you confirmed" in job.error.message
     assert scratch.exists()
+    # Once the machine is gone again, a fresh plan deletes exactly the volume.
+    lab.conn.lookupByName(f"{PREFIX}-late").undefine()
+    plan = plan_volume(lab.conn, lab.pool.UUIDString(), "scratch.qcow2")
+    finish(delete_volume(runner, connection, cached_pool(connection, lab.pool_name), plan))
+    assert not scratch.exists() and lab.base.exists() and lab.clone.exists()
 
 
 # ---- a pool -----------------------------------------------------------------------------
@@ -287,3 +292,64 @@ def test_machine_job_aborts_when_its_disk_gained_a_user(lab, host):
     assert "changed since you confirmed" in job.error.message
     assert own.exists()
     assert lab.conn.lookupByName(f"{PREFIX}-owner").isPersistent()  # still defined
+
+
+# ---- what the user sees ---------------------------------------------------------------------
+
+def test_delete_dialogs_name_the_shut_off_machine_that_reads_the_file(make_main_window, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QCheckBox, QLabel
+
+    from virtstudio.core.inventory import Inventory
+    from virtstudio.ui.delete_dialog import DeletePlanDialog, DeleteVmDialog
+
+    off_gui_thread(ensure_libvirtd)
+    off_gui_thread(_cleanup)
+    lab = off_gui_thread(Lab)
+    try:
+        owner = f"{PREFIX}-owner"
+        off_gui_thread(lab.define, owner, [(str(lab.base), "qcow2")])
+        window = make_main_window(Inventory(stats_interval=0))
+        host = window.inventory.add(SYSTEM_URI)
+        qtbot.waitUntil(lambda: host.state is ConnectionState.CONNECTED, timeout=15000)
+        boxes = []
+        window.confirm_requested.connect(boxes.append)
+
+        # Deleting the base volume: refused, and the shut-off clone's machine is named.
+        top = window.host_model.index(0, 0)
+        window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
+        assert window.pages.currentWidget() is window.storage_page
+        model = window.pool_model
+        qtbot.waitUntil(lambda: any(model.pool_at(r).name == lab.pool_name
+                                    and len(model.pool_at(r).volumes) == 2
+                                    for r in range(model.rowCount())), timeout=10000)
+        row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == lab.pool_name)
+        window.pool_view.setCurrentIndex(model.index(row, 0))
+        volumes = window.volume_model
+        qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=5000)
+        row = next(r for r in range(volumes.rowCount())
+                   if volumes.volume_at(r).name == "base.qcow2")
+        window.volume_view.setCurrentIndex(volumes.index(row, 0))
+        qtbot.mouseClick(window.delete_volume_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(boxes), timeout=15000)
+        dialog = boxes[-1]
+        assert isinstance(dialog, DeletePlanDialog)
+        refused = dialog.findChild(QLabel, "deleteRefused")
+        assert refused.isVisible()
+        assert f"{lab.machine} (disk vda) (as a backing file)" in refused.text()
+        assert not dialog.findChild(type(dialog.delete_button), "deleteButton").isEnabled()
+        dialog.reject()
+
+        # Deleting the machine that runs on the base: its disk is kept, and why is said.
+        qtbot.waitUntil(lambda: window.select_domain(owner), timeout=10000)
+        window.trigger(Action.DELETE)
+        qtbot.waitUntil(lambda: isinstance(boxes[-1], DeleteVmDialog), timeout=15000)
+        dialog = boxes[-1]
+        disk = dialog.findChild(QCheckBox, "disk_vda")
+        assert not disk.isEnabled() and not disk.isChecked()
+        assert lab.machine in disk.text()
+        assert lab.machine in dialog.findChild(QLabel, "deleteRefused").text()
+        dialog.reject()
+    finally:
+        off_gui_thread(lab.conn.close)
+        off_gui_thread(_cleanup)

@@ -204,8 +204,9 @@ def _logical_contents(vg: str) -> _Contents:
 
 
 def _stopped_contents(conn: libvirt.virConnect, root: ET.Element) -> _Contents:
-    if uri_mod.parse(conn.getURI()).is_remote:
-        return _Contents((), unknown="it is stopped on a remote host")
+    parsed = uri_mod.parse(conn.getURI())
+    if parsed.is_remote or parsed.is_test:
+        return _Contents((), unknown="it is stopped, and its storage is not on this computer")
     kind = root.get("type", "")
     if kind == "dir":
         return _folder_contents(root.findtext("target/path", "") or "")

@@ -115,7 +115,7 @@ def delete_volume(runner: JobRunner, host: HostConnection, pool: StoragePool,
     if plan.blocked:
         raise VirtStudioError(plan.blocked)
     uuid = pool.uuid
-    (_path, _pool, name), = plan.volumes_lost()
+    ((_path, _pool_name, name),) = plan.volumes_lost()
 
     def work(job: Job) -> None:
         # Work it out again: a machine may have been given the volume meanwhile.
