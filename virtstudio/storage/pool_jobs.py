@@ -146,6 +146,9 @@ def delete_pool(runner: JobRunner, host: HostConnection, pool: StoragePool, plan
                     raise
             volumes = {os.path.normpath(v.path()): v for v in target.listAllVolumes(0)}
             for loss in plan.lost:  # exactly what was agreed, nothing that came later
+                if loss.path not in volumes:
+                    job.log(f"{loss.path} is gone already")
+                    continue
                 job.report(None, f"Deleting volume {loss.path}")
                 volumes[loss.path].delete(0)
         if target.isActive():

@@ -130,7 +130,7 @@ class UsageGraph:
             files, _complete = self.chain(vol_path, vol.format)
             if path in files:
                 name = f"the volume {vol.name} in pool {vol.pool}"
-                found[("volume", name)] = User("volume", "", "", name, files[1:2] == [path])
+                found[("volume", name)] = User("volume", "", "", name, direct=False)
         return sorted(found.values(), key=lambda u: (u.kind, u.name))
 
     def volume_at(self, path: str) -> VolumeRecord | None:
