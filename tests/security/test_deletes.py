@@ -353,3 +353,21 @@ def test_delete_dialogs_name_the_shut_off_machine_that_reads_the_file(make_main_
     finally:
         off_gui_thread(lab.conn.close)
         off_gui_thread(_cleanup)
+
+
+def test_a_disk_declared_raw_is_never_read_for_a_backing_file(lab):
+    # A guest can write a qcow2 header naming any file into its raw disk: the graph
+    # takes the machine's declared format, so that header neither protects nor
+    # exposes the named file (and no image contents decide how the disk is read).
+    outside = IMAGES / f"{PREFIX}-outside"
+    outside.mkdir()
+    raw = outside / "guest.img"
+    qemu_img("create", "-q", "-f", "qcow2", "-b", str(lab.base), "-F", "qcow2", str(raw))
+    lab.conn.lookupByName(lab.machine).undefine()
+    lab.define(f"{PREFIX}-raw", [(str(raw), "raw")])
+    from virtstudio.storage import usage_graph
+
+    graph = usage_graph.build(lab.conn)
+    assert graph.chain(str(raw), "raw") == ([str(raw)], True)
+    assert not [u for u in graph.users_of(str(lab.base)) if u.kind == "machine"]
+    assert [u.machine for u in graph.users_of(str(raw))] == [f"{PREFIX}-raw"]
