@@ -80,7 +80,8 @@ class DeletePlan:
 
     def pick(self, sources: tuple[str, ...]) -> DeletePlan:
         """A machine delete that removes the disks ``sources`` among those that may go."""
-        definition = tuple(loss for loss in self.lost if not loss.path)
+        offered = {loss.path for loss in self.offers}
+        definition = tuple(loss for loss in self.lost if loss.path not in offered)
         disks = tuple(loss for loss in self.offers if loss.path in sources)
         return replace(self, lost=definition + disks,
                        chosen=tuple(loss.path for loss in disks))
@@ -284,7 +285,7 @@ def plan_machine(conn: libvirt.virConnect, uuid: str,
     for disk in root.findall("devices/disk"):
         target_el = disk.find("target")
         target = target_el.get("dev", "") if target_el is not None else ""
-        path = usage_graph._source_path(disk, by_name)
+        path = usage_graph.source_path(disk, by_name)
         if disk.get("type") == "network" or not path:
             if disk.find("source") is not None:
                 choices.append(DiskChoice(target, path or "network disk", False, "network disk"))
@@ -308,11 +309,21 @@ def plan_machine(conn: libvirt.virConnect, uuid: str,
             offers.append((Loss(record.path, f"disk {choice.target}: {_volume_text(record)}"),
                            record.pool, record.name))
     running = " It is running and is forced off first." if dom.isActive() else ""
+    lost = [Loss("", f"the definition of {name}, its snapshot records and saved state")]
+    blocked = ""
+    nvram_text = root.findtext("os/nvram", "") or ""
+    nvram = os.path.normpath(nvram_text) if nvram_text else ""
+    if nvram:  # undefining removes it with the definition
+        lost.append(Loss(nvram, f"{nvram} (its UEFI variables)"))
+        users = graph.users_of(nvram, exclude_uuid=uuid)
+        if users:
+            refused.append(Refusal(nvram, _users_text(users)))
+            blocked = (f"{name} shares its UEFI variables file with another machine; "
+                       "nothing is deleted.")
     plan = DeletePlan(f"Delete {name}?", f"The virtual machine {name} is deleted. This cannot "
                                          f"be undone.{running}",
-                      lost=(Loss("", f"the definition of {name}, its snapshot records and "
-                                     "saved state"),),
-                      refused=tuple(refused), choices=tuple(choices),
+                      lost=tuple(lost), refused=tuple(refused), blocked=blocked,
+                      choices=tuple(choices),
                       volumes=tuple((loss.path, pool, vol) for loss, pool, vol in offers),
                       offers=tuple(loss for loss, _pool, _vol in offers))
     return plan.pick(tuple(c.source for c in choices if c.checked) if remove is None

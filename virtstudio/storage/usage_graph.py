@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,14 +186,15 @@ class UsageGraph:
         else:
             self.backing.setdefault(path, None)
 
-    def _add_disk_chain(self, disk: ET.Element, top: str) -> None:
+    def _add_disk_chain(self, disk: ET.Element, top: str,
+                        by_name: dict[tuple[str, str], str]) -> None:
         """Record the <backingStore> chain a (live or snapshot) disk element carries."""
         node, path = disk, top
         while path:
             store = node.find("backingStore")
             if store is None:
                 return  # the record says nothing: walk it later if the format allows
-            below = _source_path(store, self.volume_paths)
+            below = source_path(store, by_name)
             if not below:
                 self.backing[path] = None  # an empty <backingStore/>: nothing below
                 return
@@ -208,12 +210,12 @@ class UsageGraph:
         root = ET.fromstring(xml)
         by_name = self.volume_paths
         for disk in root.findall("devices/disk"):
-            path = _source_path(disk, by_name)
+            path = source_path(disk, by_name)
             if not path:
                 continue
             driver = disk.find("driver")
             fmt = (driver.get("type", "") if driver is not None else "") or "raw"
-            self._add_disk_chain(disk, path)
+            self._add_disk_chain(disk, path, by_name)
             target = disk.find("target")
             dev = target.get("dev", "") if target is not None else ""
             label = f"{name} (disk {dev})" if kind == "machine" and dev else name
@@ -292,7 +294,7 @@ def _int(text: str | None) -> int:
         return 0
 
 
-def _source_path(node: ET.Element, volumes: dict[tuple[str, str], str]) -> str:
+def source_path(node: ET.Element, volumes: dict[tuple[str, str], str]) -> str:
     """The file or device a <disk> or <backingStore> reads; "" for none or network."""
     src = node.find("source")
     if src is None:
@@ -303,9 +305,9 @@ def _source_path(node: ET.Element, volumes: dict[tuple[str, str], str]) -> str:
     return _norm(src.get("file") or src.get("dev") or "")
 
 
-def _xml_or_none(read: object) -> str | None:
+def _xml_or_none(read: Callable[[], str]) -> str | None:
     try:
-        return read()  # type: ignore[operator]
+        return read()
     except libvirt.libvirtError:
         return None  # the object vanished meanwhile
 

@@ -148,12 +148,16 @@ class DeleteVmDialog(QDialog):
         self.refused = _plain(refused_text(plan), "deleteRefused")
         self.refused.setVisible(bool(plan.refused))
         layout.addWidget(self.refused)
+        self.blocked = _plain(plan.blocked, "deleteBlocked")
+        self.blocked.setVisible(bool(plan.blocked))
+        layout.addWidget(self.blocked)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.delete_button = buttons.addButton("Delete",
                                                QDialogButtonBox.ButtonRole.DestructiveRole)
         self.delete_button.setObjectName("deleteButton")
         self.delete_button.setAutoDefault(False)
+        self.delete_button.setEnabled(not plan.blocked)
         cancel = buttons.button(QDialogButtonBox.StandardButton.Cancel)
         cancel.setDefault(True)
         self.delete_button.clicked.connect(self.accept)
