@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import wait_for
 from virtstudio.core.connection import ConnectionState, HostConnection
-from virtstudio.core.domain_actions import Action, allowed, plan_disk_removal, run_action
+from virtstudio.core.domain_actions import Action, allowed, ask_delete, run_action
 from virtstudio.core.entities import DomainState
 from virtstudio.core.jobs import JobRunner, JobState
 
@@ -90,16 +90,20 @@ def test_action_in_wrong_state_fails_readably(host, runner):
 
 
 def test_delete_plan_protects_shared_disks(host):
-    plan = {c.source: c for c in plan_disk_removal(host, host.find_domain_by_name("owner"))}
-    assert plan["/images/own.qcow2"].removable and plan["/images/own.qcow2"].checked
-    shared = plan["/images/shared.raw"]
+    plan = ask_delete(host, host.find_domain_by_name("owner")).result(10)
+    choices = {c.source: c for c in plan.choices}
+    assert choices["/images/own.qcow2"].removable and choices["/images/own.qcow2"].checked
+    shared = choices["/images/shared.raw"]
     assert not shared.removable and "neighbour" in shared.why_not
+    assert plan.chosen == ("/images/own.qcow2",)
 
 
 def test_delete_removes_own_disk_and_never_a_shared_one(host, runner):
-    # Even if asked to, the job must keep a disk another machine uses.
-    run(runner, host, "owner", Action.DELETE,
-        remove_disks=["/images/own.qcow2", "/images/shared.raw"])
+    # Even if asked to, the plan never offers a disk another machine uses.
+    owner = host.find_domain_by_name("owner")
+    plan = ask_delete(host, owner).result(10).pick(("/images/own.qcow2", "/images/shared.raw"))
+    assert plan.chosen == ("/images/own.qcow2",)
+    run(runner, host, "owner", Action.DELETE, delete_plan=plan)
     wait_for(lambda: host.find_domain_by_name("owner") is None)
 
     def volumes(conn):
@@ -108,3 +112,10 @@ def test_delete_removes_own_disk_and_never_a_shared_one(host, runner):
     assert host.call(volumes).result(5) == ["shared.raw"]
     with pytest.raises(libvirt.libvirtError):
         host.call(lambda c: c.lookupByName("owner")).result(5)
+
+
+def test_delete_without_a_confirmed_plan_is_refused(host, runner):
+    from virtstudio.core.errors import VirtStudioError
+
+    with pytest.raises(VirtStudioError, match="confirmed"):
+        run_action(runner, host, host.find_domain_by_name("owner"), Action.DELETE)

@@ -18,6 +18,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.storage.pool_jobs import (
     PoolAction,
+    ask_delete_pool,
     create_pool,
     delete_pool,
     find_sources,
@@ -91,7 +92,8 @@ def test_dir_pool_from_create_to_delete(host, pool_name):
     pool = pool_of(connection, pool_name, active=True)
 
     # Deleting without data forgets the pool and keeps the files.
-    finish(delete_pool(runner, connection, pool, with_data=False))
+    plans = ask_delete_pool(connection, pool).result(30)
+    finish(delete_pool(runner, connection, pool, plans[False], with_data=False))
     pool_of(connection, pool_name, gone=True)
     assert (folder / "added-outside.raw").exists()
 
@@ -105,7 +107,9 @@ def test_delete_with_data_removes_volumes_and_folder(host, pool_name):
     finish(run_pool_action(runner, connection, pool, PoolAction.REFRESH))
     pool = wait_for(lambda: next((p for p in connection.pools.values()
                                   if p.name == pool_name and p.volumes), None))
-    finish(delete_pool(runner, connection, pool, with_data=True))
+    plan = ask_delete_pool(connection, pool).result(30)[True]
+    assert [loss.path for loss in plan.lost] == [str(folder / "scratch.raw")]
+    finish(delete_pool(runner, connection, pool, plan, with_data=True))
     pool_of(connection, pool_name, gone=True)
     assert not folder.exists()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt
 
-from virtstudio.core.domain_actions import DiskChoice
 from virtstudio.core.entities import Domain
+from virtstudio.storage.delete_plans import DeletePlan, DiskChoice, Loss, Refusal
 
 XML = "<domain type='test'><name>web</name><memory>1024</memory><os><type>hvm</type></os></domain>"
 
@@ -19,7 +19,12 @@ def make(qtbot, state=5):
         DiskChoice("vdb", "/img/shared.raw", False, "also used by db", False),
         DiskChoice("sda", "/iso/install.iso", True, "", False),
     ]
-    dialog = DeleteVmDialog(domain, choices)
+    plan = DeletePlan("Delete web?", "web is deleted.",
+                      lost=(Loss("", "the definition of web"),),
+                      refused=(Refusal("/img/shared.raw", ("db (disk vda)",)),),
+                      choices=tuple(choices),
+                      offers=(Loss("/img/web.qcow2", "disk vda"), Loss("/iso/install.iso", "sda")))
+    dialog = DeleteVmDialog(domain, plan.pick(("/img/web.qcow2",)))
     qtbot.addWidget(dialog)
     dialog.show()
     return dialog
@@ -34,6 +39,11 @@ def test_defaults_and_protected_disk(qtbot):
     shared = dialog.findChild(QCheckBox, "disk_vdb")
     assert shared is not None and not shared.isEnabled()
     assert "also used by db" in shared.text()
+    from PySide6.QtWidgets import QLabel
+
+    refused = dialog.findChild(QLabel, "deleteRefused")
+    assert refused.isVisible() and "db (disk vda)" in refused.text()
+    assert [loss.path for loss in dialog.confirmed_plan().lost] == ["", "/img/web.qcow2"]
 
 
 def test_user_picks_disks_with_clicks(qtbot):
@@ -45,6 +55,7 @@ def test_user_picks_disks_with_clicks(qtbot):
         # Click on the box itself, at the left, as a user does.
         qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
     assert dialog.disks_to_remove() == ["/iso/install.iso"]
+    assert dialog.confirmed_plan().chosen == ("/iso/install.iso",)
 
 
 def test_running_machine_warns_and_cancel_is_default(qtbot):

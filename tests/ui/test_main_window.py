@@ -114,11 +114,14 @@ def test_delete_dialog_cancel_keeps_the_machine(make_main_window, qtbot, fixture
     dialogs = []
     window.confirm_requested.connect(dialogs.append)
     click(qtbot, window, "Delete")
-    assert dialogs and dom.name in dialogs[0].windowTitle()
+    # What goes is worked out on the host's worker before the dialog opens.
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=5000)
+    assert dom.name in dialogs[0].windowTitle()
     dialogs[0].reject()
     qtbot.wait(300)
     assert window.vm_model.rowCount() == 30
     click(qtbot, window, "Delete")
+    qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=5000)
     box = dialogs[1].findChild(QDialogButtonBox)
     delete = next(b for b in box.buttons() if b.text().replace("&", "") == "Delete")
     qtbot.mouseClick(delete, Qt.MouseButton.LeftButton)

@@ -113,18 +113,34 @@ def test_stop_start_autostart_and_delete(storage, qtbot):
     boxes = []
     window.confirm_requested.connect(boxes.append)
     click_tool(qtbot, window, "deletePoolAction")
+    qtbot.waitUntil(lambda: bool(boxes), timeout=5000)  # worked out on the host's worker first
     dialog = boxes[-1]
     assert isinstance(dialog, DeletePoolDialog)
     assert "volumes and data stay where they are" in dialog.text.text()
     qtbot.mouseClick(dialog.with_data, Qt.MouseButton.LeftButton)
     assert "Deleted for good: 4 volumes" in dialog.text.text()
-    assert "debian-12.8.0-amd64-netinst.iso" in dialog.text.text()
+    assert "debian-12.8.0-amd64-netinst.iso" in dialog.lost.text()
     qtbot.mouseClick(dialog.buttons.button(dialog.buttons.StandardButton.Cancel),
                      Qt.MouseButton.LeftButton)
     assert "iso-library" in pool_names(window)  # cancelled: nothing changed
     click_tool(qtbot, window, "deletePoolAction")
+    qtbot.waitUntil(lambda: len(boxes) == 2, timeout=5000)
     qtbot.mouseClick(boxes[-1].delete_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "iso-library" not in pool_names(window), timeout=5000)
+
+
+def test_pool_in_use_keeps_its_data_and_names_the_machine(storage, qtbot):
+    window = storage
+    select_pool(window, "default")
+    boxes = []
+    window.confirm_requested.connect(boxes.append)
+    click_tool(qtbot, window, "deletePoolAction")
+    qtbot.waitUntil(lambda: bool(boxes), timeout=5000)
+    dialog = boxes[-1]
+    assert dialog.delete_button.isEnabled()  # the definition alone may go
+    qtbot.mouseClick(dialog.with_data, Qt.MouseButton.LeftButton)
+    assert dialog.refused.isVisible() and "web-frontend-01 (disk vda)" in dialog.refused.text()
+    assert dialog.blocked.isVisible() and not dialog.delete_button.isEnabled()
 
 
 def test_thin_panel_follows_the_selected_pool(storage, qtbot):

@@ -1,16 +1,15 @@
 """Lifecycle actions on a domain, each run as a Job on a pool thread.
 
-What is allowed in which state, and which disks a delete may remove, is
-decided here from the cached entities, so the UI can enable buttons and fill
-dialogs without calling libvirt.
+What is allowed in which state is decided here from the cached entities, so
+the UI can enable buttons without calling libvirt.  Which disks a delete may
+remove is worked out fresh on the host's worker (storage/delete_plans.py).
 """
 
 from __future__ import annotations
 
 import enum
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
 
 import libvirt
 
@@ -18,6 +17,9 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain, DomainState
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.storage.delete_plans import DeletePlan, DiskChoice, check_unchanged, plan_machine
+
+__all__ = ["Action", "DiskChoice", "allowed", "ask_delete", "delete_domain", "run_action"]
 
 SHUTDOWN_WAIT_S = 120.0
 
@@ -55,76 +57,10 @@ def allowed(action: Action, domain: Domain) -> bool:
 # ---- delete: which disks may go ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DiskChoice:
-    target: str
-    source: str
-    removable: bool
-    why_not: str = ""
-    checked: bool = False
-
-
-def _disk_users(host: HostConnection, exclude_uuid: str) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
-    for dom in list(host.domains.values()):
-        if dom.uuid == exclude_uuid:
-            continue
-        for disk in dom.summary.disks:
-            if disk.source:
-                users.setdefault(disk.source, []).append(dom.name)
-    return users
-
-
-def plan_disk_removal(host: HostConnection, domain: Domain) -> list[DiskChoice]:
-    """Say for each disk of ``domain`` whether deleting it is safe, from the cache."""
-    users = _disk_users(host, domain.uuid)
-    choices = []
-    for disk in domain.summary.disks:
-        if not disk.source:
-            continue
-        others = users.get(disk.source, [])
-        if others:
-            names = ", ".join(sorted(set(others)))
-            choices.append(DiskChoice(disk.target, disk.source, False, f"also used by {names}"))
-        elif disk.device == "cdrom" or disk.readonly or disk.shareable:
-            choices.append(DiskChoice(disk.target, disk.source, True, "", False))
-        elif disk.source_type == "network":
-            choices.append(DiskChoice(disk.target, disk.source, False, "network disk"))
-        else:
-            choices.append(DiskChoice(disk.target, disk.source, True, "", True))
-    return choices
-
-
-def _sources_in_use(conn: libvirt.virConnect, exclude_uuid: str) -> set[str]:
-    """Disk sources of every other domain, read fresh from libvirt."""
-    used: set[str] = set()
-    for dom in conn.listAllDomains(0):
-        if dom.UUIDString() == exclude_uuid:
-            continue
-        try:
-            root = ET.fromstring(dom.XMLDesc(0))
-        except libvirt.libvirtError:
-            continue
-        for src in root.findall("devices/disk/source"):
-            pool, vol = src.get("pool"), src.get("volume")
-            for value in (src.get("file"), src.get("dev"), f"{pool}/{vol}" if pool else None):
-                if value:
-                    used.add(value)
-    return used
-
-
-def _lookup_volume(conn: libvirt.virConnect, source: str) -> libvirt.virStorageVol | None:
-    try:
-        return conn.storageVolLookupByPath(source)
-    except libvirt.libvirtError:
-        pass
-    pool_name, _, vol_name = source.partition("/")
-    if pool_name and vol_name and not source.startswith("/"):
-        try:
-            return conn.storagePoolLookupByName(pool_name).storageVolLookupByName(vol_name)
-        except libvirt.libvirtError:
-            return None
-    return None
+def ask_delete(host: HostConnection, domain: Domain) -> Future[DeletePlan]:
+    """Work out on the host's worker which disks may go with the machine, and who keeps
+    the others (every machine, running or not, their snapshots and backing chains)."""
+    return host.call(plan_machine, domain.uuid)
 
 
 def _undefine(dom: libvirt.virDomain) -> None:
@@ -143,32 +79,23 @@ def _undefine(dom: libvirt.virDomain) -> None:
         dom.undefine()
 
 
-def delete_domain(job: Job, host: HostConnection, uuid: str, remove: list[str]) -> None:
+def delete_domain(job: Job, host: HostConnection, uuid: str, plan: DeletePlan) -> None:
+    """Delete the machine and the disks ``plan`` names, if that is still all it loses."""
     conn = host.virconn
+    fresh = check_unchanged(plan_machine(conn, uuid, plan.chosen), plan)
     dom = conn.lookupByUUIDString(uuid)
     name = dom.name()
-    steps = 2 + len(remove)
+    volumes = fresh.volumes_lost()
+    steps = 2 + len(volumes)
     if dom.isActive():
         job.report(0.0, f"Forcing off {name}")
         dom.destroy()
-    # Check again right before removing anything: the cache may be out of date.
-    in_use = _sources_in_use(conn, uuid)
-    volumes = []
-    for source in remove:
-        if source in in_use:
-            job.log(f"Keeping {source}: another virtual machine uses it")
-            continue
-        vol = _lookup_volume(conn, source)
-        if vol is None:
-            job.log(f"Keeping {source}: it is not a storage volume libvirt manages")
-            continue
-        volumes.append((source, vol))
     job.report(1 / steps, f"Removing the definition of {name}")
     if dom.isPersistent():
         _undefine(dom)
-    for i, (source, vol) in enumerate(volumes, start=2):
-        job.report(i / steps, f"Deleting {source}")
-        vol.delete(0)
+    for i, (path, pool, vol) in enumerate(volumes, start=2):
+        job.report(i / steps, f"Deleting {path}")
+        conn.storagePoolLookupByName(pool).storageVolLookupByName(vol).delete(0)
     job.report(1.0, f"Deleted {name}")
 
 
@@ -208,14 +135,20 @@ _SIMPLE: dict[Action, Callable[[libvirt.virDomain], object]] = {
 
 
 def run_action(runner: JobRunner, host: HostConnection, domain: Domain, action: Action,
-               remove_disks: list[str] | None = None) -> Job:
-    """Start ``action`` on ``domain`` as a job and return the job at once."""
+               delete_plan: DeletePlan | None = None) -> Job:
+    """Start ``action`` on ``domain`` as a job and return the job at once.
+
+    A delete needs the plan the user confirmed (``ask_delete``, then ``pick``).
+    """
+    if action is Action.DELETE and delete_plan is None:
+        raise VirtStudioError("A delete needs the list of what is lost, confirmed first.")
+    agreed = delete_plan
     uuid, name = domain.uuid, domain.name
     title = f"{action.value} {name}"
 
     def work(job: Job) -> None:
-        if action is Action.DELETE:
-            delete_domain(job, host, uuid, list(remove_disks or []))
+        if action is Action.DELETE and agreed is not None:
+            delete_domain(job, host, uuid, agreed)
         else:
             dom = host.virconn.lookupByUUIDString(uuid)
             if action is Action.SHUTDOWN:

@@ -1,8 +1,9 @@
 """Which image files a host's machines use, backing chains included.
 
 Snapshot and clone operations must never write to, merge into or remove a
-file that another machine (or another snapshot) still reads.  These helpers
-read that fresh from libvirt and qemu-img on a job or worker thread.
+file that another machine (or another snapshot) still reads.  Who reads what
+comes from the host's usage graph (storage/usage_graph.py), read fresh on a
+job or worker thread.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import libvirt
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.errors import VirtStudioError
-from virtstudio.storage import qemu_img
+from virtstudio.storage import qemu_img, usage_graph
 
 # Names the app gives to new machines and snapshots: safe as file name parts too.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -68,33 +69,10 @@ def image_chain(path: str, fmt: str) -> list[str]:
         return [path]
 
 
-def domain_files(xml: str) -> set[str]:
-    """Every file a domain definition reads: sources, backing chains, kernel, memory."""
-    root = ET.fromstring(xml)
-    used: set[str] = set()
-    for disk in root.findall("devices/disk"):
-        chain = disk_chain_from_xml(disk)
-        if chain:
-            used.update(chain)
-            # libvirt lists the chain of running machines; only ask qemu-img otherwise.
-            if disk.find("backingStore") is None:
-                used.update(image_chain(chain[0], disk_format(disk)))
-    return used
-
-
 def files_of_other_domains(conn: libvirt.virConnect, exclude_uuid: str) -> dict[str, list[str]]:
-    """Map each file other machines read (backing files too) to those machines' names."""
-    users: dict[str, list[str]] = {}
-    for dom in conn.listAllDomains(0):
-        if dom.UUIDString() == exclude_uuid:
-            continue
-        try:
-            xml = dom.XMLDesc(0)
-        except libvirt.libvirtError:
-            continue  # vanished meanwhile
-        for path in domain_files(xml):
-            users.setdefault(path, []).append(dom.name())
-    return users
+    """Map each file other machines read (backing files too, running or shut off, and
+    the files their snapshots need) to those machines' names: the host's usage graph."""
+    return usage_graph.build(conn).files_of_machines(exclude_uuid)
 
 
 def unique_path(path: Path) -> Path:

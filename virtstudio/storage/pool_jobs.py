@@ -8,6 +8,7 @@ and autostart changes send no libvirt event.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -17,6 +18,7 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import StoragePool
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.storage.delete_plans import DeletePlan, check_unchanged, plan_pool
 from virtstudio.storage.pools import (
     FoundSource,
     PoolSpec,
@@ -109,30 +111,46 @@ def run_pool_action(runner: JobRunner, host: HostConnection, pool: StoragePool,
     return runner.submit(f"{action.value} pool {name}", work, host=host.name, target=name)
 
 
-def delete_pool(runner: JobRunner, host: HostConnection, pool: StoragePool, *,
-                with_data: bool) -> Job:
-    """Forget the pool; with ``with_data`` delete its volumes and storage first.
+def ask_delete_pool(host: HostConnection, pool: StoragePool) -> Future[dict[bool, DeletePlan]]:
+    """Work out on the host's worker what deleting the pool loses, without and with its data."""
+    uuid = pool.uuid
+    return host.call(lambda conn: {False: plan_pool(conn, uuid, False),
+                                   True: plan_pool(conn, uuid, True)})
 
-    Volumes a machine uses are never deleted: the job stops before touching anything.
+
+def delete_pool(runner: JobRunner, host: HostConnection, pool: StoragePool, plan: DeletePlan,
+                *, with_data: bool) -> Job:
+    """Forget the pool; with ``with_data`` delete exactly the volumes ``plan`` names first.
+
+    The job works the plan out again before touching anything (and once more after
+    starting a stopped pool to delete its volumes) and stops, changing nothing, when
+    it would delete something else or something became used.
     """
+    if plan.blocked:
+        raise VirtStudioError(plan.blocked)
     uuid, name = pool.uuid, pool.name
-    paths = {v.path for v in pool.volumes}
 
     def work(job: Job) -> None:
         conn = host.virconn
+        check_unchanged(plan_pool(conn, uuid, with_data), plan)
         target = conn.storagePoolLookupByUUIDString(uuid)
         if with_data:
-            for dom in conn.listAllDomains(0):
-                xml = dom.XMLDesc(0)
-                used = sorted(p for p in paths if p and p in xml)
-                if used or f"pool='{name}'" in xml:
-                    raise VirtStudioError(f"{dom.name()} uses {', '.join(used) or name}; "
-                                          "nothing was deleted.")
             if not target.isActive():
+                job.report(None, f"Starting {name} to delete the volumes listed")
                 target.create(0)
-            for vol in target.listAllVolumes(0):
-                job.report(None, f"Deleting volume {vol.path()}")
-                vol.delete(0)
+                try:
+                    check_unchanged(plan_pool(conn, uuid, True), plan)
+                except BaseException:
+                    job.log(f"Stopping {name} again")
+                    target.destroy()
+                    raise
+            volumes = {os.path.normpath(v.path()): v for v in target.listAllVolumes(0)}
+            for loss in plan.lost:  # exactly what was agreed, nothing that came later
+                if loss.path not in volumes:
+                    job.log(f"{loss.path} is gone already")
+                    continue
+                job.report(None, f"Deleting volume {loss.path}")
+                volumes[loss.path].delete(0)
         if target.isActive():
             job.report(None, f"Stopping {name}")
             target.destroy()

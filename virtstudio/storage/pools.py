@@ -12,9 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 
-from virtstudio.core.entities import StoragePool
 from virtstudio.core.errors import VirtStudioError
-from virtstudio.core.units import format_bytes
 from virtstudio.storage.lvm import validate_name
 
 POOL_TYPES = ("dir", "fs", "netfs", "logical", "disk", "iscsi", "rbd")
@@ -281,22 +279,3 @@ def parse_found_sources(pool_type: str, xml: str) -> list[FoundSource]:
                 found.append(FoundSource(f"{device} on {host_name}",
                                          {"source_host": host_name, "source_device": device}))
     return found
-
-
-def what_deleting_loses(pool: StoragePool, with_data: bool) -> str:
-    """Exactly what a delete removes, for the confirmation."""
-    count = len(pool.volumes)
-    if not with_data:
-        return (f"The pool {pool.name} is stopped and forgotten by libvirt. Its {count} "
-                f"volume{'s' if count != 1 else ''} and data stay where they are "
-                f"({pool.target_path or pool.pool_type}); you can add the pool again later.")
-    data = format_bytes(sum(v.allocation for v in pool.volumes))
-    names = ", ".join(v.name for v in pool.volumes[:5]) + (" …" if count > 5 else "")
-    where = {"logical": f"the volume group behind {pool.target_path} is removed",
-             "disk": f"every partition on {pool.target_path} is removed",
-             "dir": f"the folder {pool.target_path} is removed"}.get(pool.pool_type,
-                                                                 "its storage is removed")
-    lost = f"{count} volume{'s' if count != 1 else ''} ({data} of data: {names})" if count \
-        else "no volumes"
-    return (f"Deleted for good: {lost}; then {where}, and libvirt forgets {pool.name}. "
-            "This cannot be undone.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -13,6 +14,7 @@ from virtstudio.core.entities import StoragePool
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
+from virtstudio.storage.delete_plans import DeletePlan, check_unchanged, plan_volume
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 PREALLOCATION = ("off", "metadata", "falloc", "full")
@@ -90,6 +92,10 @@ def create_volume(runner: JobRunner, host: HostConnection, pool: StoragePool,
 
 
 def volume_users(host: HostConnection, pool: StoragePool, name: str) -> list[str]:
+    """Machines whose listed disks are the volume itself, from the cache (for display).
+
+    Deleting asks the full usage graph instead (delete_plans.plan_volume).
+    """
     volume = next((v for v in pool.volumes if v.name == name), None)
     if volume is None:
         return []
@@ -98,22 +104,26 @@ def volume_users(host: HostConnection, pool: StoragePool, name: str) -> list[str
                   if any(disk.source in sources for disk in d.summary.disks))
 
 
-def delete_volume(runner: JobRunner, host: HostConnection, pool: StoragePool, name: str) -> Job:
-    users = volume_users(host, pool, name)
-    if users:
-        raise VirtStudioError(f"{name} is a disk of {', '.join(users)}; it was not deleted.")
+def ask_delete_volume(host: HostConnection, pool: StoragePool, name: str) -> Future[DeletePlan]:
+    """Work out on the host's worker what deleting the volume loses, or who uses it."""
+    return host.call(plan_volume, pool.uuid, name)
+
+
+def delete_volume(runner: JobRunner, host: HostConnection, pool: StoragePool,
+                  plan: DeletePlan) -> Job:
+    """Delete the volume the user agreed to in ``plan``, if that is still all it loses."""
+    if plan.blocked:
+        raise VirtStudioError(plan.blocked)
     uuid = pool.uuid
+    ((_path, _pool_name, name),) = plan.volumes_lost()
 
     def work(job: Job) -> None:
-        target = _pool(host, uuid)
-        vol = target.storageVolLookupByName(name)
-        path = vol.path()
-        # Check again against libvirt itself: a machine may have been given it meanwhile.
-        for dom in host.virconn.listAllDomains(0):
-            if path in dom.XMLDesc(0):
-                raise VirtStudioError(f"{name} is a disk of {dom.name()}; it was not deleted.")
-        job.report(None, f"Deleting {path}")
-        vol.delete(0)
-        target.refresh(0)
+        # Work it out again: a machine may have been given the volume meanwhile.
+        fresh = check_unchanged(plan_volume(host.virconn, uuid, name), plan)
+        for path, _pool_name, vol_name in fresh.volumes_lost():
+            target = _pool(host, uuid)
+            job.report(None, f"Deleting {path}")
+            target.storageVolLookupByName(vol_name).delete(0)
+            target.refresh(0)
 
     return runner.submit(f"Delete volume {name}", work, host=host.name, target=name)

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio import __version__
 from virtstudio.core.connection import ConnectionState, HostConnection
-from virtstudio.core.domain_actions import Action, allowed, plan_disk_removal, run_action
+from virtstudio.core.domain_actions import Action, allowed, ask_delete, run_action
 from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
@@ -44,12 +44,13 @@ from virtstudio.machines.groups import Groups, groups_of, save_groups
 from virtstudio.network.host_links import HostNetwork
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.store import ProfileStore
-from virtstudio.storage.volumes import create_volume, delete_volume
+from virtstudio.storage.delete_plans import DeletePlan
+from virtstudio.storage.volumes import create_volume
 from virtstudio.ui.add_connection_dialog import AddConnectionDialog
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_controller import ConsoleController
 from virtstudio.ui.console_wall import ConsoleWall
-from virtstudio.ui.delete_dialog import DeleteVmDialog
+from virtstudio.ui.delete_dialog import DeleteVmDialog, PlanRequests
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
 from virtstudio.ui.host_model import HostRole, HostTreeModel
@@ -304,6 +305,7 @@ class MainWindow(QMainWindow):
         volumes_layout.addLayout(buttons)
         self.storage_page.addWidget(volumes)
         self.pages.addWidget(self.storage_page)
+        self.delete_plans = PlanRequests(self)
         self.storage_tools = StorageTools(self)
         # The Networks page lives in its own module; it only needs these handles.
         self.network_page = NetworksPage(
@@ -509,21 +511,7 @@ class MainWindow(QMainWindow):
         self.confirm_requested.emit(dialog)
 
     def _ask_delete_volume(self) -> None:
-        pool, host = self.current_pool(), self.pool_model.host
-        index = self.volume_view.currentIndex()
-        volume = self.volume_model.volume_at(index.row()) if index.isValid() else None
-        if pool is None or host is None or volume is None:
-            return
-
-        def delete() -> None:
-            try:
-                delete_volume(self.runner, host, pool, volume.name)
-            except VirtStudioError as exc:
-                self.show_error("The volume was not deleted", UserError(exc.message))
-
-        self._confirm(f"Delete {volume.name}?",
-                      f"{volume.path} and the {volume.allocation >> 20} MiB of data in it are "
-                      "deleted for good.", "Delete", delete)
+        self.storage_tools.ask_delete_volume()
 
     def _on_pool_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
                               _roles: object = ()) -> None:
@@ -700,11 +688,16 @@ class MainWindow(QMainWindow):
             run_action(self.runner, host, domain, action)
 
     def _ask_delete(self, host: HostConnection, domain: Domain) -> None:
-        dialog = DeleteVmDialog(domain, plan_disk_removal(host, domain), self)
-        dialog.accepted.connect(lambda: run_action(
-            self.runner, host, domain, Action.DELETE, dialog.disks_to_remove()))
-        dialog.open()
-        self.confirm_requested.emit(dialog)
+        def show(plan: DeletePlan) -> None:
+            dialog = DeleteVmDialog(domain, plan, self)
+            dialog.accepted.connect(lambda: run_action(
+                self.runner, host, domain, Action.DELETE, dialog.confirmed_plan()))
+            dialog.open()
+            self.confirm_requested.emit(dialog)
+
+        self.delete_plans.ask(lambda: ask_delete(host, domain), show,
+                              lambda error: self.show_error(f"{domain.name} was not deleted",
+                                                            error))
 
     def _confirm(self, title: str, text: str, verb: str, then: object) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Warning, title, text,

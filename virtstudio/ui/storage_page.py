@@ -28,16 +28,19 @@ from PySide6.QtWidgets import (
 from virtstudio.core.entities import StoragePool, Volume
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.jobs import Job
+from virtstudio.storage.delete_plans import DeletePlan
 from virtstudio.storage.pool_jobs import (
     PoolAction,
     allowed_actions,
+    ask_delete_pool,
     create_pool,
     delete_pool,
     find_sources,
     run_pool_action,
 )
-from virtstudio.storage.pools import what_deleting_loses
 from virtstudio.storage.volume_transfer import download_volume, upload_volume
+from virtstudio.storage.volumes import ask_delete_volume, delete_volume
+from virtstudio.ui.delete_dialog import DeletePlanDialog, lost_text, refused_text
 from virtstudio.ui.host_devices_view import HostDevicesPanel
 from virtstudio.ui.pool_dialog import NewPoolDialog
 from virtstudio.ui.storage_drops import StorageDrops
@@ -55,29 +58,56 @@ _TIPS = {
 
 
 class DeletePoolDialog(QDialog):
-    """Names what is lost, with or without the data, before anything is deleted."""
+    """Names what is lost, with or without the data, before anything is deleted.
 
-    def __init__(self, pool: StoragePool, parent: QWidget | None = None) -> None:
+    ``plans`` are worked out on the host's worker first: without the data, and
+    with it (each volume named, or who uses it, or why the contents are unknown).
+    """
+
+    def __init__(self, pool: StoragePool, plans: dict[bool, DeletePlan],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pool = pool
+        self.plans = plans
         self.setWindowTitle(f"Delete pool {pool.name}?")
         self.with_data = QCheckBox("Also delete its volumes and storage",
                                    objectName="deleteWithData")
-        self.text = QLabel(objectName="deletePoolText", wordWrap=True)
+        self.text = _plain_label("deletePoolText")
+        self.lost = _plain_label("deleteLost")
+        self.refused = _plain_label("deleteRefused")
+        self.blocked = _plain_label("deleteBlocked")
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.delete_button = self.buttons.addButton(
             "Delete Pool", QDialogButtonBox.ButtonRole.DestructiveRole)
+        self.delete_button.setObjectName("deleteButton")
+        self.delete_button.setAutoDefault(False)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setDefault(True)
         self.delete_button.clicked.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.text)
-        layout.addWidget(self.with_data)
-        layout.addWidget(self.buttons)
+        for widget in (self.text, self.lost, self.refused, self.blocked, self.with_data,
+                       self.buttons):
+            layout.addWidget(widget)
         self.with_data.toggled.connect(self._update)
         self._update()
 
+    def plan(self) -> DeletePlan:
+        return self.plans[self.with_data.isChecked()]
+
     def _update(self, *_: object) -> None:
-        self.text.setText(what_deleting_loses(self.pool, self.with_data.isChecked()))
+        plan = self.plan()
+        self.text.setText(plan.summary)
+        for label, text in ((self.lost, lost_text(plan)), (self.refused, refused_text(plan)),
+                            (self.blocked, plan.blocked)):
+            label.setText(text)
+            label.setVisible(bool(text))
+        self.delete_button.setEnabled(not plan.blocked)
+
+
+def _plain_label(name: str) -> QLabel:
+    label = QLabel(objectName=name, wordWrap=True)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # names and paths come from the host
+    return label
 
 
 class StorageTools:
@@ -241,13 +271,38 @@ class StorageTools:
             self.window.show_error("Nothing was downloaded", UserError(exc.message))
             return None
 
-    def ask_delete(self) -> DeletePoolDialog | None:
+    def ask_delete(self) -> None:
+        """Work out what deleting the selected pool loses, then ask."""
         pool, host = self.window.current_pool(), self.window.pool_model.host
         if pool is None or host is None:
-            return None
-        dialog = DeletePoolDialog(pool, self.window)
-        dialog.accepted.connect(lambda: delete_pool(self.window.runner, host, pool,
-                                                    with_data=dialog.with_data.isChecked()))
-        dialog.open()
-        self.window.confirm_requested.emit(dialog)
-        return dialog
+            return
+
+        def show(plans: dict[bool, DeletePlan]) -> None:
+            dialog = DeletePoolDialog(pool, plans, self.window)
+
+            def delete() -> None:
+                delete_pool(self.window.runner, host, pool, dialog.plan(),
+                            with_data=dialog.with_data.isChecked())
+
+            self.window.open_for_action(dialog, delete, "The pool was not deleted")
+
+        self.window.delete_plans.ask(lambda: ask_delete_pool(host, pool), show,
+                                     lambda error: self.window.show_error(
+                                         f"The pool {pool.name} was not deleted", error))
+
+    def ask_delete_volume(self) -> None:
+        """Work out what deleting the selected volume loses (or who uses it), then ask."""
+        pool, host = self.window.current_pool(), self.window.pool_model.host
+        volume = self._selected_volume()
+        if pool is None or host is None or volume is None:
+            return
+
+        def show(plan: DeletePlan) -> None:
+            dialog = DeletePlanDialog(plan, self.window)
+            self.window.open_for_action(
+                dialog, lambda: delete_volume(self.window.runner, host, pool, plan),
+                "The volume was not deleted")
+
+        self.window.delete_plans.ask(lambda: ask_delete_volume(host, pool, volume.name), show,
+                                     lambda error: self.window.show_error(
+                                         f"{volume.name} was not deleted", error))
