@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.conftest import run
+from tests.sandbox.conftest import run, usable_by_sandbox
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.profile import SandboxProfile
@@ -87,7 +87,7 @@ def test_program_outside_the_sandbox_view_is_refused(manager, tmp_path):
     tool.chmod(0o755)
     with pytest.raises(VirtStudioError, match="grant its folder"):
         manager.launch(SandboxProfile(name="t"), [str(tool)])
-    granted = SandboxProfile(name="t", read_only=[str(tmp_path)])
+    granted = SandboxProfile(name="t", read_only=[str(usable_by_sandbox(tmp_path))])
     code, out = run(manager, granted, str(tool))
     assert code == 0 and "hi" in out
 
