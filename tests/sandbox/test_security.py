@@ -182,3 +182,17 @@ def test_memory_limit_kills_the_sandbox_not_the_host(manager):
     assert sandbox.exit_code != 0
     assert sandbox.out_of_memory and sandbox.state == "killed"
     assert "memory limit" in " ".join(sandbox.warnings)
+
+
+def test_stored_profiles_of_the_old_host_network_are_migrated(tmp_path):
+    from virtstudio.sandbox.store import ProfileStore
+
+    folder = tmp_path / "data" / "profiles"
+    folder.mkdir(parents=True)
+    stored = folder / "old-browser.json"
+    stored.write_text(json.dumps({"format": 1, "profile": {"name": "Old browser",
+                                                           "network": "host"}}))
+    store = ProfileStore(tmp_path / "data")
+    assert store.find("Old browser").network == "internet"
+    assert json.loads(stored.read_text())["profile"]["network"] == "internet"
+    assert store.find("Web browser").network == "internet"
