@@ -38,7 +38,6 @@ from virtstudio.sandbox.profile import SandboxProfile
 from virtstudio.sandbox.seccomp import build_filter
 
 STOP_GRACE_S = 3.0
-NSENTER = "/usr/bin/nsenter"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -104,6 +103,8 @@ class SandboxManager:
                  host_netns: str | None = None, sample_interval: float = 1.0) -> None:
         self.data_dir = data_dir or default_data_dir()
         self.bwrap = bwrap
+        # A named network namespace standing for the host's network (bridges are looked
+        # up there, pasta reaches out from there); None: this process's own, as in use.
         self.host_netns = host_netns
         self.sample_interval = sample_interval
         self.cgroups: CgroupSupport = detect()
@@ -234,10 +235,10 @@ class SandboxManager:
         internet = sandbox.profile.network == "internet"
         prefix: list[str] = []
         if internet and plan.identity.drops_root:
-            sandbox.user_network = network.hold_user_mode_namespace(plan.identity.uid,
-                                                                    plan.identity.gid)
+            sandbox.user_network = network.hold_user_mode_namespace(
+                plan.identity.uid, plan.identity.gid, self.host_netns)
             plan.shares_netns = True
-            prefix = [NSENTER, f"--net={sandbox.user_network.netns_path}", "--"]
+            prefix = [network.NSENTER, f"--net={sandbox.user_network.netns_path}", "--"]
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
         try:
@@ -274,8 +275,8 @@ class SandboxManager:
                 sandbox.host_ifname = host_if
             if internet and sandbox.user_network is None:
                 assert plan.state_dir is not None
-                sandbox.user_network = network.attach_user_mode(sandbox.child_pid,
-                                                                plan.state_dir / "pasta.pid")
+                sandbox.user_network = network.attach_user_mode(
+                    sandbox.child_pid, plan.state_dir / "pasta.pid", self.host_netns)
             os.write(block_w, b"go")
         except BaseException:
             proc.kill()

@@ -21,6 +21,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.identity import SETPRIV
 
 INSIDE_IFNAME = "eth0"
+NSENTER = "/usr/bin/nsenter"
 
 
 def _ipr(netns: str | None) -> IPRoute:
@@ -141,14 +142,20 @@ def _pasta() -> str:
     return tool
 
 
-def attach_user_mode(pid: int, pid_file: Path) -> UserModeNetwork:
+def _outside(netns: str | None) -> list[str]:
+    """The prefix that runs pasta's outside end in ``netns`` (a named namespace standing for
+    the host's network, as tests make) instead of this process's own."""
+    return [NSENTER, f"--net=/run/netns/{netns}", "--"] if netns else []
+
+
+def attach_user_mode(pid: int, pid_file: Path, netns: str | None = None) -> UserModeNetwork:
     """Connect the network namespace of the sandbox whose first process is ``pid``.
 
     For a launcher that is not root: pasta runs as the same user and joins the
     sandbox's user and network namespaces.  It returns once the namespace is
     configured and stays in the background until the namespace is gone.
     """
-    argv = [_pasta(), *PASTA_OPTIONS, "--pid", str(pid_file), str(pid)]
+    argv = [*_outside(netns), _pasta(), *PASTA_OPTIONS, "--pid", str(pid_file), str(pid)]
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=PASTA_READY_TIMEOUT_S, check=False)
@@ -165,14 +172,14 @@ def attach_user_mode(pid: int, pid_file: Path) -> UserModeNetwork:
     return UserModeNetwork(pasta_pid)
 
 
-def hold_user_mode_namespace(uid: int, gid: int) -> UserModeNetwork:
+def hold_user_mode_namespace(uid: int, gid: int, netns: str | None = None) -> UserModeNetwork:
     """For a root launcher: a network namespace made and served by pasta running as ``uid``.
 
     pasta will not serve a namespace its (unprivileged) user cannot enter, and a
     namespace bwrap makes as root is such a one.  So pasta makes the namespace
     itself, running a holder process in it; bwrap then starts inside it.
     """
-    argv = [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
+    argv = [*_outside(netns), SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups",
             "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
             _pasta(), *PASTA_OPTIONS, "--foreground", "--", *_HOLDER_COMMAND]
     # Its messages go to a file, not a pipe: nothing can fill up and block it.
