@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import os
 import select
@@ -22,6 +23,7 @@ from virtstudio.sandbox.identity import SETPRIV
 
 INSIDE_IFNAME = "eth0"
 NSENTER = "/usr/bin/nsenter"
+NS_GET_USERNS = 0xB701  # ioctl on a namespace: a new fd for the user namespace owning it
 
 
 def _ipr(netns: str | None) -> IPRoute:
@@ -152,16 +154,29 @@ def attach_user_mode(pid: int, pid_file: Path, netns: str | None = None) -> User
     """Connect the network namespace of the sandbox whose first process is ``pid``.
 
     For a launcher that is not root: pasta runs as the same user and joins the
-    sandbox's user and network namespaces.  It returns once the namespace is
-    configured and stays in the background until the namespace is gone.
+    sandbox's network namespace through the user namespace that owns it (bwrap
+    later moves the sandbox into a nested one, which could not enter it).  It
+    returns once the namespace is configured and stays in the background until
+    the namespace is gone.
     """
-    argv = [*_outside(netns), _pasta(), *PASTA_OPTIONS, "--pid", str(pid_file), str(pid)]
+    net_fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        owner_fd = fcntl.ioctl(net_fd, NS_GET_USERNS)
+    except OSError:
+        os.close(net_fd)
+        raise
+    argv = [*_outside(netns), _pasta(), *PASTA_OPTIONS, "--pid", str(pid_file),
+            "--userns", f"/proc/self/fd/{owner_fd}", "--netns", f"/proc/self/fd/{net_fd}"]
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=PASTA_READY_TIMEOUT_S, check=False)
+                              pass_fds=(net_fd, owner_fd), timeout=PASTA_READY_TIMEOUT_S,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise VirtStudioError("User-mode networking (pasta) did not start in time: "
                               "nothing was started.") from None
+    finally:
+        os.close(owner_fd)
+        os.close(net_fd)
     try:
         pasta_pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
