@@ -196,3 +196,14 @@ def test_stored_profiles_of_the_old_host_network_are_migrated(tmp_path):
     assert store.find("Old browser").network == "internet"
     assert json.loads(stored.read_text())["profile"]["network"] == "internet"
     assert store.find("Web browser").network == "internet"
+
+
+def test_x_cookie_reaches_the_sandbox_user_but_root_files_stay_roots(manager, tmp_path,
+                                                                    monkeypatch):
+    cookie = tmp_path / "Xauthority"
+    cookie.write_bytes(b"cookie-" + b"for-x")
+    cookie.chmod(0o600)
+    monkeypatch.setenv("XAUTHORITY", str(cookie))
+    code, out = run(manager, SandboxProfile(name="t", display="x11"), 'cat "$XAUTHORITY"')
+    assert code == 0 and "cookie-for-x" in out, out
+    assert cookie.stat().st_uid == os.geteuid() and cookie.stat().st_mode & 0o777 == 0o600

@@ -41,6 +41,7 @@ class LaunchPlan:
     identity: SandboxIdentity = field(default_factory=launcher_identity)
     state_dir: Path | None = None  # this launch's generated /etc and runtime folder
     shares_netns: bool = False  # joins a network namespace made for it (user-mode network)
+    xauthority: Path | None = None  # a copy of the X cookie the sandbox's user may read
     home_inside: str = "/home/sandbox"
     runtime_inside: str = "/run/user/sandbox"
     info_fd: int = -1
@@ -118,7 +119,7 @@ def _display_binds(profile: SandboxProfile, plan: LaunchPlan) -> list[str]:
         if number and socket.exists():
             args += [*_parents(str(socket)), "--ro-bind", str(socket), str(socket)]
             plan.env["DISPLAY"] = f":{number}"
-        xauth = os.environ.get("XAUTHORITY", "")
+        xauth = str(plan.xauthority or os.environ.get("XAUTHORITY", ""))
         if xauth and Path(xauth).is_file():
             args += ["--ro-bind", xauth, f"{plan.home_inside}/.Xauthority"]
             plan.env["XAUTHORITY"] = f"{plan.home_inside}/.Xauthority"

@@ -152,6 +152,18 @@ class SandboxManager:
                         f"{identity.user}, who may not {verb} {path}: nothing was started. "
                         f"Give {identity.user} access to it, or start VirtStudio as yourself.")
 
+    @staticmethod
+    def _x_cookie_for(identity: SandboxIdentity, state_dir: Path) -> Path | None:
+        """Root's X cookie, copied for the sandbox's user (root's own file is root's alone)."""
+        source = os.environ.get("XAUTHORITY", "")
+        if not source or not Path(source).is_file():
+            return None
+        copy = state_dir / "Xauthority"
+        shutil.copyfile(source, copy)
+        copy.chmod(0o600)
+        os.chown(copy, identity.uid, identity.gid)
+        return copy
+
     def home_for(self, profile: SandboxProfile,
                  identity: SandboxIdentity | None = None) -> Path:
         home = self.data_dir / "sandboxes" / slug(profile.name) / "home"
@@ -193,9 +205,8 @@ class SandboxManager:
         wants_limits = bool(profile.memory_mb or profile.cpu_percent or profile.max_processes)
         cgroup = SandboxCgroup(f"sandbox-{os.getpid()}-{sandbox_id}", self.cgroups)
         if identity.drops_root:
-            sandbox.warnings.append(
-                f"Started by root: runs as the unprivileged user {identity.user} "
-                f"(uid {identity.uid}), which can change only granted folders it may write.")
+            sandbox.warnings.append(f"Started by root: runs as the unprivileged user "
+                                    f"{identity.user} (uid {identity.uid}).")
         if wants_limits:
             if self.cgroups.kind:
                 cgroup.create(profile)
@@ -207,6 +218,8 @@ class SandboxManager:
             plan = LaunchPlan(command=sandbox.command, home_dir=self.home_for(profile, identity),
                               identity=identity, state_dir=sandbox.state_dir)
             write_etc(plan)
+            if identity.drops_root and profile.display == "x11":
+                plan.xauthority = self._x_cookie_for(identity, sandbox.state_dir)
             if profile.dbus == "filtered":
                 proxy, plan.dbus_socket = self._start_dbus_proxy(profile, sandbox_id)
                 if identity.drops_root:
