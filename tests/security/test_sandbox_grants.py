@@ -95,6 +95,7 @@ def test_folder_swapped_for_a_symlink_after_saving_is_checked_again_at_launch(ma
     "/etc", "/etc/ssh", "/root", "/boot", "/dev", "/dev/sda", "/proc", "/proc/1/root", "/sys",
     "/run", "/var/run", "/var/lib/libvirt", "/var/lib/libvirt/images", "/var/lib", "/home",
     "~", "~/.ssh", "~/.gnupg", "~/.config/virtstudio", "~/.local/share/virtstudio",
+    "/tmp", "/tmp/.X11-unix",
 ])
 def test_denied_places_cannot_be_granted(granted):
     path = str(Path.home()) + granted[1:] if granted.startswith("~") else granted
@@ -116,6 +117,9 @@ def test_write_is_only_granted_on_folders_of_ones_own(tmp_path):
     with pytest.raises(VirtStudioError, match="not yours"):
         SandboxProfile(name="t", read_write=[str(other)]).validate()
     SandboxProfile(name="t", read_only=[str(other)]).validate()  # reading it is fine
+    # Root's sandboxes run as nobody: a folder root handed to nobody may be changed.
+    os.chown(other, 65534, 65534)
+    SandboxProfile(name="t", read_write=[str(other)]).validate()
 
 
 def test_granted_folder_stays_the_only_writable_place(manager, tmp_path, victim):

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.sandbox.identity import UNPRIVILEGED_UID
 
-# Never bound, whole or in part: the host's secrets, devices and kernel interfaces.
-SECRET_TREES = ("/etc", "/root", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib/libvirt")
+# Never bound, whole or in part: the host's secrets, devices and kernel interfaces, and the
+# display servers' sockets (a sandbox gets the display only through its profile's choice).
+SECRET_TREES = ("/etc", "/root", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib/libvirt",
+                "/tmp/.X11-unix", "/tmp/.ICE-unix")
 SECRET_HOME_TREES = (".ssh", ".gnupg", ".config/virtstudio", ".local/share/virtstudio")
 # Never bound whole (it would expose every tree above); folders below are fine.
 WHOLE_ROOTS = ("/", "/home")
@@ -34,7 +37,7 @@ class GrantRules:
     secret_trees: tuple[Path, ...]
     whole_roots: tuple[Path, ...]
     system_trees: tuple[Path, ...]
-    owner_uid: int
+    owner_uids: tuple[int, ...]  # whose folders a sandbox may be given to change
 
     @classmethod
     def for_user(cls, home: Path | None = None, uid: int | None = None) -> GrantRules:
@@ -48,9 +51,11 @@ class GrantRules:
         if data:
             secrets.append(Path(os.path.realpath(data)) / "virtstudio")
         roots = {Path("/"), Path("/home"), home.parent}
+        uid = os.geteuid() if uid is None else uid
+        # Started by root, a sandbox runs as nobody: a folder root gave to nobody is "own".
+        owners = (uid, UNPRIVILEGED_UID) if uid == 0 else (uid,)
         return cls(tuple(secrets), tuple(sorted(roots)),
-                   tuple(Path(os.path.realpath(p)) for p in SYSTEM_TREES),
-                   os.geteuid() if uid is None else uid)
+                   tuple(Path(os.path.realpath(p)) for p in SYSTEM_TREES), owners)
 
 
 def _within(path: Path, tree: Path) -> bool:
@@ -88,7 +93,7 @@ def resolve_grant(path: str, *, writable: bool, rules: GrantRules | None = None,
             if _within(real, tree):
                 raise VirtStudioError(f"{shown} belongs to the system: a sandbox may only "
                                       "change folders of your own.")
-        if must_exist and real.exists() and real.stat().st_uid != rules.owner_uid:
+        if must_exist and real.exists() and real.stat().st_uid not in rules.owner_uids:
             raise VirtStudioError(f"{shown} is not yours: a sandbox may only change folders "
                                   "you own.")
     return real
