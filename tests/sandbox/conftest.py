@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +36,10 @@ def run(manager: SandboxManager, profile, script: str, **kw) -> tuple[int, str]:
     """Run a shell script in a sandbox; return its exit code and output."""
     sandbox = wait_exit(manager.launch(profile, ["/bin/sh", "-c", script], **kw))
     return sandbox.exit_code, sandbox.log_text()
+
+
+def usable_by_sandbox(path: Path, *, write: bool = False) -> Path:
+    """Let the sandbox's user open ``path``: started by root, sandboxes run as nobody."""
+    if os.geteuid() == 0:
+        path.chmod(0o777 if write else 0o755)
+    return path

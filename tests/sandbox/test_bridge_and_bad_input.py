@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.conftest import run
+from tests.sandbox.conftest import run, usable_by_sandbox
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.manager import SandboxManager
 from virtstudio.sandbox.profile import SandboxProfile
@@ -51,7 +51,7 @@ def test_isolated_network_reaches_a_peer_on_the_bridge(tmp_path, lab_bridge):
          "import socket; s=socket.socket(); s.bind(('10.77.0.1', 7777)); s.listen(1);"
          "s.settimeout(20); c,a=s.accept(); c.sendall(b'hello from peer'); c.close()"])
     try:
-        time.sleep(0.3)
+        wait_listening(peer_ns, 7777)
         manager = SandboxManager(tmp_path / "data", host_netns=host_ns)
         profile = SandboxProfile(name="t", network="bridge", bridge="vsbr0")
         script = (PY + " -c \"import socket; c=socket.create_connection(('10.77.0.1', 7777), "
@@ -87,7 +87,7 @@ def test_program_outside_the_sandbox_view_is_refused(manager, tmp_path):
     tool.chmod(0o755)
     with pytest.raises(VirtStudioError, match="grant its folder"):
         manager.launch(SandboxProfile(name="t"), [str(tool)])
-    granted = SandboxProfile(name="t", read_only=[str(tmp_path)])
+    granted = SandboxProfile(name="t", read_only=[str(usable_by_sandbox(tmp_path))])
     code, out = run(manager, granted, str(tool))
     assert code == 0 and "hi" in out
 
@@ -116,3 +116,65 @@ def test_stop_ends_every_process(manager):
     for pid in pids:
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "zombie" in status.read_text().lower()
+
+
+@pytest.fixture
+def lab_upstream():
+    """A namespace standing for the host, routed to a peer namespace at 10.78.0.1."""
+    tag = f"{os.getpid() % 100000}"
+    host_ns, peer_ns = f"vs-sbx-up-{tag}", f"vs-sbx-far-{tag}"
+    ip("netns", "add", host_ns)
+    ip("netns", "add", peer_ns)
+    try:
+        ip("-n", host_ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0",
+           "netns", peer_ns)
+        ip("-n", host_ns, "addr", "add", "10.78.0.2/24", "dev", "eth0")
+        ip("-n", peer_ns, "addr", "add", "10.78.0.1/24", "dev", "eth0")
+        for ns in (host_ns, peer_ns):
+            ip("-n", ns, "link", "set", "eth0", "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", host_ns, "route", "add", "default", "via", "10.78.0.1")
+        yield host_ns, peer_ns
+    finally:
+        ip("netns", "del", peer_ns)
+        ip("netns", "del", host_ns)
+
+
+def serve_once(netns: str, address: str, port: int, answer: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["ip", "netns", "exec", netns, PY, "-c",
+         f"import socket; s=socket.socket(); s.bind(('{address}', {port})); s.listen(1);"
+         f"s.settimeout(20); c,a=s.accept(); c.sendall(b'{answer}'); c.close()"])
+
+
+def wait_listening(netns: str, port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", f"sport = :{port}"],
+                             capture_output=True, text=True, timeout=10).stdout
+        if out.strip():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port} in {netns}")
+
+
+def test_internet_mode_reaches_out_through_pasta_but_not_the_hosts_loopback(tmp_path,
+                                                                           lab_upstream):
+    host_ns, peer_ns = lab_upstream
+    far = serve_once(peer_ns, "10.78.0.1", 7777, "hello from far away")
+    near = serve_once(host_ns, "127.0.0.1", 7778, "host loopback")
+    try:
+        wait_listening(peer_ns, 7777)
+        wait_listening(host_ns, 7778)
+        manager = SandboxManager(tmp_path / "data", host_netns=host_ns)
+        connect = (PY + " -c \"import socket\ntry:\n c=socket.create_connection(('{0}', {1}), "
+                   "timeout=5); print(c.recv(100).decode().upper())\n"
+                   "except OSError as e: print('refused', {1}, e.errno)\"")
+        _, out = run(manager, SandboxProfile(name="t", network="internet"),
+                     connect.format("10.78.0.1", 7777) + "; " + connect.format("127.0.0.1", 7778))
+        assert "HELLO FROM FAR AWAY" in out, out
+        assert "HOST LOOPBACK" not in out and "refused 7778" in out, out
+    finally:
+        for server in (far, near):
+            server.kill()
+            server.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.conftest import run, wait_exit
+from tests.sandbox.conftest import run, usable_by_sandbox, wait_exit
 from virtstudio.sandbox.profile import SandboxProfile
 
 PY = "/usr/bin/python3"
@@ -39,6 +40,8 @@ def test_granted_folders_work_and_nothing_else_is_writable(manager, tmp_path):
     hidden = tmp_path / "hidden"
     for d in (rw, ro, hidden):
         d.mkdir()
+    usable_by_sandbox(rw, write=True)
+    usable_by_sandbox(ro)
     (ro / "in.txt").write_text("readable\n")
     profile = SandboxProfile(name="t", read_only=[str(ro)], read_write=[str(rw)])
     code, out = run(manager, profile, f"""
@@ -120,12 +123,25 @@ def test_no_network_when_off(manager, loopback_server):
     assert out.strip().splitlines()[-1] == "lo"
 
 
-def test_host_network_when_granted(manager, loopback_server):
+def test_internet_mode_has_a_network_of_its_own(manager, loopback_server):
+    """User-mode networking: an eth0 routed through pasta, but not the host's loopback."""
     port, accepted = loopback_server
-    code, out = run(manager, SandboxProfile(name="t", network="host"),
-                    CONNECT.format(host="127.0.0.1", port=port))
-    assert code == 0 and "CONNECTED" in out
-    assert accepted
+    _, out = run(manager, SandboxProfile(name="t", network="internet"),
+                 "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ,; "
+                 "echo; ip route show default; GW=$(ip route show default | cut -d' ' -f3); "
+                 + CONNECT.format(host="127.0.0.1", port=port) + "; "
+                 + CONNECT.format(host="$GW", port=port))
+    assert "eth0,lo," in out, out
+    assert "default via" in out, out
+    assert "CONNECTED" not in out
+    assert accepted == []
+
+
+def test_profiles_of_the_old_host_network_load_as_internet(tmp_path):
+    old = {"format": 1, "profile": {"name": "Old browser", "network": "host"}}
+    profile = SandboxProfile.from_json(json.dumps(old))
+    assert profile.network == "internet"
+    assert "user-mode networking" in " ".join(profile.permissions())
 
 
 def test_tiocsti_cannot_inject_keystrokes(manager):
@@ -166,3 +182,28 @@ def test_memory_limit_kills_the_sandbox_not_the_host(manager):
     assert sandbox.exit_code != 0
     assert sandbox.out_of_memory and sandbox.state == "killed"
     assert "memory limit" in " ".join(sandbox.warnings)
+
+
+def test_stored_profiles_of_the_old_host_network_are_migrated(tmp_path):
+    from virtstudio.sandbox.store import ProfileStore
+
+    folder = tmp_path / "data" / "profiles"
+    folder.mkdir(parents=True)
+    stored = folder / "old-browser.json"
+    stored.write_text(json.dumps({"format": 1, "profile": {"name": "Old browser",
+                                                           "network": "host"}}))
+    store = ProfileStore(tmp_path / "data")
+    assert store.find("Old browser").network == "internet"
+    assert json.loads(stored.read_text())["profile"]["network"] == "internet"
+    assert store.find("Web browser").network == "internet"
+
+
+def test_x_cookie_reaches_the_sandbox_user_but_root_files_stay_roots(manager, tmp_path,
+                                                                    monkeypatch):
+    cookie = tmp_path / "Xauthority"
+    cookie.write_bytes(b"cookie-" + b"for-x")
+    cookie.chmod(0o600)
+    monkeypatch.setenv("XAUTHORITY", str(cookie))
+    code, out = run(manager, SandboxProfile(name="t", display="x11"), 'cat "$XAUTHORITY"')
+    assert code == 0 and "cookie-for-x" in out, out
+    assert cookie.stat().st_uid == os.geteuid() and cookie.stat().st_mode & 0o777 == 0o600

@@ -118,3 +118,29 @@ def test_installed_application_can_be_picked(panel, qtbot):
     qtbot.waitUntil(lambda: panel.apps.count() >= 1)
     assert name in [panel.apps.item(i).text() for i in range(panel.apps.count())]
     assert combo.currentIndex() == 0
+
+
+def test_editor_offers_user_mode_internet_and_shows_paths_as_text(panel, qtbot, tmp_path):
+    editor = panel.open_editor(None)
+    combo = editor.network
+    offered = {combo.itemData(i): combo.itemText(i) for i in range(combo.count())}
+    assert offered == {"none": "No network", "internet": "Internet (user-mode networking)",
+                       "bridge": "Own network on a bridge"}
+    combo.setCurrentIndex(combo.findData("internet"))
+    assert "cannot reach this computer's own services" in editor.summary.text()
+    odd = tmp_path / "<b>bold"
+    odd.mkdir()
+    qtbot.keyClicks(editor.read_only.edit, str(odd))
+    qtbot.keyClick(editor.read_only.edit, Qt.Key.Key_Return)
+    assert "&lt;b&gt;bold" in editor.summary.text()  # escaped, not markup
+    editor.reject()
+
+
+def test_denied_folder_names_the_problem_in_the_editor(panel, qtbot):
+    editor = panel.open_editor(None)
+    qtbot.keyClicks(editor.name_edit, "Greedy")
+    qtbot.keyClicks(editor.read_write.edit, "//")
+    qtbot.keyClick(editor.read_write.edit, Qt.Key.Key_Return)
+    assert "whole file system" in editor.error.text()
+    assert not editor.save_button.isEnabled()
+    editor.reject()

@@ -14,7 +14,7 @@ def builtin_profiles() -> list[SandboxProfile]:
         SandboxProfile(
             name="Web browser",
             description="Network, windows and sound; a home of its own so it cannot read yours.",
-            network="host", display="x11", sound=True, dbus="filtered",
+            network="internet", display="x11", sound=True, dbus="filtered",
             dbus_talk=["org.freedesktop.Notifications", "org.freedesktop.portal.*"],
             memory_mb=4096, builtin=True),
         SandboxProfile(

@@ -25,7 +25,14 @@ from pathlib import Path
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.signal import Signal
 from virtstudio.sandbox import network
-from virtstudio.sandbox.bwrap_args import SANDBOX_PATH, LaunchPlan, build_bwrap_args, visible_inside
+from virtstudio.sandbox.bwrap_args import (
+    SANDBOX_PATH,
+    LaunchPlan,
+    build_bwrap_args,
+    visible_inside,
+    write_etc,
+)
+from virtstudio.sandbox.identity import SandboxIdentity, launcher_identity
 from virtstudio.sandbox.limits import CgroupSupport, SandboxCgroup, detect
 from virtstudio.sandbox.profile import SandboxProfile
 from virtstudio.sandbox.seccomp import build_filter
@@ -71,6 +78,8 @@ class Sandbox:
     out_of_memory: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     host_ifname: str = ""
+    user_network: network.UserModeNetwork | None = field(default=None, repr=False)
+    state_dir: Path | None = None
 
     @property
     def title(self) -> str:
@@ -94,6 +103,8 @@ class SandboxManager:
                  host_netns: str | None = None, sample_interval: float = 1.0) -> None:
         self.data_dir = data_dir or default_data_dir()
         self.bwrap = bwrap
+        # A named network namespace standing for the host's network (bridges are looked
+        # up there, pasta reaches out from there); None: this process's own, as in use.
         self.host_netns = host_netns
         self.sample_interval = sample_interval
         self.cgroups: CgroupSupport = detect()
@@ -130,9 +141,36 @@ class SandboxManager:
                 f"grant its folder {path.parent} (read-only is enough).")
         return path
 
-    def home_for(self, profile: SandboxProfile) -> Path:
+    @staticmethod
+    def _check_reachable(profile: SandboxProfile, identity: SandboxIdentity) -> None:
+        for paths, write in ((profile.read_only, False), (profile.read_write, True)):
+            for path in paths:
+                if not identity.can_use(Path(path).resolve(), write=write):
+                    verb = "change" if write else "read"
+                    raise VirtStudioError(
+                        f"Started by root, the sandbox runs as the unprivileged user "
+                        f"{identity.user}, who may not {verb} {path}: nothing was started. "
+                        f"Give {identity.user} access to it, or start VirtStudio as yourself.")
+
+    @staticmethod
+    def _x_cookie_for(identity: SandboxIdentity, state_dir: Path) -> Path | None:
+        """Root's X cookie, copied for the sandbox's user (root's own file is root's alone)."""
+        source = os.environ.get("XAUTHORITY", "")
+        if not source or not Path(source).is_file():
+            return None
+        copy = state_dir / "Xauthority"
+        shutil.copyfile(source, copy)
+        copy.chmod(0o600)
+        os.chown(copy, identity.uid, identity.gid)
+        return copy
+
+    def home_for(self, profile: SandboxProfile,
+                 identity: SandboxIdentity | None = None) -> Path:
         home = self.data_dir / "sandboxes" / slug(profile.name) / "home"
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if identity is not None and identity.drops_root:
+            # The sandbox's unprivileged user must own its home to use it.
+            os.chown(home, identity.uid, identity.gid)
         return home
 
     # ---- launching ----------------------------------------------------------------------
@@ -151,6 +189,14 @@ class SandboxManager:
             raise VirtStudioError(
                 f"The bridge {profile.bridge} does not exist (any more): nothing was started.")
         seccomp = build_filter()
+        identity = launcher_identity()
+        if identity.drops_root:
+            self._check_reachable(profile, identity)
+            if profile.dbus == "filtered":
+                raise VirtStudioError(
+                    f"Started by root, the sandbox runs as the unprivileged user {identity.user}, "
+                    "whom root's session bus does not accept: a profile with the session bus "
+                    "(D-Bus) starts only when VirtStudio runs as yourself. Nothing was started.")
         sandbox_id = next(self._ids)
         logs = self.data_dir / "sandbox-logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -158,22 +204,35 @@ class SandboxManager:
                           logs / f"{sandbox_id:04d}-{slug(profile.name)}.log")
         wants_limits = bool(profile.memory_mb or profile.cpu_percent or profile.max_processes)
         cgroup = SandboxCgroup(f"sandbox-{os.getpid()}-{sandbox_id}", self.cgroups)
+        if identity.drops_root:
+            sandbox.warnings.append(f"Started by root: runs as the unprivileged user "
+                                    f"{identity.user} (uid {identity.uid}).")
         if wants_limits:
             if self.cgroups.kind:
                 cgroup.create(profile)
             else:
                 sandbox.warnings.append(f"Limits not applied: {self.cgroups.reason}")
         proxy: subprocess.Popen[bytes] | None = None
+        sandbox.state_dir = self.data_dir / "run" / f"sandbox-{os.getpid()}-{sandbox_id}"
         try:
-            plan = LaunchPlan(command=sandbox.command, home_dir=self.home_for(profile))
+            plan = LaunchPlan(command=sandbox.command, home_dir=self.home_for(profile, identity),
+                              identity=identity, state_dir=sandbox.state_dir)
+            write_etc(plan)
+            if identity.drops_root and profile.display == "x11":
+                plan.xauthority = self._x_cookie_for(identity, sandbox.state_dir)
             if profile.dbus == "filtered":
                 proxy, plan.dbus_socket = self._start_dbus_proxy(profile, sandbox_id)
+                if identity.drops_root:
+                    os.chown(plan.dbus_socket, identity.uid, identity.gid)
             self._start(sandbox, plan, seccomp, cgroup, address, stdin)
         except BaseException:
             cgroup.remove()
             if proxy is not None:
                 proxy.kill()
                 proxy.wait()
+            if sandbox.user_network is not None:
+                sandbox.user_network.stop()
+            shutil.rmtree(sandbox.state_dir, ignore_errors=True)
             raise
         with self._lock:
             self.sandboxes.append(sandbox)
@@ -185,16 +244,23 @@ class SandboxManager:
 
     def _start(self, sandbox: Sandbox, plan: LaunchPlan, seccomp: bytes, cgroup: SandboxCgroup,
                address: str | None, stdin: int | None) -> None:
+        host_if = f"vsb{os.getpid() % 10000}x{sandbox.id}"[:15]
+        internet = sandbox.profile.network == "internet"
+        prefix: list[str] = []
+        if internet and plan.identity.drops_root:
+            sandbox.user_network = network.hold_user_mode_namespace(
+                plan.identity.uid, plan.identity.gid, self.host_netns)
+            plan.shares_netns = True
+            prefix = [network.NSENTER, f"--net={sandbox.user_network.netns_path}", "--"]
         info_r, info_w = os.pipe()
         block_r, block_w = os.pipe()
-        host_if = f"vsb{os.getpid() % 10000}x{sandbox.id}"[:15]
         try:
             with tempfile.TemporaryFile() as seccomp_file, sandbox.log_path.open("ab") as log:
                 seccomp_file.write(seccomp)
                 seccomp_file.seek(0)
                 plan.info_fd, plan.block_fd = info_w, block_r
                 plan.seccomp_fd = seccomp_file.fileno()
-                argv = build_bwrap_args(sandbox.profile, plan, self.bwrap)
+                argv = prefix + build_bwrap_args(sandbox.profile, plan, self.bwrap)
                 log.write(f"$ {' '.join(sandbox.command)}\n".encode())
                 log.flush()
                 proc = subprocess.Popen(
@@ -220,6 +286,10 @@ class SandboxManager:
                 network.attach_to_bridge(sandbox.child_pid, sandbox.profile.bridge, host_if,
                                          netns=self.host_netns, address=address)
                 sandbox.host_ifname = host_if
+            if internet and sandbox.user_network is None:
+                assert plan.state_dir is not None
+                sandbox.user_network = network.attach_user_mode(
+                    sandbox.child_pid, plan.state_dir / "pasta.pid", self.host_netns)
             os.write(block_w, b"go")
         except BaseException:
             proc.kill()
@@ -293,6 +363,10 @@ class SandboxManager:
                     proxy.wait(5)
             if sandbox.host_ifname:
                 network.detach(sandbox.host_ifname, self.host_netns)
+            if sandbox.user_network is not None:
+                sandbox.user_network.stop()
+            if sandbox.state_dir is not None:
+                shutil.rmtree(sandbox.state_dir, ignore_errors=True)
             # The group can only go once its last process has.
             for _ in range(50):
                 if not cgroup.pids():

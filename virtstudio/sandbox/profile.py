@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.sandbox.grants import resolve_grant
 
-NETWORK_MODES = ("none", "host", "bridge")
+# "internet": a network namespace of its own, reaching out through user-mode
+# networking (pasta); the host's namespace, and so its abstract sockets, stay out of reach.
+NETWORK_MODES = ("none", "internet", "bridge")
+# Older profiles said "host" for what is now "internet" (sharing the host's network
+# namespace is no longer offered): they load with the safe meaning.
+LEGACY_NETWORK_MODES = {"host": "internet"}
 DISPLAY_MODES = ("none", "x11", "wayland")
 DBUS_MODES = ("none", "filtered")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
@@ -37,6 +42,9 @@ class SandboxProfile:
     max_processes: int = 0
     builtin: bool = False
 
+    def __post_init__(self) -> None:
+        self.network = LEGACY_NETWORK_MODES.get(self.network, self.network)
+
     def validate(self, *, check_paths: bool = True) -> None:
         """Raise VirtStudioError naming the first thing that is wrong."""
         if not _NAME_RE.match(self.name or ""):
@@ -60,25 +68,27 @@ class SandboxProfile:
                                   ("Process limit", self.max_processes, 1 << 22)):
             if not isinstance(value, int) or not 0 <= value <= top:
                 raise VirtStudioError(f"{label} must be a whole number from 0 (none) to {top}.")
-        for path in [*self.read_only, *self.read_write]:
-            p = Path(path)
-            if not p.is_absolute() or ".." in p.parts:
-                raise VirtStudioError(f"“{path}” must be an absolute path without “..”.")
-            if check_paths and not p.exists():
-                raise VirtStudioError(f"The granted folder {path} does not exist.")
-            if p == Path("/"):
-                raise VirtStudioError("Granting the whole file system defeats the sandbox.")
+        for path in self.read_only:
+            _check_path(path)
+            resolve_grant(path, writable=False, must_exist=check_paths)
+        for path in self.read_write:
+            _check_path(path)
+            resolve_grant(path, writable=True, must_exist=check_paths)
 
     def permissions(self) -> list[str]:
         """What the profile grants, in plain words, one line each."""
-        lines = ["Sees the system's programs and libraries, read-only"]
+        lines = ["Sees the system's programs and libraries, read-only, and a minimal /etc of "
+                 "its own (never the system's passwords, keys or settings)",
+                 "Runs as an ordinary user, never as root (started by root, it runs as the "
+                 "unprivileged user nobody)"]
         lines.append("Has a private home folder of its own; your home is hidden"
                      if self.private_home else "Has no home folder; your home is hidden")
         lines += [f"Can read {p}" for p in self.read_only]
         lines += [f"Can read and change {p}" for p in self.read_write]
         lines.append({
             "none": "No network at all",
-            "host": "Uses your computer's network like any other program",
+            "internet": "Reaches the internet through a network of its own (user-mode "
+                        "networking); cannot reach this computer's own services or sockets",
             "bridge": f"Has its own network, joined to bridge {self.bridge}",
         }[self.network])
         lines.append({
@@ -137,3 +147,8 @@ class SandboxProfile:
         data = asdict(self)
         data.update(changes)
         return SandboxProfile(**data)
+
+
+def _check_path(path: object) -> None:
+    if not isinstance(path, str):
+        raise VirtStudioError(f"“{path}” is not a path.")

@@ -3,8 +3,12 @@
 It denies what sandboxes usually deny (after Flatpak's list): injecting
 keystrokes into the terminal (TIOCSTI, TIOCLINUX), new namespaces and
 mounts, kernel keyrings, ptrace and perf, kernel modules, bpf, and socket
-families other than unix, inet, inet6 and netlink.  Only x86_64 is built; a
-process of another architecture (or the x32 ABI) is killed, not let through.
+families other than unix, inet, inet6 and netlink.  Beyond that list it
+denies io_uring (whose rings open sockets and files without the system calls
+this filter watches), reading or writing another process's memory
+(process_vm_readv/writev), modify_ldt, and every personality change but the
+default Linux persona.  Only x86_64 is built; a process of another
+architecture (or the x32 ABI) is killed, not let through.
 """
 
 from __future__ import annotations
@@ -41,18 +45,23 @@ def _arg_low(i: int) -> int:
 TIOCSTI = 0x5412
 TIOCLINUX = 0x541C
 CLONE_NEWUSER = 0x10000000
+PER_LINUX = 0x0
+PERSONALITY_QUERY = 0xFFFFFFFF  # asks for the current persona, changes nothing
 ALLOWED_FAMILIES = (1, 2, 10, 16)  # AF_UNIX, AF_INET, AF_INET6, AF_NETLINK
 
 # x86_64 system call numbers.
 SYS = {
-    "ioctl": 16, "socket": 41, "clone": 56, "ptrace": 101, "syslog": 103, "uselib": 134,
+    "ioctl": 16, "socket": 41, "clone": 56, "ptrace": 101, "personality": 135,
+    "modify_ldt": 154, "process_vm_readv": 310, "process_vm_writev": 311, "syslog": 103,
+    "uselib": 134,
     "pivot_root": 155, "chroot": 161, "acct": 163, "mount": 165, "umount2": 166,
     "swapon": 167, "swapoff": 168, "reboot": 169, "init_module": 175,
     "delete_module": 176, "kexec_load": 246, "add_key": 248, "request_key": 249,
     "keyctl": 250, "unshare": 272, "perf_event_open": 298, "name_to_handle_at": 303,
     "open_by_handle_at": 304, "setns": 308, "finit_module": 313, "kexec_file_load": 320,
     "bpf": 321, "userfaultfd": 323, "open_tree": 428, "move_mount": 429, "fsopen": 430,
-    "fsconfig": 431, "fsmount": 432, "fspick": 433, "clone3": 435, "mount_setattr": 442,
+    "fsconfig": 431, "fsmount": 432, "fspick": 433, "io_uring_setup": 425, "io_uring_enter": 426,
+    "io_uring_register": 427, "clone3": 435, "mount_setattr": 442,
 }
 DENIED_EPERM = (
     "ptrace", "syslog", "uselib", "pivot_root", "chroot", "acct", "mount", "umount2",
@@ -60,7 +69,10 @@ DENIED_EPERM = (
     "request_key", "keyctl", "unshare", "perf_event_open", "name_to_handle_at",
     "open_by_handle_at", "setns", "finit_module", "kexec_file_load", "bpf", "userfaultfd",
     "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "modify_ldt", "process_vm_readv", "process_vm_writev",
 )
+# As if the kernel had no io_uring: programs that try it fall back to plain system calls.
+DENIED_ENOSYS = ("clone3", "io_uring_setup", "io_uring_enter", "io_uring_register")
 
 
 @dataclass
@@ -129,7 +141,10 @@ def build_filter(machine: str | None = None) -> bytes:
     p.jeq(SYS["ioctl"], "ioctl", 0)
     p.jeq(SYS["socket"], "socket", 0)
     p.jeq(SYS["clone"], "clone", 0)
-    p.jeq(SYS["clone3"], "enosys", 0)  # libc falls back to clone, whose flags we can see
+    p.jeq(SYS["personality"], "personality", 0)
+    # clone3: libc falls back to clone, whose flags the filter can see.
+    for name in DENIED_ENOSYS:
+        p.jeq(SYS[name], "enosys", 0)
     for name in DENIED_EPERM:
         p.jeq(SYS[name], "eperm", 0)
     p.ret(RET_ALLOW)
@@ -145,6 +160,11 @@ def build_filter(machine: str | None = None) -> bytes:
     for family in ALLOWED_FAMILIES:
         p.jeq(family, "allow", 0)
     p.ret(ret_errno(errno.EAFNOSUPPORT))
+
+    p.label("personality")
+    p.load(_arg_low(0))  # the kernel reads the persona as 32 bits
+    p.jeq(PER_LINUX, "allow", 0)
+    p.jeq(PERSONALITY_QUERY, "allow", "eperm")
 
     p.label("clone")
     p.load(_arg_low(0))

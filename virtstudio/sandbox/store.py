@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.signal import Signal
 from virtstudio.sandbox.builtin_profiles import builtin_profiles
 from virtstudio.sandbox.manager import slug
-from virtstudio.sandbox.profile import SandboxProfile
+from virtstudio.sandbox.profile import LEGACY_NETWORK_MODES, SandboxProfile
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,15 @@ class ProfileStore:
         if self.folder.is_dir():
             for path in sorted(self.folder.glob("*.json")):
                 try:
-                    profile = SandboxProfile.from_json(path.read_text())
+                    text = path.read_text()
+                    profile = SandboxProfile.from_json(text)
                 except (OSError, VirtStudioError):
                     continue  # a damaged file must not hide the others
                 own[profile.name] = profile
+                if profile.to_json() != text and _stored_network(text) in LEGACY_NETWORK_MODES:
+                    # Saved by an older version: keep the file saying what it now means.
+                    with contextlib.suppress(OSError):
+                        path.write_text(profile.to_json())
         builtins = [p for p in builtin_profiles() if p.name not in own]
         self.profiles = builtins + sorted(own.values(), key=lambda p: p.name.casefold())
         self.apps = []
@@ -120,3 +126,10 @@ class ProfileStore:
         self.apps_file.write_text(json.dumps(
             [{"name": a.name, "command": list(a.command), "profile": a.profile}
              for a in self.apps], indent=2))
+
+
+def _stored_network(text: str) -> object:
+    try:
+        return json.loads(text)["profile"]["network"]
+    except (ValueError, KeyError, TypeError):
+        return None

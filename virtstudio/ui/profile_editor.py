@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,7 +25,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.profile import SandboxProfile
 
-_NETWORK = (("none", "No network"), ("host", "This computer's network"),
+_NETWORK = (("none", "No network"), ("internet", "Internet (user-mode networking)"),
             ("bridge", "Own network on a bridge"))
 _DISPLAY = (("none", "No windows"), ("x11", "X11"), ("wayland", "Wayland"))
 
@@ -184,9 +187,12 @@ class ProfileEditor(QDialog):
             message = ""
         except VirtStudioError as exc:
             message = exc.message
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setText(message)
         self.save_button.setEnabled(not message)
-        self.summary.setText("<br>".join(f"• {line}" for line in profile.permissions()))
+        # Typed or imported paths are shown as plain text, never as markup.
+        self.summary.setText("<br>".join(f"• {html.escape(line, quote=False)}"
+                                         for line in profile.permissions()))
 
     def accept(self) -> None:
         if self.save_button.isEnabled():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import html
 import shlex
 import time
 from pathlib import Path
@@ -302,7 +303,9 @@ class SandboxPanel(QWidget):
         if profile is None:
             self.permissions.clear()
             return
-        self.permissions.setText("<br>".join(f"• {line}" for line in profile.permissions()))
+        # Paths in an imported profile are foreign text: shown escaped, never as markup.
+        self.permissions.setText("<br>".join(f"• {html.escape(line, quote=False)}"
+                                             for line in profile.permissions()))
         self.delete_button.setEnabled(not profile.builtin)
         for app in self.store.apps_of(profile.name):
             item = QListWidgetItem(app.name)
