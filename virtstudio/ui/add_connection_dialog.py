@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.ui.plain_text import plain_label
 
 
 class AddConnectionDialog(QDialog):
@@ -35,7 +36,7 @@ class AddConnectionDialog(QDialog):
         self.host_edit = QLineEdit(objectName="hostEdit", placeholderText="kvm1.example.com")
         self.uri_edit = QLineEdit(objectName="uriEdit",
                                   placeholderText="e.g. qemu+tls://host/system")
-        self.preview = QLabel(objectName="uriPreview")
+        self.preview = plain_label(objectName="uriPreview")
         self.preview.setStyleSheet("font-family: monospace;")
         self.autoconnect_check = QCheckBox("Connect automatically when VirtStudio starts",
                                            objectName="autoconnectCheck")

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QDialogButtonBox, QLabel, QVBo
 
 from virtstudio.core.domain_actions import DiskChoice
 from virtstudio.core.entities import Domain
+from virtstudio.ui.plain_text import plain_tooltip
 
 
 class DeleteVmDialog(QDialog):
@@ -38,7 +39,8 @@ class DeleteVmDialog(QDialog):
             check.setChecked(choice.removable and choice.checked)
             check.setEnabled(choice.removable)
             if not choice.removable:
-                check.setToolTip(f"This disk is kept because it is {choice.why_not}.")
+                check.setToolTip(
+                    plain_tooltip(f"This disk is kept because it is {choice.why_not}."))
             layout.addWidget(check)
             self._checks.append((check, choice))
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.storage.drop_plans import DropPlan
+from virtstudio.ui.plain_text import plain_label
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class DropConfirmDialog(QDialog):
         self.name_edit = QLineEdit(default_name, objectName="dropName")
         self.size_edit = QLineEdit(objectName="dropSize")
         self.writes = QLabel(objectName="dropWrites", wordWrap=True)
-        self.error = QLabel(objectName="dropError", wordWrap=True)
+        self.error = plain_label(objectName="dropError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
         self.form.addRow("Make:", self.kind_combo)

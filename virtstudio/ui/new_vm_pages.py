@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from virtstudio.machines.new_vm import DiskChoice, Field, InstallSource, NetworkChoice
+from virtstudio.ui.plain_text import plain_label
 
 ERROR_STYLE = "color: #b3261e;"
 
@@ -86,7 +87,7 @@ class SourcePage(FieldPage):
                          (Field.NAME, Field.ISO, Field.IMPORT, Field.KERNEL, Field.INITRD),
                          is_ready)
         self.host_combo = QComboBox(objectName="hostCombo")
-        self.host_status = QLabel(objectName="hostStatus", wordWrap=True)
+        self.host_status = plain_label(objectName="hostStatus", wordWrap=True)
         self.name_edit = QLineEdit(objectName="nameEdit")
         self.variant_combo = QComboBox(objectName="osVariant")
         self.source_group, self.source_buttons = radio_group(self, [

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.profile import SandboxProfile
+from virtstudio.ui.plain_text import html, plain_label
 
 _NETWORK = (("none", "No network"), ("host", "This computer's network"),
             ("bridge", "Own network on a bridge"))
@@ -100,7 +101,7 @@ class ProfileEditor(QDialog):
         self.processes = QSpinBox(objectName="processLimit", maximum=100000,
                                   specialValueText="No limit", singleStep=16)
         self.summary = QLabel(objectName="permissionSummary", wordWrap=True)
-        self.error = QLabel(objectName="profileError", wordWrap=True)
+        self.error = plain_label(objectName="profileError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
 
         form = QFormLayout()
@@ -186,7 +187,7 @@ class ProfileEditor(QDialog):
             message = exc.message
         self.error.setText(message)
         self.save_button.setEnabled(not message)
-        self.summary.setText("<br>".join(f"• {line}" for line in profile.permissions()))
+        self.summary.setText("<br>".join(f"• {html(line)}" for line in profile.permissions()))
 
     def accept(self) -> None:
         if self.save_button.isEnabled():

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QLabel,
     QMenu,
     QToolBar,
     QVBoxLayout,
@@ -39,6 +38,7 @@ from virtstudio.storage.pool_jobs import (
 from virtstudio.storage.pools import what_deleting_loses
 from virtstudio.storage.volume_transfer import download_volume, upload_volume
 from virtstudio.ui.host_devices_view import HostDevicesPanel
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.pool_dialog import NewPoolDialog
 from virtstudio.ui.storage_drops import StorageDrops
 from virtstudio.ui.thin_panel import ThinPanel
@@ -63,7 +63,7 @@ class DeletePoolDialog(QDialog):
         self.setWindowTitle(f"Delete pool {pool.name}?")
         self.with_data = QCheckBox("Also delete its volumes and storage",
                                    objectName="deleteWithData")
-        self.text = QLabel(objectName="deletePoolText", wordWrap=True)
+        self.text = plain_label(objectName="deletePoolText", wordWrap=True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.delete_button = self.buttons.addButton(
             "Delete Pool", QDialogButtonBox.ButtonRole.DestructiveRole)
