@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.ui.plain_text import plain_label
+from virtstudio.ui.uri_confirm import confirm_uri
 
 
 class AddConnectionDialog(QDialog):
@@ -28,6 +30,7 @@ class AddConnectionDialog(QDialog):
         self.setMinimumWidth(480)
         self._existing = set(existing_uris)
         self._uri = ""
+        self.question: QMessageBox | None = None  # open while a risky URI is asked about
 
         self.preset_combo = QComboBox(objectName="presetCombo")
         for preset in uri_mod.PRESETS:
@@ -114,5 +117,10 @@ class AddConnectionDialog(QDialog):
         return self.autoconnect_check.isChecked()
 
     def accept(self) -> None:
-        if self._uri:
-            super().accept()
+        """Close with the URI; one that runs a program or names a key is confirmed first."""
+        if not self._uri:
+            return
+        uri = self._uri
+        self.question = confirm_uri(self, uri, "you entered",
+                                    lambda: super(AddConnectionDialog, self).accept()
+                                    if self._uri == uri else None)

@@ -556,7 +556,8 @@ class MainWindow(QMainWindow):
         except VirtStudioError as exc:
             self.show_error("Could not add the connection", UserError(exc.message, exc.detail))
             return
-        self.settings.add(uri, autoconnect)
+        # The dialog asked about any risky parameter before it closed.
+        self.settings.add(uri, autoconnect, confirmed=True)
 
     def _host_context_menu(self, pos: QPoint) -> None:
         host = self.host_view.indexAt(pos).data(HostRole.HOST)
