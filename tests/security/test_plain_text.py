@@ -231,6 +231,32 @@ def test_every_dialog_and_box_shows_hostile_names_as_plain_text(hostile_window, 
     _assert_plain(qtbot, "the revert question")
     _close_dialogs()
 
+    # The XML tab refusing an edit that renames the machine quotes the old name.
+    xml = window.details.xml_editor
+    window.details.tabs.setCurrentWidget(xml)
+    qtbot.mouseClick(xml.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.editing, timeout=10000)
+    xml.text.setPlainText(xml.text.toPlainText().replace(_x(DOMAIN), "vstest-renamed", 1))
+    qtbot.waitUntil(lambda: DOMAIN in xml.error.text(), timeout=5000)
+    _assert_plain(qtbot, "a refused XML edit")
+    xml.stop_editing()
+
+    # Moving it to another host, and a new machine on this one.
+    other = window.inventory.add("test:///default")
+    qtbot.waitUntil(lambda: other.state is ConnectionState.CONNECTED, timeout=10000)
+    window.host_view.setCurrentIndex(QModelIndex())
+    assert window.select_domain(DOMAIN)
+    opened("the migrate dialog", window.machine_actions.show_migrate)
+    window.host_view.setCurrentIndex(window.host_model.index(0, 0))
+    opened("the new machine wizard", window.show_new_vm)
+
+    # The console wall of the host.
+    window.host_view.setCurrentIndex(window.host_model.index(0, 0))
+    window.wall_action.setChecked(True)
+    qtbot.wait(200)
+    _assert_plain(qtbot, "the console wall")
+    window.wall_action.setChecked(False)
+
     # The networks page with the hostile network chosen, then the topology.
     window.host_view.setCurrentIndex(QModelIndex())
     page = window.network_page

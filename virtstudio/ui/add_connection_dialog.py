@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QMessageBox,
     QVBoxLayout,
@@ -44,7 +43,7 @@ class AddConnectionDialog(QDialog):
         self.autoconnect_check = QCheckBox("Connect automatically when VirtStudio starts",
                                            objectName="autoconnectCheck")
         self.autoconnect_check.setChecked(True)
-        self.error_label = QLabel(objectName="errorLabel", wordWrap=True)
+        self.error_label = plain_label(objectName="errorLabel", wordWrap=True)
         self.error_label.setStyleSheet("color: #b3261e;")
 
         self.form = QFormLayout()

@@ -43,7 +43,7 @@ class FieldPage(QWizardPage):
         return all(self._is_ready(f) for f in self.fields)
 
     def error_label(self, field: Field) -> QLabel:
-        label = QLabel(objectName=f"{field.value}Error", wordWrap=True)
+        label = plain_label(objectName=f"{field.value}Error", wordWrap=True)
         label.setStyleSheet(ERROR_STYLE)
         label.hide()
         self.error_labels[field] = label
@@ -182,7 +182,7 @@ class StoragePage(FieldPage):
                                     objectName="importedNote", wordWrap=True)
         self.pool_combo = QComboBox(objectName="poolCombo")
         self.size_edit = QLineEdit(objectName="diskSizeEdit")
-        self.volume_label = QLabel(objectName="volumeName")
+        self.volume_label = plain_label(objectName="volumeName")
         self.disk_edit = QLineEdit(objectName="diskPath",
                                    placeholderText="/var/lib/libvirt/images/disk.qcow2")
         self.disk_volumes = QComboBox(objectName="diskVolume")

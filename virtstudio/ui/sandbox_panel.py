@@ -44,7 +44,7 @@ from virtstudio.sandbox.manager import Sandbox, SandboxManager
 from virtstudio.sandbox.store import ProfileStore, SandboxApp
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.error_dialog import error_box
-from virtstudio.ui.plain_text import html, make_plain, plain_tooltip
+from virtstudio.ui.plain_text import html, make_plain, plain_label, plain_tooltip
 from virtstudio.ui.profile_editor import ProfileEditor
 
 Index = QModelIndex | QPersistentModelIndex
@@ -253,7 +253,7 @@ class SandboxPanel(QWidget):
         bottom_layout.addLayout(header)
         bottom_layout.addWidget(self.running)
         if not manager.cgroups.kind:
-            note = QLabel(manager.cgroups.reason, wordWrap=True, objectName="limitsNote")
+            note = plain_label(manager.cgroups.reason, wordWrap=True, objectName="limitsNote")
             bottom_layout.addWidget(note)
 
         top = QSplitter(Qt.Orientation.Horizontal)

@@ -72,7 +72,7 @@ class ThinPanel(QWidget):
         self.usage: list[ThinUsage] = []
         self.autoextend: dict[str, Autoextend] = {}
         self.usage_label = QLabel(objectName="thinUsage", wordWrap=True)
-        self.warning = QLabel(objectName="thinWarning", wordWrap=True)
+        self.warning = plain_label(objectName="thinWarning", wordWrap=True)
         self.warning.setStyleSheet("color: #b3261e; font-weight: bold;")
         self.warn_at = QSpinBox(objectName="thinWarnAt", minimum=1, maximum=100, value=80,
                                 suffix=" %")
@@ -83,7 +83,7 @@ class ThinPanel(QWidget):
                                 suffix=" %")
         self.apply_button = QPushButton("Set autoextend", objectName="thinApply")
         self.apply_button.clicked.connect(self.apply_autoextend)
-        self.autoextend_label = QLabel(objectName="thinAutoextend", wordWrap=True)
+        self.autoextend_label = plain_label(objectName="thinAutoextend", wordWrap=True)
         self.volumes: list[ThinVolume] = []
         self.volume_list = ThinVolumeList(objectName="thinVolumes")
         self.volume_list.setDragEnabled(True)
