@@ -17,6 +17,7 @@ import pytest
 from tests.console.alloc_bound import bound, peak_allocation
 from tests.console.fake_server import greeting, rect, run_client, update
 from tests.console.spice_fake_server import base, draw_copy, image_header
+from virtstudio.console import rfb_clipboard as clip
 from virtstudio.console.framebuffer import MAX_PIXELS, ProtocolError
 from virtstudio.console.rfb_decoders import ENC_ZRLE
 from virtstudio.console.spice_display import SpiceDisplay
@@ -178,3 +179,25 @@ def test_spice_cursor_and_clip_counts_are_checked_before_use():
     result, peak = peak_allocation(lambda: display.handle(302, message))
     assert isinstance(result, ProtocolError)
     assert peak < bound(len(message), SURFACE[0] * SURFACE[1])
+
+
+# ---- clipboard -------------------------------------------------------------------------------
+
+
+def test_extended_clipboard_announcing_4_gib_is_refused_before_inflating():
+    payload = zlib.compress(struct.pack("!I", 0xFFFFFFFF) + b"\0" * 100_000)
+    result, peak = peak_allocation(
+        lambda: clip.parse_provide(clip.ACTION_PROVIDE | clip.FORMAT_TEXT, payload))
+    assert isinstance(result, ProtocolError)
+    assert peak < bound(len(payload), 0)
+
+
+def test_extended_clipboard_inflates_at_most_its_stated_limit():
+    # About 1 KiB that inflates to far more text than the clipboard takes.
+    text = b"a" * (8 * clip.MAX_TEXT)
+    payload = zlib.compress(struct.pack("!I", clip.MAX_TEXT) + text, 9)
+    result, peak = peak_allocation(
+        lambda: clip.parse_provide(clip.ACTION_PROVIDE | clip.FORMAT_TEXT, payload))
+    assert isinstance(result, str) and len(result) == clip.MAX_TEXT
+    # The text itself, its bytes and one copy: the clipboard's own stated limit.
+    assert peak < bound(len(payload), 0) + 4 * clip.MAX_TEXT
