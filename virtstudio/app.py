@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.ui.bridge import relay
     from virtstudio.ui.main_window import MainWindow
     from virtstudio.ui.settings import ConnectionSettings
+    from virtstudio.ui.uri_confirm import open_start_hosts
 
     if args.debug or os.environ.get("VIRTSTUDIO_DEBUG_THREADS") == "1":
         thread_guard.install()
@@ -96,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     uris, probe = _choose_hosts(args, saved)
     if args.demo:
         add_demo()
-    for uri in uris:
-        try:
-            inventory.add(uri)
-        except VirtStudioError as exc:
-            print(f"virtstudio: {exc.message}", file=sys.stderr)
+    # A URI that runs a program or names a socket or key is shown and confirmed first.
+    open_start_hosts(window, inventory, settings, uris, from_command_line=bool(args.connect),
+                     on_error=lambda message: print(f"virtstudio: {message}", file=sys.stderr))
     if probe:
         # The window shows at once; the local daemon or the demo host follows.
         from virtstudio.core.signal import Signal

@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--connect", metavar="URI", action="append", type=_uri, default=[],
         help="open a connection to this libvirt URI, e.g. qemu:///system or "
              "qemu+ssh://user@host/system (repeat for several hosts); saved connections "
-             "are not opened then",
+             "are not opened then; a URI that runs a program or names a socket, key or "
+             "certificate (command=, socket=, keyfile=, ...) is shown and confirmed first",
     )
     parser.add_argument(
         "--demo", action="store_true",

@@ -3,18 +3,20 @@
 Hypothesis feeds unstructured bytes and well-framed messages with random
 fields (sizes up to 2**32-1, every image type, random LZ4 blocks and cursor
 shapes).  The only acceptable failure is a ProtocolError: no other exception,
-no hang, no surface beyond the framebuffer's bound, no cache beyond its own.
+no hang, no surface beyond the framebuffer's bound, no cache beyond its own,
+and no more memory at peak (tracemalloc) than tests/console/alloc_bound.py
+allows for the message and the 64x48 surface it draws on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import resource
 import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.console.alloc_bound import bound, peak_allocation
 from tests.console.fake_server import FakeWriter
 from tests.console.spice_fake_server import base, draw_copy, image_header
 from virtstudio.console.framebuffer import MAX_PIXELS, ProtocolError
@@ -105,11 +107,48 @@ def hostile_copies(draw):
 @given(hostile_copies())
 def test_draw_copy_with_hostile_images(message):
     display = _display()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    _only_protocol_errors(display.handle, 304, message)
-    _only_protocol_errors(display.handle, 304, message)  # and again, from the cache if kept
+
+    def twice() -> None:
+        _only_protocol_errors(display.handle, 304, message)
+        _only_protocol_errors(display.handle, 304, message)  # again, from the cache if kept
+
+    result, peak = peak_allocation(twice)
+    assert result is None, repr(result)
     _bounded(display)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 64 * 1024
+    assert peak < bound(2 * len(message), 64 * 48), peak
+
+
+def _lz4_chain(draw) -> bytes:
+    """An LZ4 block of literals and long matches: lengths as chains of 255s."""
+    block = b""
+    for _ in range(draw(st.integers(1, 4))):
+        literals = draw(st.binary(min_size=1, max_size=14))
+        block += bytes([(len(literals) << 4) | 15]) + literals
+        block += struct.pack("<H", draw(st.integers(1, 16)))
+        block += b"\xff" * draw(st.integers(0, 4000)) + bytes([draw(st.integers(0, 254))])
+    return block + bytes([0x10]) + b"\x00"  # a literals-only last sequence
+
+
+@st.composite
+def lz4_image_copies(draw):
+    """DRAW_COPY of LZ4 images of any declared size, whose blocks expand hundreds of times."""
+    width = draw(st.sampled_from([8, 64, 640, 8192]))
+    height = draw(st.sampled_from([8, 48, 480, 4608]))
+    fmt = draw(st.sampled_from([7, 8]))
+    blocks = [_lz4_chain(draw) for _ in range(draw(st.integers(1, 3)))]
+    data = bytes((draw(st.integers(0, 1)), fmt)) + b"".join(
+        struct.pack(">I", len(b)) + b for b in blocks)
+    image = image_header(109, width, height) + struct.pack("<I", len(data)) + data
+    return draw_copy(base(0, 0, 8, 8), image, (0, 0, 8, 8))[6:]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lz4_image_copies())
+def test_lz4_images_never_decode_past_their_surfaces(message):
+    display = _display()
+    result, peak = peak_allocation(lambda: _only_protocol_errors(display.handle, 304, message))
+    assert result is None, repr(result)
+    assert peak < bound(len(message), 64 * 48), peak
 
 
 @FUZZ

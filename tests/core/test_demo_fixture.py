@@ -43,8 +43,9 @@ def test_libvirt_opens_the_demo_host_as_shipped():
     ("<domain type='test'><name>a</name></domain>", "must start with <node>, not <domain>"),
     ("", "is empty"),
     ("<!-- only a comment -->", "not valid XML"),
-    ("<node></node>", "holds no machine"),
-    ("<node><domain type='test'><name> </name></domain></node>", "machine without a name"),
+    ("<node><domain type='test'><name></name></domain></node>", "machine without a name"),
+    ("<node><domain type='test'><uuid>4dea22b3-1d52-d8f3-2516-782e98ab3fa0</uuid></domain>"
+     "</node>", "machine without a name"),
 ])
 def test_malformed_fixture_is_refused_with_a_plain_message(tmp_path, content, fragment):
     path = tmp_path / "broken.xml"

@@ -117,11 +117,19 @@ class _Cursor:
         self.pos += 1
         return value
 
-    def run_length(self) -> int:
+    def run_length(self, limit: int) -> int:
+        """A ZRLE run length; refused as soon as it passes ``limit`` (the pixels left).
+
+        The length is a chain of 255s, so a few compressed bytes can announce
+        billions of pixels: it is checked while it is read, before anything is
+        multiplied by it.
+        """
         length = 1
         while True:
             b = self.byte()
             length += b
+            if length > limit:
+                raise ProtocolError("A run went past the end of its tile.")
             if b != 255:
                 return length
 
@@ -142,24 +150,26 @@ def _packed_rows(cur: _Cursor, palette: list[bytes], w: int, h: int) -> bytes:
     return b"".join(rows)
 
 
-def _rle(cur: _Cursor, count: int, palette: list[bytes] | None) -> bytes:
-    out = bytearray()
-    while len(out) < count * 4:
+def _rle(cur: _Cursor, count: int, palette: list[bytes] | None) -> bytearray:
+    """A run-length tile of ``count`` pixels; no run may pass the tile's end."""
+    out = bytearray(count * 4)
+    done = 0
+    while done < count:
         if palette is None:
             pixel = _to_bgrx(cur.take(3), "bgr")
-            out += pixel * cur.run_length()
+            run = cur.run_length(count - done)
         else:
             index = cur.byte()
             run = 1
             if index & 0x80:
                 index &= 0x7F
-                run = cur.run_length()
+                run = cur.run_length(count - done)
             if index >= len(palette):
                 raise ProtocolError("The server used a palette entry it did not send.")
-            out += palette[index] * run
-    if len(out) != count * 4:
-        raise ProtocolError("A run went past the end of its tile.")
-    return bytes(out)
+            pixel = palette[index]
+        out[done * 4:(done + run) * 4] = pixel * run
+        done += run
+    return out
 
 
 async def decode_zrle(read: Read, fb: Framebuffer, x: int, y: int, w: int, h: int,

@@ -193,7 +193,8 @@ class SpiceDisplay:
         if not image_at:
             return
         try:
-            image = read_image(body, image_at, self.cache)
+            largest = max(fb.width * fb.height for fb in self.surfaces.values())
+            image = read_image(body, image_at, self.cache, largest)
         except UnsupportedImage as exc:
             self._skip(exc.kind)
             return

@@ -122,13 +122,21 @@ def _tight_rows(image: Image) -> bytes:
                     for y in range(image.height))
 
 
-def read_image(body: Body, offset: int, cache: ImageCache) -> Image:
-    """Decode the image at ``offset``; keeps it in ``cache`` when the server says so."""
+def read_image(body: Body, offset: int, cache: ImageCache, max_pixels: int) -> Image:
+    """Decode the image at ``offset``; keeps it in ``cache`` when the server says so.
+
+    ``max_pixels`` is the largest surface's size: an image is only ever copied
+    onto a surface, and a compressed one could otherwise make a few bytes
+    decode into the largest screen the client accepts.
+    """
     image_id, kind, flags, width, height = body.unpack("QBBII", offset)
     at = offset + 18
     if kind in (IMAGE_FROM_CACHE, IMAGE_FROM_CACHE_LOSSLESS):
         return cache.get(image_id)
     check_size(width, height)
+    if width * height > max_pixels:
+        raise ProtocolError(f"The server sent a {width}x{height} image, larger than every "
+                            "surface it could be drawn on.")
     if kind == IMAGE_BITMAP:
         image = _bitmap(body, at, width, height)
     elif kind == IMAGE_LZ4:

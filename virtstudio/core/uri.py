@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from virtstudio.core.errors import VirtStudioError
 
 DRIVERS = ("qemu", "lxc", "xen", "test", "ch", "bhyve", "vbox", "esx", "vz", "openvz")
 TRANSPORTS = ("ssh", "libssh", "libssh2", "tcp", "tls", "unix", "ext")
-_HOST_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
-_USER_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,31}$")
+_HOST_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)")
+_USER_RE = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ def preset_uri(preset: Preset, user: str = "", host: str = "") -> str:
         return preset.template
     host = host.strip()
     user = user.strip()
-    if not host or not _HOST_RE.match(host):
+    if not host or not _HOST_RE.fullmatch(host):
         raise VirtStudioError(f"“{host}” is not a valid host name or address.")
-    if user and not _USER_RE.match(user):
+    if user and not _USER_RE.fullmatch(user):
         raise VirtStudioError(f"“{user}” is not a valid user name.")
     uri = preset.template.format(user=user, host=host)
     return uri if user else uri.replace("@", "", 1)
@@ -92,10 +92,10 @@ def parse(uri: str) -> ParsedUri:
         known = ", ".join(TRANSPORTS)
         raise VirtStudioError(f"Unknown transport “{transport}”. Known transports: {known}.")
     host = parts.hostname or ""
-    if host and not _HOST_RE.match(host if ":" not in host else f"[{host}]"):
+    if host and not _HOST_RE.fullmatch(host if ":" not in host else f"[{host}]"):
         raise VirtStudioError(f"“{host}” is not a valid host name or address.")
     user = parts.username or ""
-    if user and not _USER_RE.match(user):
+    if user and not _USER_RE.fullmatch(user):
         raise VirtStudioError(f"“{user}” is not a valid user name.")
     if transport in ("ssh", "libssh", "libssh2", "tcp", "tls") and not host:
         raise VirtStudioError(f"A {transport} connection needs a host name.")
@@ -108,7 +108,58 @@ def parse(uri: str) -> ParsedUri:
         )
     if driver == "test" and not path:
         raise VirtStudioError("A test connection needs a path: test:///default or a fixture file.")
-    return ParsedUri(uri, driver, transport, user, host, port, path, parse_qs(parts.query))
+    params: dict[str, list[str]] = {}
+    for name, value in query_parameters(uri):
+        params.setdefault(name, []).append(value)
+    return ParsedUri(uri, driver, transport, user, host, port, path, params)
+
+
+# Parameters of libvirt's remote driver that run a program, pick a socket, a key or
+# certificates, or weaken checks: a URI carrying one is shown and confirmed before
+# it is used (see libvirt's remote URI documentation).  Values say what each does.
+RISKY_PARAMETERS = {
+    "command": "runs this program on this computer to reach the host",
+    "netcat": "runs this program on the remote host instead of its own proxy",
+    "socket": "connects to this socket instead of libvirt's",
+    "keyfile": "logs in with the private key in this file",
+    "pkipath": "takes TLS certificates and keys from this folder",
+    "known_hosts": "trusts the host keys listed in this file",
+    "known_hosts_verify": "changes how the host's SSH key is checked",
+    "no_verify": "turns off the check of the server's certificate",
+    "sshauth": "chooses how to log in over SSH",
+    "mode": "chooses which libvirt daemon answers on the host",
+    "proxy": "chooses how the connection reaches the daemon on the host",
+    "tls_priority": "changes which TLS versions and ciphers are allowed",
+    "root": "runs an embedded hypervisor driver on this folder",
+}
+
+
+@dataclass(frozen=True)
+class RiskyParameter:
+    name: str
+    value: str
+    meaning: str
+
+
+def query_parameters(uri: str) -> list[tuple[str, str]]:
+    """The URI's query as libvirt reads it: split at & and ;, names without case."""
+    query = urlsplit(uri.strip()).query if "://" in uri else ""
+    params = []
+    for piece in re.split(r"[&;]", query):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        params.append((unquote(name).strip().lower(), unquote(value)))
+    return params
+
+
+def risky_parameters(uri: str) -> list[RiskyParameter]:
+    """What in ``uri`` runs a program, names a socket, key or certificate, or weakens a check.
+
+    A URI with ``ext`` transport always runs a program, named by ``command``.
+    """
+    return [RiskyParameter(name, value, RISKY_PARAMETERS[name])
+            for name, value in query_parameters(uri) if name in RISKY_PARAMETERS]
 
 
 def demo_uri(fixture: Path) -> str:

@@ -19,7 +19,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.storage import qemu_img, usage_graph
 
 # Names the app gives to new machines and snapshots: safe as file name parts too.
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = ("Use letters, digits, dots, dashes or underscores (no spaces or slashes), "
              "starting with a letter or digit, at most 64 characters.")
 
@@ -30,7 +30,7 @@ def name_problem(name: str, what: str) -> str:
         return f"Enter a name for the {what}."
     if "/" in name or any(c.isspace() for c in name):
         return f"A {what} name cannot contain spaces or slashes."
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         return NAME_RULE
     return ""
 

@@ -40,7 +40,7 @@ GRAPHICS = ("vnc", "spice", "none")
 VIDEO_MODELS = ("vga", "virtio", "qxl", "bochs", "cirrus", "none")
 BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
 _BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 # QEMU's limits: VNC's DES challenge uses 8 bytes; SPICE tickets hold 60.
 DISPLAY_PASSWORD_MAX = {"vnc": 8, "spice": 60}
@@ -92,7 +92,7 @@ def check_mac(text: str) -> str:
     mac = text.strip().lower()
     if not mac:
         return ""  # libvirt picks one
-    if not _MAC_RE.match(mac):
+    if not _MAC_RE.fullmatch(mac):
         return "A MAC address is six pairs of hex digits with colons, like 52:54:00:12:34:56."
     if int(mac[:2], 16) & 1:
         return "That is a multicast address; a network card needs a unicast one."

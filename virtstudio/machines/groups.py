@@ -21,8 +21,8 @@ from virtstudio.core.jobs import Job, JobRunner
 
 NAMESPACE = "http://virtstudio.org/xmlns/groups/1.0"
 PREFIX = "virtstudio"
-_TAG_RE = re.compile(r"^[\w.+-]{1,40}$")
-_FOLDER_RE = re.compile(r"^[\w.+-]+(/[\w.+-]+)*$")
+_TAG_RE = re.compile(r"[\w.+-]{1,40}")
+_FOLDER_RE = re.compile(r"[\w.+-]+(/[\w.+-]+)*")
 
 
 @dataclass(frozen=True)
@@ -127,11 +127,11 @@ def parse_tags(text: str) -> tuple[str, ...]:
 def check_groups(folder: str, tags_text: str) -> str:
     """What is wrong with a folder and tags as typed, in plain words; "" when nothing is."""
     folder = folder.strip()
-    if folder and not _FOLDER_RE.match(folder):
+    if folder and not _FOLDER_RE.fullmatch(folder):
         return ("A folder is made of letters, digits, dots, dashes or underscores, "
                 "with / between levels (for example prod/web).")
     for tag in parse_tags(tags_text):
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             return (f"“{tag}” is not a tag: use up to 40 letters, digits, dots, dashes or "
                     "underscores; separate tags with commas or spaces.")
     return ""

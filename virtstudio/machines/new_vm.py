@@ -24,9 +24,9 @@ from virtstudio.storage.sizes import parse_size
 GiB = 1024**3
 MiB = 1024**2
 MAX_NAME = 64
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Linux interface names: at most 15 bytes, no slash, colon or whitespace.
-_BRIDGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
+_BRIDGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
 GRAPHICS = ("spice", "vnc")
 
 
@@ -172,7 +172,7 @@ def check_name(name: str, ctx: HostContext) -> str:
         return "A name cannot contain slashes (/)."
     if len(name) > MAX_NAME:
         return f"Use at most {MAX_NAME} characters."
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         return ("Use letters, digits, dots, dashes and underscores, "
                 "starting with a letter or digit.")
     if name in ctx.domain_names:
@@ -280,7 +280,7 @@ def _check_devices(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
                                     "another.")
     elif not source:
         found[Field.NETWORK] = "Enter the name of a bridge on the host, like br0."
-    elif not _BRIDGE_RE.match(source):
+    elif not _BRIDGE_RE.fullmatch(source):
         found[Field.NETWORK] = "A bridge name has at most 15 letters, digits, dots or dashes."
     elif ctx.facts.bridges_known and source not in ctx.facts.bridges:
         bridges = ", ".join(ctx.facts.bridges) or "none"

@@ -33,9 +33,14 @@ def check_xml_edit(original: str, edited: str) -> str:
         return (f"The name must stay “{old_name}”: changing it here would define another "
                 "machine. Rename the machine instead.")
     old_uuid, new_uuid = before.findtext("uuid", ""), root.findtext("uuid", "")
-    if new_uuid.strip().lower() != old_uuid.strip().lower():
+    if _uuid_key(new_uuid) != _uuid_key(old_uuid):
         return f"The UUID must stay {old_uuid}: a different one would define another machine."
     return ""
+
+
+def _uuid_key(text: str) -> str:
+    """A UUID as libvirt compares it: dashes and spaces are optional, case is not kept."""
+    return "".join(c for c in text if c not in "- \t\n").lower()
 
 
 def xml_diff(original: str, edited: str) -> str:

@@ -23,13 +23,13 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.signal import Signal
 
 AF_BRIDGE = 7
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 OPERSTATES = {"UP": "up", "DOWN": "down", "UNKNOWN": "unknown", "LOWERLAYERDOWN": "no carrier",
               "DORMANT": "dormant", "NOTPRESENT": "not present", "TESTING": "testing"}
 
 
 def validate_ifname(name: str) -> None:
-    if not _IFNAME_RE.match(name or "") or name in (".", ".."):
+    if not _IFNAME_RE.fullmatch(name or "") or name in (".", ".."):
         raise VirtStudioError(
             f"“{name}” is not a usable interface name: 1 to 15 letters, digits, dots, "
             "dashes or underscores.")

@@ -25,9 +25,9 @@ from virtstudio.network.host_links import validate_ifname
 MODES = ("nat", "route", "isolated", "open", "bridge")
 MODE_LABELS = {"nat": "NAT", "route": "Routed", "isolated": "Isolated", "open": "Open",
                "bridge": "Bridge to a host bridge"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$")
-_MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}")
+_MAC_RE = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
+_HOSTNAME_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def _check_hosts(spec: NetworkSpec, iface: ipaddress.IPv4Interface | None) -> st
     macs: set[str] = set()
     ips: set[str] = set()
     for host in spec.hosts:
-        if not _MAC_RE.match(host.mac):
+        if not _MAC_RE.fullmatch(host.mac):
             return f"“{host.mac}” is not a MAC address like 52:54:00:12:34:56."
         if iface is None:
             return "Static hosts need an IPv4 address for the network."
@@ -145,7 +145,7 @@ def _check_hosts(spec: NetworkSpec, iface: ipaddress.IPv4Interface | None) -> st
             return f"“{host.ip}” is not an IPv4 address."
         if addr not in iface.network or addr == iface.ip:
             return f"{addr} is not a free address in {iface.network}."
-        if host.hostname and not _HOSTNAME_RE.match(host.hostname):
+        if host.hostname and not _HOSTNAME_RE.fullmatch(host.hostname):
             return f"“{host.hostname}” is not a usable host name."
         if host.mac.lower() in macs or host.ip in ips:
             return f"{host.mac} or {host.ip} is given twice."
@@ -162,7 +162,7 @@ def check_spec(spec: NetworkSpec, host: HostConnection, *,
     count as a clash with itself.  ``host_bridges`` (the bridges of the host,
     when known) lets "bridge" mode refuse a bridge that does not exist.
     """
-    if not _NAME_RE.match(spec.name):
+    if not _NAME_RE.fullmatch(spec.name):
         return "Use a name of letters, digits, dots, dashes or underscores (no spaces)."
     others = [n for n in list(host.networks.values()) if n.uuid != spec.uuid]
     if any(n.name == spec.name for n in others):

@@ -16,9 +16,9 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.network.host_links import HostNetwork, validate_ifname, validate_vlan_id
 from virtstudio.storage import lvm, partitions, thin
 
-_DEVICE_RE = re.compile(r"^/dev/(loop\d+|sd[a-z]{1,2}\d*|vd[a-z]{1,2}\d*|xvd[a-z]{1,2}\d*"
-                        r"|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?)$")
-_NETNS_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_DEVICE_RE = re.compile(r"/dev/(loop\d+|sd[a-z]{1,2}\d*|vd[a-z]{1,2}\d*|xvd[a-z]{1,2}\d*"
+                        r"|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?)")
+_NETNS_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_BYTES = 1 << 50
 
 
@@ -43,7 +43,7 @@ def _vlans(value: Any) -> list[int]:
 
 
 def _device(value: Any) -> str:
-    if not isinstance(value, str) or not _DEVICE_RE.match(value):
+    if not isinstance(value, str) or not _DEVICE_RE.fullmatch(value):
         raise VirtStudioError(f"{value!r} is not a disk device the helper may touch.")
     return value
 
@@ -76,7 +76,7 @@ def _percent(value: Any) -> int:
 def _netns(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _NETNS_RE.match(value):
+    if not isinstance(value, str) or not _NETNS_RE.fullmatch(value):
         raise VirtStudioError(f"{value!r} is not a network namespace name.")
     return value
 

@@ -18,9 +18,9 @@ NETWORK_MODES = ("none", "internet", "bridge")
 LEGACY_NETWORK_MODES = {"host": "internet"}
 DISPLAY_MODES = ("none", "x11", "wayland")
 DBUS_MODES = ("none", "filtered")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_BUS_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)+(\.\*)?$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
+_IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+_BUS_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)+(\.\*)?")
 PROFILE_FORMAT = 1
 
 
@@ -47,13 +47,13 @@ class SandboxProfile:
 
     def validate(self, *, check_paths: bool = True) -> None:
         """Raise VirtStudioError naming the first thing that is wrong."""
-        if not _NAME_RE.match(self.name or ""):
+        if not _NAME_RE.fullmatch(self.name or ""):
             raise VirtStudioError(
                 f"“{self.name}” is not a usable profile name: use 1-64 letters, digits, "
                 "spaces, dots, dashes or underscores, starting with a letter or digit.")
         if self.network not in NETWORK_MODES:
             raise VirtStudioError(f"Unknown network mode “{self.network}”.")
-        if self.network == "bridge" and not _IFNAME_RE.match(self.bridge or ""):
+        if self.network == "bridge" and not _IFNAME_RE.fullmatch(self.bridge or ""):
             raise VirtStudioError(
                 f"“{self.bridge}” is not a bridge name (1-15 letters, digits, . _ -).")
         if self.display not in DISPLAY_MODES:
@@ -61,7 +61,7 @@ class SandboxProfile:
         if self.dbus not in DBUS_MODES:
             raise VirtStudioError(f"Unknown D-Bus mode “{self.dbus}”.")
         for name in self.dbus_talk:
-            if not _BUS_NAME_RE.match(name):
+            if not _BUS_NAME_RE.fullmatch(name):
                 raise VirtStudioError(f"“{name}” is not a D-Bus name.")
         for label, value, top in (("Memory limit", self.memory_mb, 1 << 20),
                                   ("CPU limit", self.cpu_percent, 100 * 1024),

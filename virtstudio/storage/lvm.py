@@ -19,7 +19,7 @@ from pathlib import Path
 
 from virtstudio.core.errors import VirtStudioError
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}")
 _RESERVED = ("snapshot", "pvmove", "_cdata", "_cmeta", "_corig", "_mimage", "_mlog", "_pmspare",
              "_rimage", "_rmeta", "_tdata", "_tmeta", "_vorigin")
 
@@ -44,7 +44,7 @@ class ThinVolume:
 
 
 def validate_name(name: str, what: str = "name") -> None:
-    if not _NAME_RE.match(name or "") or name in (".", "..") or name.startswith("-"):
+    if not _NAME_RE.fullmatch(name or "") or name in (".", "..") or name.startswith("-"):
         raise VirtStudioError(f"“{name}” is not a name LVM accepts for a {what}: use letters, "
                               "digits, + _ . -, not starting with a dash.")
     if any(part in name for part in _RESERVED):

@@ -77,12 +77,12 @@ TYPE_FIELDS: dict[str, tuple[FieldInfo, ...]] = {
 # whether that needs a server name first.
 DISCOVERY = {"logical": False, "netfs": True, "iscsi": True}
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-_DEV_RE = re.compile(r"^/dev/[A-Za-z0-9._/:+-]+$")
-_IQN_RE = re.compile(r"^(iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(:[^\s]+)?|eui\.[0-9A-Fa-f]{16})$")
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_CEPH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+_HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_DEV_RE = re.compile(r"/dev/[A-Za-z0-9._/:+-]+")
+_IQN_RE = re.compile(r"(iqn\.\d{4}-\d{2}\.[A-Za-z0-9.-]+(:[^\s]+)?|eui\.[0-9A-Fa-f]{16})")
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_CEPH_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def _is_vg_name(name: str) -> bool:
@@ -143,7 +143,7 @@ def check_pool_spec(spec: PoolSpec, existing_names: set[str] | frozenset[str] = 
         return f"Unknown pool type {spec.type!r}."
     if not spec.name:
         return "Enter a name for the pool."
-    if not _NAME_RE.match(spec.name):
+    if not _NAME_RE.fullmatch(spec.name):
         return ("Use a pool name of letters, digits, dots, dashes, underscores or plus signs "
                 "(no spaces or slashes), starting with a letter or digit.")
     if spec.name in existing_names:
@@ -163,7 +163,7 @@ def _check_type_fields(spec: PoolSpec) -> str:
         return "The folder may not contain “..” or control characters."
     if spec.type in ("fs", "disk", "logical"):
         for device in spec.devices():
-            if not _DEV_RE.match(device):
+            if not _DEV_RE.fullmatch(device):
                 return f"{device} is not a device path (they start with /dev/)."
     if spec.type in SOURCE_FORMATS and spec.source_format not in SOURCE_FORMATS[spec.type]:
         allowed = ", ".join(SOURCE_FORMATS[spec.type])
@@ -181,16 +181,16 @@ def _check_type_fields(spec: PoolSpec) -> str:
     if spec.type == "logical" and not _is_vg_name(spec.source_name):
         return f"“{spec.source_name}” is not a volume group name LVM accepts."
     if spec.type == "iscsi":
-        if not _IQN_RE.match(spec.source_device):
+        if not _IQN_RE.fullmatch(spec.source_device):
             return "The target is an IQN, like iqn.2024-01.lan.example:storage."
-        if spec.initiator and not _IQN_RE.match(spec.initiator):
+        if spec.initiator and not _IQN_RE.fullmatch(spec.initiator):
             return "The initiator is an IQN, like iqn.2024-01.lan.example:host."
     if spec.type == "rbd":
-        if not _CEPH_RE.match(spec.source_name):
+        if not _CEPH_RE.fullmatch(spec.source_name):
             return f"“{spec.source_name}” is not a Ceph pool name."
         if bool(spec.auth_user) != bool(spec.auth_secret):
             return "Give both the Ceph user and the secret UUID, or neither."
-        if spec.auth_secret and not _UUID_RE.match(spec.auth_secret):
+        if spec.auth_secret and not _UUID_RE.fullmatch(spec.auth_secret):
             return "The secret is given by its UUID (virsh secret-list shows them)."
     return ""
 
@@ -199,7 +199,7 @@ def _is_host(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        return bool(_HOST_RE.match(name))
+        return bool(_HOST_RE.fullmatch(name))
     return True
 
 

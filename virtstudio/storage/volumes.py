@@ -16,7 +16,7 @@ from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.storage.delete_plans import DeletePlan, check_unchanged, plan_volume
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 PREALLOCATION = ("off", "metadata", "falloc", "full")
 
 
@@ -36,7 +36,7 @@ def check_spec(spec: VolumeSpec, pool: StoragePool) -> str:
     Thin volumes may promise more than the pool holds (that is the point), but a
     fully allocated one must fit in what is free now.
     """
-    if not _NAME_RE.match(spec.name):
+    if not _NAME_RE.fullmatch(spec.name):
         return ("Use a name of letters, digits, dots, dashes, underscores or plus signs "
                 "(no spaces or slashes), starting with a letter or digit.")
     if any(v.name == spec.name for v in pool.volumes):

@@ -10,14 +10,16 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
-    QLabel,
     QLineEdit,
+    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.ui.plain_text import plain_label
+from virtstudio.ui.uri_confirm import confirm_uri
 
 
 class AddConnectionDialog(QDialog):
@@ -27,6 +29,7 @@ class AddConnectionDialog(QDialog):
         self.setMinimumWidth(480)
         self._existing = set(existing_uris)
         self._uri = ""
+        self.question: QMessageBox | None = None  # open while a risky URI is asked about
 
         self.preset_combo = QComboBox(objectName="presetCombo")
         for preset in uri_mod.PRESETS:
@@ -35,12 +38,12 @@ class AddConnectionDialog(QDialog):
         self.host_edit = QLineEdit(objectName="hostEdit", placeholderText="kvm1.example.com")
         self.uri_edit = QLineEdit(objectName="uriEdit",
                                   placeholderText="e.g. qemu+tls://host/system")
-        self.preview = QLabel(objectName="uriPreview")
+        self.preview = plain_label(objectName="uriPreview")
         self.preview.setStyleSheet("font-family: monospace;")
         self.autoconnect_check = QCheckBox("Connect automatically when VirtStudio starts",
                                            objectName="autoconnectCheck")
         self.autoconnect_check.setChecked(True)
-        self.error_label = QLabel(objectName="errorLabel", wordWrap=True)
+        self.error_label = plain_label(objectName="errorLabel", wordWrap=True)
         self.error_label.setStyleSheet("color: #b3261e;")
 
         self.form = QFormLayout()
@@ -113,5 +116,10 @@ class AddConnectionDialog(QDialog):
         return self.autoconnect_check.isChecked()
 
     def accept(self) -> None:
-        if self._uri:
-            super().accept()
+        """Close with the URI; one that runs a program or names a key is confirmed first."""
+        if not self._uri:
+            return
+        uri = self._uri
+        self.question = confirm_uri(self, uri, "you entered",
+                                    lambda: super(AddConnectionDialog, self).accept()
+                                    if self._uri == uri else None)

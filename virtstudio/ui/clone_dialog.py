@@ -41,6 +41,7 @@ from virtstudio.storage.backing_chains import (
 )
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label, plain_tooltip
 
 
 def _read_chains(_conn: object, domain: Domain,
@@ -65,9 +66,9 @@ class CloneDialog(QDialog):
             for mode in disk.modes:
                 combo.addItem(mode.value, mode)
             combo.setEnabled(len(disk.modes) > 1)
-            combo.setToolTip(disk.source)
+            combo.setToolTip(plain_tooltip(disk.source))
             combo.currentIndexChanged.connect(self._validate)
-            form.addRow(f"{disk.target} ({disk.source}):", combo)
+            form.addRow(plain_label(f"{disk.target} ({disk.source}):"), combo)
             self.mode_combos[disk.target] = combo
         self.plan = QLabel(objectName="clonePlan", wordWrap=True)
         self.chains = QLabel(objectName="cloneChains", wordWrap=True)
@@ -75,7 +76,7 @@ class CloneDialog(QDialog):
         self.confirm_form = QFormLayout()
         self.confirm_edits: dict[str, QLineEdit] = {}
         self.chain_reviews: dict[str, ChainReview | str] | None = None
-        self.error = QLabel(objectName="cloneError", wordWrap=True)
+        self.error = plain_label(objectName="cloneError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         buttons, self.clone_button = act_and_cancel(self, "Clone")
         self.clone_button.setObjectName("cloneButton")
@@ -171,16 +172,17 @@ class CloneDialog(QDialog):
             for disk in clone_disks(self.domain):
                 mode = modes.get(disk.target, disk.default)
                 if mode is DiskMode.SHARE:
-                    lines.append(f"{disk.target}: shares {escape(disk.source)}")
+                    lines.append(f"{escape(disk.target)}: shares {escape(disk.source)}")
                     continue
                 path = escape(new_disk_path(disk, self.name(), mode))
                 if mode is DiskMode.LINKED:
                     lines.append(
-                        f"{disk.target}: new overlay {path} on {escape(disk.source)}, which "
+                        f"{escape(disk.target)}: new overlay {path} on {escape(disk.source)}, "
+                        "which "
                         f"becomes a read-only base; {escape(self.domain.name)} moves onto a "
                         "new overlay of its own so the base never changes")
                 else:
-                    lines.append(f"{disk.target}: full copy to {path}")
+                    lines.append(f"{escape(disk.target)}: full copy to {path}")
         self.plan.setText("<br>".join(lines))
 
     def accept(self) -> None:

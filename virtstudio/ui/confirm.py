@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from virtstudio.ui.plain_text import make_plain
+
 
 def confirm_box(parent: QWidget, title: str, text: str, verb: str,
                 then: Callable[[], object]) -> QMessageBox:
@@ -13,6 +15,7 @@ def confirm_box(parent: QWidget, title: str, text: str, verb: str,
     box = QMessageBox(QMessageBox.Icon.Warning, title, text,
                       QMessageBox.StandardButton.Cancel, parent)
     box.setObjectName("confirmBox")
+    make_plain(box)  # the text names machines, files and URIs that come from elsewhere
     go = box.addButton(verb, QMessageBox.ButtonRole.AcceptRole)
     go.setObjectName("confirmButton")
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)

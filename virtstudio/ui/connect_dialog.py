@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
-    QLabel,
     QLineEdit,
     QVBoxLayout,
     QWidget,
@@ -19,6 +18,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.network.host_actions import parse_vlan_id
 from virtstudio.network.topology import Node
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label
 
 
 class ConnectDialog(QDialog):
@@ -31,8 +31,8 @@ class ConnectDialog(QDialog):
         self.setWindowTitle(f"Connect {machine.name}")
         moves = ("The chosen network card moves there; a running machine moves at once."
                  if nics else "It has no network card yet: one is added there.")
-        self.question = QLabel(f"Connect {machine.name} to the {what} {target.name}? {moves}",
-                               wordWrap=True)
+        self.question = plain_label(
+            f"Connect {machine.name} to the {what} {target.name}? {moves}", wordWrap=True)
         # Which card: each by MAC and where it is now, or a new one beside them.
         self.nic_combo = QComboBox(objectName="connectNic")
         for nic in nics:
@@ -41,7 +41,7 @@ class ConnectDialog(QDialog):
         self.nic_combo.addItem("A new network card", None)
         self.vlan_edit = QLineEdit(objectName="connectVlan",
                                    placeholderText="none, or 1-4094")
-        self.error = QLabel(objectName="connectError", wordWrap=True)
+        self.error = plain_label(objectName="connectError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         form = QFormLayout()
         if nics:

@@ -13,6 +13,8 @@ from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QBoxLayout, QLabel, QWidget
 
+from virtstudio.ui.plain_text import plain_label
+
 HIDE_DELAY_MS = 1500
 TOP_EDGE_PX = 3
 
@@ -30,7 +32,7 @@ class FullscreenToolbar(QObject):
         # Where the pointer is, from the events themselves: the toolbar's hover state is
         # stale after input that skips enter/leave (synthetic events, some platforms).
         self.pointer_on_toolbar = False
-        self.hint = QLabel(pane, objectName="fullscreenGrabHint")
+        self.hint = plain_label(parent=pane, objectName="fullscreenGrabHint")
         self.hint.setStyleSheet("background: rgba(0, 0, 0, 170); color: white; padding: 4px;")
         self.hint.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.hint.hide()

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QMenu,
     QPushButton,
     QSizePolicy,
@@ -36,6 +35,7 @@ from virtstudio.console.session import ConsoleSession
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.console_clipboard import ClipboardShare
 from virtstudio.ui.console_fullscreen import FullscreenToolbar
+from virtstudio.ui.plain_text import plain_label
 
 _SPECIAL_KEYSYMS = {
     Qt.Key.Key_Return: (0xFF0D, 0x1C), Qt.Key.Key_Enter: (0xFF8D, 0xE01C),
@@ -280,7 +280,7 @@ class ConsolePane(QWidget):
         super().__init__(parent)
         self.setObjectName("consolePane")
         self.view = ConsoleView()
-        self.message = QLabel(objectName="consoleMessage", wordWrap=True)
+        self.message = plain_label(objectName="consoleMessage", wordWrap=True)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.message)
@@ -311,7 +311,7 @@ class ConsolePane(QWidget):
         self.detach_button.clicked.connect(self.detach_requested.emit)
         self.clipboard_button = QToolButton(objectName="clipboardButton")
         self.clipboard = ClipboardShare(self.clipboard_button, self)
-        self.grab_hint = QLabel(objectName="grabHint")
+        self.grab_hint = plain_label(objectName="grabHint")
         self.view.grab_changed.connect(self._grab_hint)
         bar = QHBoxLayout()
         for w in (self.scale_combo, self.keys_button, self.shot_button, self.full_button,
@@ -330,7 +330,7 @@ class ConsolePane(QWidget):
         self.viewer_button = QPushButton("Open in remote-viewer", objectName="viewerButton")
         self.viewer_button.setToolTip("Show this screen in the separate remote-viewer program")
         self.viewer_button.clicked.connect(self.viewer_requested.emit)
-        self.incomplete_hint = QLabel(objectName="incompleteHint", wordWrap=True)
+        self.incomplete_hint = plain_label(objectName="incompleteHint", wordWrap=True)
         self.incomplete_hint.hide()
         choices = QHBoxLayout()
         choices.addWidget(self.protocol_combo)

@@ -10,6 +10,7 @@ from virtstudio.console.session import ConsoleSession
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.ui.console_controller import console_problem, console_session
+from virtstudio.ui.plain_text import plain_tooltip
 
 MAX_TILES = 16
 REPAINT_MS = 500  # thumbnails need not follow every update
@@ -27,7 +28,7 @@ class ConsoleTile(QWidget):
         self.setMinimumSize(240, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(f"{domain.name}: click to open its console")
+        self.setToolTip(plain_tooltip(f"{domain.name}: click to open its console"))
         self.problem = console_problem(host, domain)
         self.session: ConsoleSession | None = None
         if not self.problem:

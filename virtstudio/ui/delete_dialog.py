@@ -27,11 +27,11 @@ from virtstudio.core.errors import UserError, describe
 from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.storage.delete_plans import DeletePlan, DiskChoice
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.plain_text import plain_label, plain_tooltip
 
 
 def _plain(text: str, name: str) -> QLabel:
-    label = QLabel(text, objectName=name, wordWrap=True)
-    label.setTextFormat(Qt.TextFormat.PlainText)
+    label = plain_label(text, objectName=name, wordWrap=True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -109,8 +109,6 @@ class DeletePlanDialog(QDialog):
         self.delete_button.clicked.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-
-
 class DeleteVmDialog(QDialog):
     """Delete a machine: the disks that may go are offered, the others say who keeps them."""
 
@@ -142,7 +140,8 @@ class DeleteVmDialog(QDialog):
             check.setChecked(choice.removable and choice.source in plan.chosen)
             check.setEnabled(choice.removable)
             if not choice.removable:
-                check.setToolTip(f"This disk is kept: {choice.why_not}.")
+                check.setToolTip(
+                    plain_tooltip(f"This disk is kept: {choice.why_not}."))
             layout.addWidget(check)
             self._checks.append((check, choice))
         self.refused = _plain(refused_text(plan), "deleteRefused")

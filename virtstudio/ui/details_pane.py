@@ -22,6 +22,7 @@ from virtstudio.core.jobs import JobRunner
 from virtstudio.core.units import format_kib
 from virtstudio.network.nic_vlan import nic_vlans
 from virtstudio.ui.console_view import ConsolePane
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.serial_view import SerialPane
 from virtstudio.ui.snapshot_panel import SnapshotPanel
 from virtstudio.ui.vm_editor import VmEditor
@@ -29,7 +30,7 @@ from virtstudio.ui.xml_editor import XmlEditor
 
 
 def _value_label() -> QLabel:
-    label = QLabel()
+    label = plain_label()  # names, titles and descriptions come from the host
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setWordWrap(True)
     return label

@@ -28,6 +28,7 @@ from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.storage.backing_chains import confirmed_by_name
 from virtstudio.storage.drop_plans import DropPlan
+from virtstudio.ui.plain_text import plain_label
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class DropConfirmDialog(QDialog):
         self.reads.setTextFormat(Qt.TextFormat.PlainText)
         self.confirm_form = QFormLayout()
         self.confirm_edits: dict[str, QLineEdit] = {}
-        self.error = QLabel(objectName="dropError", wordWrap=True)
+        self.error = plain_label(objectName="dropError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
         self.form.addRow("Make:", self.kind_combo)

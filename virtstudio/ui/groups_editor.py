@@ -9,6 +9,7 @@ from virtstudio.core.entities import Domain
 from virtstudio.core.jobs import Job, JobRunner, JobState
 from virtstudio.machines.groups import Groups, check_groups, groups_of, parse_tags, save_groups
 from virtstudio.ui.job_watch import when_finished
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.xml_editor import ERROR_STYLE
 
 
@@ -21,7 +22,7 @@ class GroupsEditor(QGroupBox):
         self._loaded = Groups()
         self.folder_edit = QLineEdit(objectName="folderEdit", placeholderText="e.g. prod/web")
         self.tags_edit = QLineEdit(objectName="tagsEdit", placeholderText="e.g. web, db")
-        self.error = QLabel(objectName="groupsError", wordWrap=True)
+        self.error = plain_label(objectName="groupsError", wordWrap=True)
         self.error.setStyleSheet(ERROR_STYLE)
         self.save_button = QPushButton("Save", objectName="groupsSaveButton")
         self.save_button.clicked.connect(self.save)

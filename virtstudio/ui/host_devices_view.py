@@ -22,6 +22,7 @@ from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.core.units import format_bytes
 from virtstudio.storage.host_devices import BlockDevice, list_devices
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.plain_text import plain_label, plain_tooltip
 
 DEVICE_MIME = "application/x-virtstudio-block-device"
 DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -61,7 +62,7 @@ class HostDevicesPanel(QWidget):
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.setRootIsDecorated(True)
-        self.status = QLabel(objectName="hostDevicesStatus", wordWrap=True)
+        self.status = plain_label(objectName="hostDevicesStatus", wordWrap=True)
         self.refresh_button = QPushButton("Refresh", objectName="hostDevicesRefresh")
         self.refresh_button.clicked.connect(self.refresh)
         top = QHBoxLayout()
@@ -101,7 +102,7 @@ class HostDevicesPanel(QWidget):
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             if device.in_use:
                 item.setForeground(5, QColor("#8a5300"))
-                item.setToolTip(0, f"{device.path} {device.in_use}")
+                item.setToolTip(0, plain_tooltip(f"{device.path} {device.in_use}"))
             parent = items.get(device.parent)
             if parent is not None:
                 parent.addChild(item)

@@ -27,6 +27,7 @@ from virtstudio.core.inventory import Inventory
 from virtstudio.machines.groups import FolderTree, folder_tree
 from virtstudio.ui.bridge import Relay, relay
 from virtstudio.ui.icons import icon
+from virtstudio.ui.plain_text import html, plain_tooltip, rich_tooltip
 from virtstudio.ui.vm_model import MACHINES_MIME, machines_in
 
 Index = QModelIndex | QPersistentModelIndex
@@ -228,13 +229,13 @@ class HostTreeModel(QAbstractItemModel):
 
     @staticmethod
     def host_tooltip(conn: HostConnection) -> str:
-        lines = [f"<b>{conn.name}</b>", conn.uri, f"State: {conn.state.value}"]
+        lines = [f"<b>{html(conn.name)}</b>", html(conn.uri), f"State: {conn.state.value}"]
         if conn.state is ConnectionState.CONNECTED and conn.hypervisor:
-            lines.append(f"{conn.hypervisor} on {conn.hostname or 'unknown host'}, "
-                         f"libvirt {conn.libvirt_version}")
+            lines.append(html(f"{conn.hypervisor} on {conn.hostname or 'unknown host'}, "
+                              f"libvirt {conn.libvirt_version}"))
         if conn.error is not None:
-            lines.append(conn.error.message)
-        return "<br>".join(lines)
+            lines.append(html(conn.error.message))
+        return rich_tooltip(*lines)
 
     @staticmethod
     def _section_text(conn: HostConnection, key: str, label: str) -> str:
@@ -375,7 +376,7 @@ class HostTreeModel(QAbstractItemModel):
             count = self._folder_counts.get(id(conn), {}).get(path, 0)
             return f"{FolderTree.name(path)} ({count})"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"Machines on {conn.name} filed in {path} or its sub-folders"
+            return plain_tooltip(f"Machines on {conn.name} filed in {path} or its sub-folders")
         if role == Qt.ItemDataRole.DecorationRole:
             return icon("folder")
         if role == HostRole.HOST:

@@ -39,6 +39,7 @@ from virtstudio.ui.bridge import relay
 from virtstudio.ui.confirm import confirm_box
 from virtstudio.ui.error_dialog import error_box
 from virtstudio.ui.host_link_model import HostLinkModel
+from virtstudio.ui.plain_text import html
 
 
 def _edit(name: str, placeholder: str, width: int = 150) -> QLineEdit:
@@ -195,9 +196,9 @@ class HostInterfacesTab(QWidget):
             self.selected_label.setText("Select an interface above.")
             return
         master = self.network.links.get(link.master) if link.master else None
-        text = f"<b>{link.name}</b> ({link.kind}, {link.state})"
+        text = f"<b>{html(link.name)}</b> ({html(link.kind)}, {html(link.state)})"
         if master is not None:
-            text += f", port of {master.name}"
+            text += f", port of {html(master.name)}"
         self.selected_label.setText(text)
 
     # ---- actions ----------------------------------------------------------------------

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.jobs import Job, JobRunner, JobState
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.plain_text import plain_tooltip
 
 Index = QModelIndex | QPersistentModelIndex
 JOB_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -128,8 +129,8 @@ class JobsModel(QAbstractTableModel):
             return QColor("#b3261e")
         if role == Qt.ItemDataRole.ToolTipRole:
             if job.error is not None:
-                return job.error.message
-            return job.status or job.state.value
+                return plain_tooltip(job.error.message)
+            return plain_tooltip(job.status or job.state.value)
         return None
 
 

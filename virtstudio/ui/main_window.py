@@ -61,6 +61,7 @@ from virtstudio.ui.machine_list_view import MachineListView
 from virtstudio.ui.network_model import NetworkListModel
 from virtstudio.ui.networks_page import NetworksPage
 from virtstudio.ui.new_vm_wizard import NewVmWizard, open_new_vm_wizard
+from virtstudio.ui.plain_text import html, make_plain
 from virtstudio.ui.pool_model import PoolListModel
 from virtstudio.ui.sandbox_panel import SandboxPanel
 from virtstudio.ui.settings import ConnectionSettings
@@ -523,9 +524,9 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _host_state_text(host: HostConnection) -> str:
-        text = f"<b>{host.name}</b><br>{host.state.value}"
+        text = f"<b>{html(host.name)}</b><br>{host.state.value}"
         if host.error is not None:
-            text += f": {host.error.message}"
+            text += f": {html(host.error.message)}"
         return text
 
     def show_new_vm(self) -> NewVmWizard | None:
@@ -543,7 +544,8 @@ class MainWindow(QMainWindow):
         except VirtStudioError as exc:
             self.show_error("Could not add the connection", UserError(exc.message, exc.detail))
             return
-        self.settings.add(uri, autoconnect)
+        # The dialog asked about any risky parameter before it closed.
+        self.settings.add(uri, autoconnect, confirmed=True)
 
     def _host_context_menu(self, pos: QPoint) -> None:
         host = self.host_view.indexAt(pos).data(HostRole.HOST)
@@ -702,6 +704,7 @@ class MainWindow(QMainWindow):
     def _confirm(self, title: str, text: str, verb: str, then: object) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Warning, title, text,
                           QMessageBox.StandardButton.Cancel, self)
+        make_plain(box)
         go = box.addButton(verb, QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.buttonClicked.connect(lambda button: then() if button is go else None)

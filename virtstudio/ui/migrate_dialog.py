@@ -17,6 +17,7 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.machines.migrate import MigrateOptions, address_problem, check_migration
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label
 
 
 class MigrateDialog(QDialog):
@@ -48,7 +49,7 @@ class MigrateDialog(QDialog):
         form = QFormLayout()
         form.addRow("Destination:", self.host_combo)
         form.addRow("Migration address:", self.address_edit)
-        self.error = QLabel(objectName="migrateError", wordWrap=True)
+        self.error = plain_label(objectName="migrateError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         buttons, self.move_button = act_and_cancel(self, "Move")
         self.move_button.setObjectName("migrateButton")

@@ -28,6 +28,7 @@ from virtstudio.network.virtual_networks import (
     default_dhcp_range,
 )
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label
 
 
 class NetworkDialog(QDialog):
@@ -79,8 +80,8 @@ class NetworkDialog(QDialog):
         hosts_buttons.addStretch(1)
         self.autostart_check = QCheckBox("Start with the host", objectName="netAutostart",
                                          checked=True)
-        self.mode_hint = QLabel(objectName="netModeHint", wordWrap=True)
-        self.error = QLabel(objectName="netError", wordWrap=True)
+        self.mode_hint = plain_label(objectName="netModeHint", wordWrap=True)
+        self.error = plain_label(objectName="netError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
 
         form = QFormLayout()

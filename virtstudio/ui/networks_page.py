@@ -45,6 +45,7 @@ from virtstudio.ui.connect_dialog import ConnectDialog
 from virtstudio.ui.error_dialog import error_box
 from virtstudio.ui.network_dialog import NetworkDialog
 from virtstudio.ui.network_model import NetworkListModel
+from virtstudio.ui.plain_text import html
 from virtstudio.ui.topology_view import TopologyView
 
 
@@ -249,7 +250,7 @@ class VirtualNetworksTab(QWidget):
             self.leases_label.setText("<b>DHCP leases</b>")
             return
         if not net.active:
-            self.leases_label.setText(f"<b>DHCP leases</b> — {net.name} is not running")
+            self.leases_label.setText(f"<b>DHCP leases</b> — {html(net.name)} is not running")
             return
         name, done = net.name, self._leases_read
 
@@ -266,9 +267,9 @@ class VirtualNetworksTab(QWidget):
         if net is None or net.name != name:
             return  # the user moved on
         if problem:
-            self.leases_label.setText(f"<b>DHCP leases</b> — {problem}")
+            self.leases_label.setText(f"<b>DHCP leases</b> — {html(problem)}")
         else:
-            self.leases_label.setText(f"<b>DHCP leases of {name}</b> — {len(leases)}")
+            self.leases_label.setText(f"<b>DHCP leases of {html(name)}</b> — {len(leases)}")
         self.leases.setRowCount(len(leases))
         for row, lease in enumerate(leases):
             expires = time.strftime("%H:%M:%S", time.localtime(lease.expires)) \

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from virtstudio.machines.new_vm import DiskChoice, Field, InstallSource, NetworkChoice
+from virtstudio.ui.plain_text import plain_label
 
 ERROR_STYLE = "color: #b3261e;"
 
@@ -42,7 +43,7 @@ class FieldPage(QWizardPage):
         return all(self._is_ready(f) for f in self.fields)
 
     def error_label(self, field: Field) -> QLabel:
-        label = QLabel(objectName=f"{field.value}Error", wordWrap=True)
+        label = plain_label(objectName=f"{field.value}Error", wordWrap=True)
         label.setStyleSheet(ERROR_STYLE)
         label.hide()
         self.error_labels[field] = label
@@ -86,7 +87,7 @@ class SourcePage(FieldPage):
                          (Field.NAME, Field.ISO, Field.IMPORT, Field.KERNEL, Field.INITRD),
                          is_ready)
         self.host_combo = QComboBox(objectName="hostCombo")
-        self.host_status = QLabel(objectName="hostStatus", wordWrap=True)
+        self.host_status = plain_label(objectName="hostStatus", wordWrap=True)
         self.name_edit = QLineEdit(objectName="nameEdit")
         self.variant_combo = QComboBox(objectName="osVariant")
         self.source_group, self.source_buttons = radio_group(self, [
@@ -181,7 +182,7 @@ class StoragePage(FieldPage):
                                     objectName="importedNote", wordWrap=True)
         self.pool_combo = QComboBox(objectName="poolCombo")
         self.size_edit = QLineEdit(objectName="diskSizeEdit")
-        self.volume_label = QLabel(objectName="volumeName")
+        self.volume_label = plain_label(objectName="volumeName")
         self.disk_edit = QLineEdit(objectName="diskPath",
                                    placeholderText="/var/lib/libvirt/images/disk.qcow2")
         self.disk_volumes = QComboBox(objectName="diskVolume")

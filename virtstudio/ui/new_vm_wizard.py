@@ -39,6 +39,7 @@ from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant, availabl
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_model import HostRole
 from virtstudio.ui.new_vm_pages import DevicesPage, MachinePage, SourcePage, StoragePage
+from virtstudio.ui.plain_text import html
 
 _DOMAIN_TYPE_LABELS = {
     "kvm": "KVM: hardware acceleration",
@@ -345,10 +346,12 @@ class NewVmWizard(QWizard):
                else f"{spec.network.value} network {spec.network_source}")
         start = ("defined only, not started" if spec.customize else "started at once")
         disk = disk_summary(spec)
-        return (f"<b>{spec.name}</b> on {self.host.name}: {_SOURCE_PHRASES[spec.source]}; "
+        # Host names, machine types and sources come from the host: escaped, all of it.
+        rest = (f" on {self.host.name}: {_SOURCE_PHRASES[spec.source]}; "
                 f"{spec.arch} {spec.machine} ({spec.domain_type}, {spec.firmware.upper()}), "
                 f"{spec.vcpus} vCPU, {spec.memory_mib} MiB; {disk[0].lower()}{disk[1:]}; "
                 f"{net}; {spec.graphics.upper()} display; {start}.")
+        return f"<b>{html(spec.name)}</b>{html(rest)}"
 
     # ---- creating --------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -36,6 +35,7 @@ from virtstudio.storage.pools import (
 )
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label
 
 Discover = Callable[[str, str], Future[list[FoundSource]]]
 _BUILD_NOTES = {
@@ -73,8 +73,8 @@ class NewPoolDialog(QDialog):
         self.build_check = QCheckBox("Build it now", objectName="poolBuild")
         self.start_check = QCheckBox("Start it now", objectName="poolStart", checked=True)
         self.autostart_check = QCheckBox("Start with the host", objectName="poolAutostart")
-        self.note = QLabel(objectName="poolNote", wordWrap=True)
-        self.error = QLabel(objectName="poolError", wordWrap=True)
+        self.note = plain_label(objectName="poolNote", wordWrap=True)
+        self.error = plain_label(objectName="poolError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         form = QFormLayout()
         form.addRow("Type:", self.type_combo)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.profile import SandboxProfile
+from virtstudio.ui.plain_text import html, plain_label
 
 _NETWORK = (("none", "No network"), ("internet", "Internet (user-mode networking)"),
             ("bridge", "Own network on a bridge"))
@@ -103,7 +102,7 @@ class ProfileEditor(QDialog):
         self.processes = QSpinBox(objectName="processLimit", maximum=100000,
                                   specialValueText="No limit", singleStep=16)
         self.summary = QLabel(objectName="permissionSummary", wordWrap=True)
-        self.error = QLabel(objectName="profileError", wordWrap=True)
+        self.error = plain_label(objectName="profileError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
 
         form = QFormLayout()
@@ -190,9 +189,7 @@ class ProfileEditor(QDialog):
         self.error.setTextFormat(Qt.TextFormat.PlainText)
         self.error.setText(message)
         self.save_button.setEnabled(not message)
-        # Typed or imported paths are shown as plain text, never as markup.
-        self.summary.setText("<br>".join(f"• {html.escape(line, quote=False)}"
-                                         for line in profile.permissions()))
+        self.summary.setText("<br>".join(f"• {html(line)}" for line in profile.permissions()))
 
     def accept(self) -> None:
         if self.save_button.isEnabled():

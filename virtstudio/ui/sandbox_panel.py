@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import html
 import shlex
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ from virtstudio.sandbox.manager import Sandbox, SandboxManager
 from virtstudio.sandbox.store import ProfileStore, SandboxApp
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.error_dialog import error_box
+from virtstudio.ui.plain_text import html, make_plain, plain_label, plain_tooltip
 from virtstudio.ui.profile_editor import ProfileEditor
 
 Index = QModelIndex | QPersistentModelIndex
@@ -113,7 +113,7 @@ class RunningSandboxModel(QAbstractTableModel):
             lines = [" ".join(sandbox.command), *sandbox.warnings]
             lines += [f"{p.pid} {p.name}: {format_percent(p.cpu_percent)}, "
                       f"{format_bytes(p.rss_bytes)}" for p in sandbox.processes]
-            return "\n".join(lines)
+            return plain_tooltip(*lines)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         col = SandboxColumn(index.column())
@@ -253,7 +253,7 @@ class SandboxPanel(QWidget):
         bottom_layout.addLayout(header)
         bottom_layout.addWidget(self.running)
         if not manager.cgroups.kind:
-            note = QLabel(manager.cgroups.reason, wordWrap=True, objectName="limitsNote")
+            note = plain_label(manager.cgroups.reason, wordWrap=True, objectName="limitsNote")
             bottom_layout.addWidget(note)
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -291,7 +291,7 @@ class SandboxPanel(QWidget):
             label = f"{profile.name}  (built-in)" if profile.builtin else profile.name
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, profile.name)
-            item.setToolTip(profile.description)
+            item.setToolTip(plain_tooltip(profile.description))
             self.profiles.addItem(item)
         self.profiles.blockSignals(False)
         self.select_profile(keep or self.store.profiles[0].name)
@@ -303,13 +303,11 @@ class SandboxPanel(QWidget):
         if profile is None:
             self.permissions.clear()
             return
-        # Paths in an imported profile are foreign text: shown escaped, never as markup.
-        self.permissions.setText("<br>".join(f"• {html.escape(line, quote=False)}"
-                                             for line in profile.permissions()))
+        self.permissions.setText("<br>".join(f"• {html(line)}" for line in profile.permissions()))
         self.delete_button.setEnabled(not profile.builtin)
         for app in self.store.apps_of(profile.name):
             item = QListWidgetItem(app.name)
-            item.setToolTip(shlex.join(app.command))
+            item.setToolTip(plain_tooltip(shlex.join(app.command)))
             item.setData(Qt.ItemDataRole.UserRole, app)
             self.apps.addItem(item)
         if self.apps.count():
@@ -340,6 +338,7 @@ class SandboxPanel(QWidget):
                           f"The profile {profile.name} and its list of applications are "
                           "removed. Its private home folder is kept.",
                           QMessageBox.StandardButton.Cancel, self)
+        make_plain(box)
         go = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         box.buttonClicked.connect(lambda b: self.store.delete(profile.name) if b is go else None)
         box.open()

@@ -6,13 +6,14 @@ import re
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent, QTextCursor
-from PySide6.QtWidgets import QLabel, QPlainTextEdit, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPlainTextEdit, QStackedWidget, QVBoxLayout, QWidget
 
 from virtstudio.console.serial import SerialSession
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.ui.bridge import Relay, relay
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.xml_editor import monospace_edit
 
 # Colour, cursor and query sequences (busybox asks ESC[6n before each prompt): a plain
@@ -103,7 +104,7 @@ class SerialPane(QStackedWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("serialPane")
-        self.message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.message = plain_label(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.message.setObjectName("serialMessage")
         self.terminal = SerialTerminal()
         page = QWidget()

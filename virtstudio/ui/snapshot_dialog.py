@@ -24,6 +24,7 @@ from virtstudio.machines.snapshots import (
     planned_files,
 )
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label, plain_tooltip
 
 _KIND_HINTS = {
     SnapshotKind.INTERNAL: "Stored inside the qcow2 disks (and the memory too while it runs).",
@@ -51,8 +52,8 @@ class SnapshotDialog(QDialog):
         form.addRow("Note:", self.description_edit)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        self.files = QLabel(objectName="snapshotFiles", wordWrap=True)
-        self.error = QLabel(objectName="snapshotError", wordWrap=True)
+        self.files = plain_label(objectName="snapshotFiles", wordWrap=True)
+        self.error = plain_label(objectName="snapshotError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         self.take_button: QPushButton | None = None
         self.kind_buttons: dict[SnapshotKind, QRadioButton] = {}
@@ -61,7 +62,7 @@ class SnapshotDialog(QDialog):
         for kind in SnapshotKind:
             button = QRadioButton(kind.value, objectName=f"kind_{kind.name.lower()}")
             hint = problems[kind] or _KIND_HINTS[kind]
-            button.setToolTip(hint)
+            button.setToolTip(plain_tooltip(hint))
             button.setEnabled(not problems[kind])
             group.addButton(button)
             layout.addWidget(button)

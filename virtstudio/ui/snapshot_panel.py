@@ -16,7 +16,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QPushButton,
     QTreeWidget,
@@ -33,6 +32,7 @@ from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.machines import snapshots as snap_core
 from virtstudio.machines.snapshots import SnapshotInfo, SnapshotPlan
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.plain_text import make_plain, plain_label
 from virtstudio.ui.snapshot_dialog import SnapshotDialog
 
 CURRENT_MARK = "  (current)"
@@ -71,7 +71,7 @@ class SnapshotPanel(QWidget):
         self.take_button.clicked.connect(self.show_take)
         self.revert_button.clicked.connect(lambda: self._ask(snap_core.plan_revert))
         self.delete_button.clicked.connect(lambda: self._ask(snap_core.plan_delete))
-        self.status = QLabel(objectName="snapshotStatus", wordWrap=True)
+        self.status = plain_label(objectName="snapshotStatus", wordWrap=True)
         buttons = QHBoxLayout()
         for button in (self.take_button, self.revert_button, self.delete_button):
             buttons.addWidget(button)
@@ -228,6 +228,7 @@ class SnapshotPanel(QWidget):
         box = QMessageBox(QMessageBox.Icon.Warning, title, plan.describe(),
                           QMessageBox.StandardButton.Cancel, self)
         box.setObjectName(f"{purpose}SnapshotBox")
+        make_plain(box)
         go = box.addButton(verb, QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
 

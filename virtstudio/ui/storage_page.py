@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
-    QLabel,
     QMenu,
     QToolBar,
     QVBoxLayout,
@@ -42,6 +41,7 @@ from virtstudio.storage.volume_transfer import download_volume, upload_volume
 from virtstudio.storage.volumes import ask_delete_volume, delete_volume
 from virtstudio.ui.delete_dialog import DeletePlanDialog, lost_text, refused_text
 from virtstudio.ui.host_devices_view import HostDevicesPanel
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.pool_dialog import NewPoolDialog
 from virtstudio.ui.storage_drops import StorageDrops
 from virtstudio.ui.thin_panel import ThinPanel
@@ -72,10 +72,10 @@ class DeletePoolDialog(QDialog):
         self.setWindowTitle(f"Delete pool {pool.name}?")
         self.with_data = QCheckBox("Also delete its volumes and storage",
                                    objectName="deleteWithData")
-        self.text = _plain_label("deletePoolText")
-        self.lost = _plain_label("deleteLost")
-        self.refused = _plain_label("deleteRefused")
-        self.blocked = _plain_label("deleteBlocked")
+        self.text = plain_label(objectName="deletePoolText", wordWrap=True)
+        self.lost = plain_label(objectName="deleteLost", wordWrap=True)
+        self.refused = plain_label(objectName="deleteRefused", wordWrap=True)
+        self.blocked = plain_label(objectName="deleteBlocked", wordWrap=True)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.delete_button = self.buttons.addButton(
             "Delete Pool", QDialogButtonBox.ButtonRole.DestructiveRole)
@@ -103,11 +103,6 @@ class DeletePoolDialog(QDialog):
             label.setVisible(bool(text))
         self.delete_button.setEnabled(not plan.blocked)
 
-
-def _plain_label(name: str) -> QLabel:
-    label = QLabel(objectName=name, wordWrap=True)
-    label.setTextFormat(Qt.TextFormat.PlainText)  # names and paths come from the host
-    return label
 
 
 class StorageTools:

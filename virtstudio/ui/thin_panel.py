@@ -37,6 +37,7 @@ from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.thin import Autoextend, ThinUsage, read_autoextend, thin_usage
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_devices_view import DEVICE_MIME, device_mime_data
+from virtstudio.ui.plain_text import html, plain_label
 
 REREAD_MS = 15000
 
@@ -71,7 +72,7 @@ class ThinPanel(QWidget):
         self.usage: list[ThinUsage] = []
         self.autoextend: dict[str, Autoextend] = {}
         self.usage_label = QLabel(objectName="thinUsage", wordWrap=True)
-        self.warning = QLabel(objectName="thinWarning", wordWrap=True)
+        self.warning = plain_label(objectName="thinWarning", wordWrap=True)
         self.warning.setStyleSheet("color: #b3261e; font-weight: bold;")
         self.warn_at = QSpinBox(objectName="thinWarnAt", minimum=1, maximum=100, value=80,
                                 suffix=" %")
@@ -82,7 +83,7 @@ class ThinPanel(QWidget):
                                 suffix=" %")
         self.apply_button = QPushButton("Set autoextend", objectName="thinApply")
         self.apply_button.clicked.connect(self.apply_autoextend)
-        self.autoextend_label = QLabel(objectName="thinAutoextend", wordWrap=True)
+        self.autoextend_label = plain_label(objectName="thinAutoextend", wordWrap=True)
         self.volumes: list[ThinVolume] = []
         self.volume_list = ThinVolumeList(objectName="thinVolumes")
         self.volume_list.setDragEnabled(True)
@@ -93,7 +94,7 @@ class ThinPanel(QWidget):
         self.new_size = QLineEdit(objectName="thinVolumeSize", placeholderText="100G")
         self.new_button = QPushButton("New Thin Volume", objectName="thinVolumeCreate")
         self.new_button.clicked.connect(self.create_volume)
-        self.new_error = QLabel(objectName="thinVolumeError", wordWrap=True)
+        self.new_error = plain_label(objectName="thinVolumeError", wordWrap=True)
         self.new_error.setStyleSheet("color: #b3261e;")
         self.new_name.setMaximumWidth(220)
         self.new_size.setMaximumWidth(110)
@@ -176,7 +177,8 @@ class ThinPanel(QWidget):
             self.usage_label.setText(f"{vg} has no thin pool.")
         else:
             self.usage_label.setText("<br>".join(
-                f"<b>{u.vg}/{u.pool}</b> ({format_bytes(u.size)}): data {u.data_percent:.1f} %, "
+                f"<b>{html(u.vg)}/{html(u.pool)}</b> ({format_bytes(u.size)}): "
+                f"data {u.data_percent:.1f} %, "
                 f"metadata {u.metadata_percent:.1f} %" for u in usage) + "<br>" + (
                 "Thin volumes (block devices, which libvirt's logical pool does not list; "
                 "drag one onto a machine to attach it):" if volumes

@@ -27,6 +27,7 @@ from virtstudio.core.inventory import Inventory
 from virtstudio.network.host_links import HostNetwork
 from virtstudio.network.topology import COLUMN_TITLES, COLUMNS, Graph, Node, build_graph, layout
 from virtstudio.ui.bridge import relay
+from virtstudio.ui.plain_text import plain_tooltip
 
 NODE_W, NODE_H = 170, 40
 COLUMN_GAP, ROW_GAP = 220, 58
@@ -63,7 +64,8 @@ class NodeItem(QGraphicsRectItem):
             metrics.elidedText(line, Qt.TextElideMode.ElideRight, NODE_W - 12)
             for line in node.label.splitlines()))
         hint = "\n\nDrag onto a bridge or a virtual network to connect it there"
-        self.setToolTip(node.label + (hint if node.kind == "vm" else ""))
+        self.setToolTip(plain_tooltip(*(node.label + (hint if node.kind == "vm" else ""))
+                                        .splitlines()))
         box = self.text.boundingRect()
         self.text.setPos((NODE_W - box.width()) / 2, (NODE_H - box.height()) / 2)
 
@@ -92,7 +94,7 @@ class EdgeItem(QGraphicsLineItem):
         self.a, self.b = a, b
         self.setPen(QPen(QColor("#888888"), 1.5))
         self.setZValue(0)
-        self.setToolTip(label)
+        self.setToolTip(plain_tooltip(label))
         # VLANs are worth seeing at a glance; tap names only on hovering.
         self.caption = QGraphicsSimpleTextItem("VLAN " + label.split("VLAN ")[1]
                                                if "VLAN " in label else "", self)

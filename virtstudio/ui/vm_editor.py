@@ -36,6 +36,7 @@ from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.volumes import VolumeSpec
 from virtstudio.ui.groups_editor import GroupsEditor
 from virtstudio.ui.job_watch import when_finished
+from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.xml_editor import ERROR_STYLE
 
 _BOOT_LABELS = {"hd": "Hard disk", "cdrom": "CD/DVD", "network": "Network (PXE)",
@@ -44,7 +45,7 @@ _NO_SELECTION = "Select a row above first."
 
 
 def _error_label(name: str) -> QLabel:
-    label = QLabel(objectName=name, wordWrap=True)
+    label = plain_label(objectName=name, wordWrap=True)
     label.setStyleSheet(ERROR_STYLE)
     return label
 
@@ -89,7 +90,7 @@ class VmEditor(QScrollArea):
         page = QWidget()
         self.setWidget(page)
         layout = QVBoxLayout(page)
-        self.live_hint = QLabel(objectName="liveHint", wordWrap=True)
+        self.live_hint = plain_label(objectName="liveHint", wordWrap=True)
         layout.addWidget(self.live_hint)
         self.groups = GroupsEditor(runner)
         layout.addWidget(self.groups)
@@ -101,7 +102,7 @@ class VmEditor(QScrollArea):
         self.pending_list = QListWidget(objectName="pendingChanges")
         self.pending_list.setMaximumHeight(110)
         layout.addWidget(self.pending_list)
-        self.status = QLabel(objectName="editorStatus", wordWrap=True)
+        self.status = plain_label(objectName="editorStatus", wordWrap=True)
         layout.addWidget(self.status)
         buttons = QHBoxLayout()
         buttons.addStretch(1)

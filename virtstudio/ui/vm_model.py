@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Iterable, Sequence
-from html import escape
 from typing import Any
 
 from PySide6.QtCore import (
@@ -31,6 +30,7 @@ from virtstudio.core.units import format_kib, format_percent, format_rate
 from virtstudio.machines.groups import groups_of
 from virtstudio.ui.bridge import Relay, relay
 from virtstudio.ui.icons import icon, state_icon
+from virtstudio.ui.plain_text import html, rich_tooltip
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -379,18 +379,18 @@ class VmListModel(QAbstractTableModel):
 
     @staticmethod
     def _tooltip(host: HostConnection, dom: Domain) -> str:
-        lines = [f"<b>{dom.name}</b>"]
+        lines = [f"<b>{html(dom.name)}</b>"]
         if dom.summary.title:
-            lines.append(dom.summary.title)
-        lines.append(f"{dom.state.label} on {host.name}")
+            lines.append(html(dom.summary.title))
+        lines.append(html(f"{dom.state.label} on {host.name}"))
         if not dom.persistent:
             lines.append("Transient: disappears once it stops")
         groups = groups_of(dom)
         if groups.folder:
-            lines.append(f"Folder: {escape(groups.folder)}")
+            lines.append(f"Folder: {html(groups.folder)}")
         if groups.tags:
-            lines.append(f"Tags: {escape(', '.join(groups.tags))}")
-        return "<br>".join(lines)
+            lines.append(f"Tags: {html(', '.join(groups.tags))}")
+        return rich_tooltip(*lines)
 
 
 class VmFilterProxy(QSortFilterProxyModel):

@@ -18,6 +18,7 @@ from virtstudio.core.units import format_bytes
 from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.volumes import VolumeSpec, check_spec
 from virtstudio.ui.dialog_buttons import act_and_cancel
+from virtstudio.ui.plain_text import plain_label
 
 _PREALLOC = (("off", "Thin: space is used as data is written"),
              ("metadata", "Thin, with qcow2 metadata written now"),
@@ -44,7 +45,7 @@ class NewVolumeDialog(QDialog):
             if volume.format == "qcow2":
                 self.backing_combo.addItem(f"Linked clone of {volume.name}", volume)
         self.summary = QLabel(objectName="volumeSummary", wordWrap=True)
-        self.error = QLabel(objectName="volumeError", wordWrap=True)
+        self.error = plain_label(objectName="volumeError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         form = QFormLayout()
         form.addRow("Name:", self.name_edit)

@@ -18,6 +18,7 @@ from PySide6.QtCore import (
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import StoragePool, Volume
 from virtstudio.core.units import format_bytes
+from virtstudio.ui.plain_text import plain_tooltip
 
 Index = QModelIndex | QPersistentModelIndex
 # A dragged volume: which host, pool and volume (dropped onto a machine to attach it).
@@ -115,7 +116,7 @@ class VolumeListModel(QAbstractTableModel):
             return None
         col = index.column()
         if role == Qt.ItemDataRole.ToolTipRole:
-            return volume.path
+            return plain_tooltip(volume.path)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (2, 3):
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         if role != Qt.ItemDataRole.DisplayRole:

@@ -9,7 +9,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -28,6 +27,7 @@ from virtstudio.machines.xml_edit import (
     xml_diff,
 )
 from virtstudio.ui.job_watch import when_done, when_finished
+from virtstudio.ui.plain_text import plain_label
 
 ERROR_STYLE = "color: #b3261e;"
 
@@ -57,8 +57,8 @@ class XmlEditor(QWidget):
         self.diff_view.setReadOnly(True)
         self.diff_view.setPlaceholderText("What will change shows here as you edit.")
         self.diff_view.hide()
-        self.status = QLabel(objectName="xmlStatus", wordWrap=True)
-        self.error = QLabel(objectName="xmlError", wordWrap=True)
+        self.status = plain_label(objectName="xmlStatus", wordWrap=True)
+        self.error = plain_label(objectName="xmlError", wordWrap=True)
         self.error.setStyleSheet(ERROR_STYLE)
         self.edit_button = QPushButton("Edit", objectName="xmlEditButton")
         self.apply_button = QPushButton("Apply", objectName="xmlApplyButton")
