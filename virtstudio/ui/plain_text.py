@@ -31,7 +31,7 @@ def make_plain(*widgets: QLabel | QMessageBox) -> None:
 
 def html(text: object) -> str:
     """``text`` escaped for a label or tooltip that is rich text on purpose."""
-    return escape(str(text))
+    return escape(str(text), quote=False)
 
 
 def rich_tooltip(*lines: str) -> str:
