@@ -19,6 +19,8 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.units import format_bytes
 from virtstudio.machines.host_caps import HostFacts
 from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant
+from virtstudio.storage.backing_chains import ChainReview
+from virtstudio.storage.qemu_img import ImageInfo
 from virtstudio.storage.sizes import parse_size
 
 GiB = 1024**3
@@ -28,6 +30,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Linux interface names: at most 15 bytes, no slash, colon or whitespace.
 _BRIDGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
 GRAPHICS = ("spice", "vnc")
+IMPORT_FORMATS = ("raw", "qcow2")
 
 
 class InstallSource(enum.Enum):
@@ -55,6 +58,8 @@ class Field(enum.StrEnum):
     NAME = "name"
     ISO = "iso"
     IMPORT = "import"
+    IMPORT_FORMAT = "import_format"
+    IMPORT_CHAIN = "import_chain"
     KERNEL = "kernel"
     INITRD = "initrd"
     ARCH = "arch"
@@ -76,7 +81,7 @@ class VmSpec:
     source: InstallSource = InstallSource.ISO
     iso: str = ""  # a local file or a pool volume's path
     import_path: str = ""
-    import_format: str = ""  # "" guesses from the file name
+    import_format: str = ""  # "raw" or "qcow2", as the user chose; never guessed
     kernel: str = ""
     initrd: str = ""
     cmdline: str = ""
@@ -198,6 +203,8 @@ def _check_source(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
     elif spec.source is InstallSource.IMPORT:
         found[Field.IMPORT] = _check_file(spec.import_path, ctx, "disk image",
                                           "Choose the disk image to import.")
+        if spec.import_format not in IMPORT_FORMATS:
+            found[Field.IMPORT_FORMAT] = "Choose the image's format: raw or qcow2."
     elif spec.source is InstallSource.KERNEL:
         found[Field.KERNEL] = _check_file(spec.kernel, ctx, "kernel",
                                           "Enter the path of the kernel to boot.")
@@ -334,13 +341,45 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _disk(devices: ET.Element, kind: str, path: str, fmt: str, bus: str, target: str) -> None:
+def _backing_store(disk: ET.Element, below: tuple[ImageInfo, ...]) -> None:
+    """The backing chain as it was read and shown, each file with its format.
+
+    libvirt then opens exactly these files in these formats, and the empty
+    <backingStore/> at the bottom says nothing lies below, whatever a header
+    may claim later.
+    """
+    parent = disk
+    for layer in below:
+        parent = _sub(parent, "backingStore", type="file")
+        _sub(parent, "format", type=layer.format)
+        _sub(parent, "source", file=layer.path)
+    _sub(parent, "backingStore")
+
+
+def _disk(devices: ET.Element, kind: str, path: str, fmt: str, bus: str, target: str,
+          chain: ChainReview | None = None) -> None:
     disk = _sub(devices, "disk", type="file", device=kind)
     _sub(disk, "driver", name="qemu", type=fmt)
     _sub(disk, "source", file=path)
+    if chain is not None and fmt == "qcow2":
+        _backing_store(disk, chain.layers[1:])
     _sub(disk, "target", dev=target, bus=bus)
     if kind == "cdrom":
         _sub(disk, "readonly")
+
+
+def checked_import_chain(spec: VmSpec, chain: ChainReview | None) -> ChainReview | None:
+    """``chain`` checked against the spec: the image and the format the user chose."""
+    if spec.import_format not in IMPORT_FORMATS:
+        raise VirtStudioError("Choose the imported image's format: raw or qcow2.")
+    if chain is not None and (chain.top.path, chain.top.format) != (spec.import_path,
+                                                                    spec.import_format):
+        raise VirtStudioError(f"The backing chain shown is not that of {spec.import_path} read "
+                              f"as {spec.import_format}; nothing was created.")
+    if chain is None and spec.import_format == "qcow2":
+        raise VirtStudioError(f"The backing chain of {spec.import_path} was not read; nothing "
+                              "was created.")
+    return chain
 
 
 def _buses(spec: VmSpec) -> tuple[str, str]:
@@ -389,8 +428,14 @@ def _features(root: ET.Element, spec: VmSpec) -> None:
         _sub(hyperv, "spinlocks", state="on", retries="8191")
 
 
-def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> str:
-    """Domain XML for ``spec``; ``disk_path`` is the new volume's path once it exists."""
+def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "",
+                  import_chain: ChainReview | None = None) -> str:
+    """Domain XML for ``spec``; ``disk_path`` is the new volume's path once it exists.
+
+    An imported image is written in the format the user chose; a qcow2 one also
+    records ``import_chain`` (its backing chain as read and confirmed) as the
+    disk's <backingStore>, so libvirt reads no other file.
+    """
     variant = spec.os_variant
     root = ET.Element("domain", type=spec.domain_type or "qemu")
     _sub(root, "name", spec.name)
@@ -414,9 +459,8 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> s
     disk_bus, cdrom_bus = _buses(spec)
     targets = _Targets()
     if spec.source is InstallSource.IMPORT:
-        _disk(devices, "disk", spec.import_path,
-              spec.import_format or guess_format(spec.import_path), disk_bus,
-              targets.next(disk_bus))
+        _disk(devices, "disk", spec.import_path, spec.import_format, disk_bus,
+              targets.next(disk_bus), checked_import_chain(spec, import_chain))
     elif spec.disk is DiskChoice.EXISTING:
         _disk(devices, "disk", spec.disk_path, spec.disk_format or guess_format(spec.disk_path),
               disk_bus, targets.next(disk_bus))
@@ -458,7 +502,7 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> s
 def disk_summary(spec: VmSpec) -> str:
     """One line saying what the machine's disk will be."""
     if spec.source is InstallSource.IMPORT:
-        return f"Imported image {spec.import_path}"
+        return f"Imported image {spec.import_path}, read as {spec.import_format or '?'}"
     if spec.disk is DiskChoice.NONE:
         return "No disk"
     if spec.disk is DiskChoice.EXISTING:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -83,8 +85,8 @@ class SourcePage(FieldPage):
     def __init__(self, is_ready: Callable[[Field], bool]) -> None:
         super().__init__("Name and installation",
                          "Name the machine and say where its operating system comes from.",
-                         (Field.NAME, Field.ISO, Field.IMPORT, Field.KERNEL, Field.INITRD),
-                         is_ready)
+                         (Field.NAME, Field.ISO, Field.IMPORT, Field.IMPORT_FORMAT,
+                          Field.IMPORT_CHAIN, Field.KERNEL, Field.INITRD), is_ready)
         self.host_combo = QComboBox(objectName="hostCombo")
         self.host_status = QLabel(objectName="hostStatus", wordWrap=True)
         self.name_edit = QLineEdit(objectName="nameEdit")
@@ -104,6 +106,16 @@ class SourcePage(FieldPage):
                                      placeholderText="/var/lib/libvirt/images/disk.qcow2")
         self.import_volumes = QComboBox(objectName="importVolume")
         self.import_browse = QPushButton("Browse…", objectName="importBrowse")
+        # The image's format is the user's word: its name only preselects a choice they see.
+        self.import_format = QComboBox(objectName="importFormat")
+        self.import_format.addItem("raw: the file's bytes are the disk, as they are", "raw")
+        self.import_format.addItem("qcow2: a qcow2 image, which may read backing files",
+                                   "qcow2")
+        self.import_format.setCurrentIndex(-1)
+        self.import_chain = QLabel(objectName="importChain", wordWrap=True)
+        self.import_chain.setTextFormat(Qt.TextFormat.PlainText)  # file names from the image
+        self.import_confirm_form = QFormLayout()
+        self.import_confirm_edits: dict[str, QLineEdit] = {}
         self.kernel_edit = QLineEdit(objectName="kernelPath", placeholderText="/path/to/vmlinuz")
         self.initrd_edit = QLineEdit(objectName="initrdPath",
                                      placeholderText="optional: /path/to/initrd.img")
@@ -130,6 +142,9 @@ class SourcePage(FieldPage):
         self.add_row(import_form, "Disk image:",
                      path_row(self.import_edit, self.import_volumes, self.import_browse),
                      Field.IMPORT)
+        self.add_row(import_form, "Format:", self.import_format, Field.IMPORT_FORMAT)
+        self.add_row(import_form, "Reads:", self.import_chain, Field.IMPORT_CHAIN)
+        import_form.addRow(self.import_confirm_form)
         pxe = QLabel("The machine boots from the network: give it a network with a PXE "
                      "server on the last page.", wordWrap=True)
         kernel = QWidget()
@@ -142,6 +157,24 @@ class SourcePage(FieldPage):
         for widget in self.source_pages.values():
             self.source_stack.addWidget(widget)
         self.source_buttons[InstallSource.ISO].setChecked(True)
+
+    def show_confirm_fields(self, paths: tuple[str, ...], on_edit: Callable[[], None]) -> None:
+        """One field per backing file outside the pools, in which its name must be typed."""
+        if tuple(self.import_confirm_edits) == paths:
+            return
+        while self.import_confirm_form.rowCount():
+            self.import_confirm_form.removeRow(0)
+        self.import_confirm_edits = {}
+        for i, path in enumerate(paths):
+            edit = QLineEdit(objectName=f"importConfirmName{i}")
+            edit.setPlaceholderText(f"type {Path(path).name} to read it")
+            edit.textChanged.connect(lambda _t: on_edit())
+            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
+                           "new machine read it:", wordWrap=True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            self.import_confirm_form.addRow(label)
+            self.import_confirm_form.addRow(edit)
+            self.import_confirm_edits[path] = edit
 
 
 class MachinePage(FieldPage):

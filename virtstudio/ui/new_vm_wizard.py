@@ -3,7 +3,10 @@
 What the host can run is read on the host's worker (``machines.host_caps``);
 pools, networks and existing names come from the connection's entities.  The
 checks themselves are ``machines.new_vm.validate``: this module only fills
-widgets, reads them into a VmSpec and shows each field's message.
+widgets, reads them into a VmSpec and shows each field's message.  An imported
+image's backing chain is read on the host's worker too, in the format the user
+chose (``machines.import_image``); Next stays off until it is shown and every
+backing file outside the pools has been named.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.core.units import format_bytes
 from virtstudio.machines.create import create_vm, host_context
 from virtstudio.machines.host_caps import HostFacts, discover
+from virtstudio.machines.import_image import (
+    chain_problem,
+    import_site,
+    review_import,
+    suggested_format,
+)
 from virtstudio.machines.new_vm import (
     DiskChoice,
     Field,
@@ -36,6 +45,7 @@ from virtstudio.machines.new_vm import (
     validate,
 )
 from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant, available_variants
+from virtstudio.storage.backing_chains import ChainReview, confirmed_by_name
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_model import HostRole
 from virtstudio.ui.new_vm_pages import DevicesPage, MachinePage, SourcePage, StoragePage
@@ -77,6 +87,12 @@ class NewVmWizard(QWizard):
         self._watched: set[str] = set()
         self._facts_arrived = CoreSignal("host facts")
         relay(self._facts_arrived, self._on_facts, self)
+        # The imported image's chain: what was asked for (host, path, format) and the answer.
+        self._import_key: tuple[str, str, str] | None = None
+        self.import_review: ChainReview | str | None = None
+        self._format_picked = False
+        self._import_read = CoreSignal("import chain read")
+        relay(self._import_read, self._on_import_chain, self)
 
         self.source_page = SourcePage(self._field_ok)
         self.machine_page = MachinePage(self._field_ok)
@@ -118,6 +134,9 @@ class NewVmWizard(QWizard):
         dev.bridge_combo.currentTextChanged.connect(self._revalidate)
         mach.vcpus_spin.valueChanged.connect(self._revalidate)
         dev.customize_check.toggled.connect(self._revalidate)
+        src.import_edit.textChanged.connect(self._suggest_import_format)
+        src.import_format.activated.connect(self._import_format_picked)
+        src.import_format.currentIndexChanged.connect(self._revalidate)
         for group in (src.source_group, disk.disk_group, dev.net_group):
             group.buttonToggled.connect(lambda _b, on: on and self._revalidate())
         for combo, edit in ((src.iso_volumes, src.iso_edit), (src.import_volumes, src.import_edit),
@@ -131,6 +150,16 @@ class NewVmWizard(QWizard):
 
     def _name_edited(self, _text: str) -> None:
         self._name_typed = True
+
+    def _import_format_picked(self, _index: int) -> None:
+        self._format_picked = True
+
+    def _suggest_import_format(self, path: str) -> None:
+        """Preselect the format the file name suggests, until the user picks one."""
+        if self._format_picked:
+            return
+        combo = self.source_page.import_format
+        combo.setCurrentIndex(combo.findData(suggested_format(path.strip())) if path else -1)
 
     def _volume_picked(self, combo: QComboBox, edit: QLineEdit) -> None:
         path = combo.currentData()
@@ -319,6 +348,7 @@ class NewVmWizard(QWizard):
         else:
             self.problems = validate(spec, host_context(self.host, self.facts))
             self.problems.update(unreadable)
+            self._check_import_chain(spec)
         for page in self.pages:
             for field, label in page.error_labels.items():
                 text = self.problems.get(field, "")
@@ -327,6 +357,56 @@ class NewVmWizard(QWizard):
             page.completeChanged.emit()
         self.storage_page.volume_label.setText(spec.volume_name if spec.name else "")
         self.devices_page.summary.setText(self._summary(spec))
+
+    # ---- the imported image's backing chain -------------------------------------------------
+
+    def _check_import_chain(self, spec: VmSpec) -> None:
+        """Read the chain of the image as chosen (once per choice) and say what it still needs."""
+        if spec.source is not InstallSource.IMPORT or self.host is None:
+            return
+        if Field.IMPORT in self.problems or Field.IMPORT_FORMAT in self.problems:
+            if self._import_key is not None:  # nothing to read: forget the last answer
+                self._import_key = self.import_review = None
+                self.source_page.import_chain.clear()
+                self.source_page.show_confirm_fields((), self._revalidate)
+            return
+        key = (self.host.uri, spec.import_path, spec.import_format)
+        if key != self._import_key:
+            self._read_import_chain(self.host, key)
+        problem = chain_problem(self.import_review, self.confirmed_import())
+        if problem:
+            self.problems[Field.IMPORT_CHAIN] = problem
+
+    def _read_import_chain(self, host: HostConnection, key: tuple[str, str, str]) -> None:
+        self._import_key, self.import_review = key, None
+        self._show_import_chain()
+        site = import_site(host.uri, list(host.pools.values()))
+        future = host.call(review_import, key[1], key[2], site)
+        future.add_done_callback(lambda f: self._import_read.emit(key, f))
+
+    def _on_import_chain(self, key: tuple[str, str, str], future: Future[ChainReview]) -> None:
+        if key != self._import_key:
+            return  # another image or format was chosen meanwhile
+        try:
+            self.import_review = future.result()
+        except Exception as exc:
+            self.import_review = describe(exc).message
+        self._show_import_chain()
+        self._revalidate()
+
+    def _show_import_chain(self) -> None:
+        src, review = self.source_page, self.import_review
+        if isinstance(review, ChainReview):
+            src.import_chain.setText("\n".join(f"• {line}" for line in review.lines()))
+        else:
+            src.import_chain.setText("" if review is not None else "Reading the backing chain…")
+        outside = review.outside if isinstance(review, ChainReview) else ()
+        src.show_confirm_fields(outside, self._revalidate)
+
+    def confirmed_import(self) -> set[str]:
+        """The backing files outside the pools whose names the user typed."""
+        return {path for path, edit in self.source_page.import_confirm_edits.items()
+                if confirmed_by_name(edit.text(), path)}
 
     def _show_choices(self, spec: VmSpec) -> None:
         src, disk = self.source_page, self.storage_page
@@ -357,9 +437,11 @@ class NewVmWizard(QWizard):
         if self.host is None or self.facts is None or self.problems:
             return
         spec, _ = self.spec()
+        review = self.import_review if isinstance(self.import_review, ChainReview) else None
         try:
             self.job = create_vm(self.runner, self.host, spec,
-                                 host_context(self.host, self.facts))
+                                 host_context(self.host, self.facts),
+                                 import_chain=review, confirmed=self.confirmed_import())
         except VirtStudioError as exc:
             self.source_page.host_status.setText(exc.message)
             return
