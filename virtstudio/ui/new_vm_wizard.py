@@ -317,6 +317,7 @@ class NewVmWizard(QWizard):
         spec = VmSpec(
             name=src.name_edit.text().strip(), source=source,
             iso=src.iso_edit.text().strip(), import_path=src.import_edit.text().strip(),
+            import_format=src.import_format.currentData() or "",
             kernel=src.kernel_edit.text().strip(), initrd=src.initrd_edit.text().strip(),
             cmdline=src.cmdline_edit.text().strip(), os_variant=self._variant(),
             arch=mach.arch_combo.currentData() or "", machine=mach.machine_combo.currentText(),
