@@ -290,7 +290,7 @@ def test_foreign_arch_import_xml(spec, tmp_path):
     spec.arch, spec.machine, spec.domain_type = "aarch64", "virt", "qemu"
     spec.source, spec.import_path = InstallSource.IMPORT, "/images/arm.qcow2"
     spec.import_format = "qcow2"
-    root = parse(to_domain_xml(spec, import_chain=chain_of(("/images/arm.qcow2", "qcow2"))))
+    root = parse(to_domain_xml(spec, image_chain=chain_of(("/images/arm.qcow2", "qcow2"))))
     assert root.find("os/type").get("arch") == "aarch64"
     disk = root.find("devices/disk")
     assert disk.find("source").get("file") == "/images/arm.qcow2"
@@ -394,14 +394,14 @@ def test_an_import_needs_its_format_chosen_whatever_its_name(spec, ctx, tmp_path
 def test_import_xml_records_the_chosen_format_and_the_backing_chain(spec):
     spec.source, spec.import_path = InstallSource.IMPORT, "/images/top.qcow2"
     spec.import_format = "raw"  # the user's word, whatever the name says
-    raw = parse(to_domain_xml(spec, import_chain=chain_of(("/images/top.qcow2", "raw"))))
+    raw = parse(to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "raw"))))
     disk = raw.find("devices/disk")
     assert disk.find("driver").get("type") == "raw" and disk.find("backingStore") is None
 
     spec.import_format = "qcow2"
     chain = chain_of(("/images/top.qcow2", "qcow2"), ("/images/mid.qcow2", "qcow2"),
                      ("/elsewhere/base.img", "raw"), outside=("/elsewhere/base.img",))
-    disk = parse(to_domain_xml(spec, import_chain=chain)).find("devices/disk")
+    disk = parse(to_domain_xml(spec, image_chain=chain)).find("devices/disk")
     found, node = [], disk.find("backingStore")
     while node is not None and node.find("source") is not None:
         found.append((node.get("type"), node.find("format").get("type"),
@@ -411,16 +411,33 @@ def test_import_xml_records_the_chosen_format_and_the_backing_chain(spec):
     assert node is not None and list(node) == []  # and nothing below the last one
 
 
+def test_an_existing_disk_image_is_read_as_chosen_too(spec, ctx, tmp_path):
+    image = tmp_path / "old-disk.qcow2"
+    image.write_bytes(b"\0" * 1024)
+    spec.disk, spec.disk_path = DiskChoice.EXISTING, str(image)
+    assert validate(spec, ctx) == {Field.DISK_FORMAT: "Choose the image's format: raw or qcow2."}
+    spec.disk_format = "qcow2"
+    assert validate(spec, ctx) == {}
+    assert spec.existing_image == (str(image), "qcow2")
+    with pytest.raises(VirtStudioError, match="was not read"):
+        to_domain_xml(spec)
+    chain = chain_of((str(image), "qcow2"), ("/srv/base.raw", "raw"), outside=("/srv/base.raw",))
+    disk = parse(to_domain_xml(spec, image_chain=chain)).find("devices/disk")
+    assert disk.find("driver").get("type") == "qcow2"
+    assert disk.find("backingStore/source").get("file") == "/srv/base.raw"
+    assert disk.find("backingStore/format").get("type") == "raw"
+
+
 def test_import_xml_refuses_a_chain_it_was_not_shown(spec):
     spec.source, spec.import_path, spec.import_format = (InstallSource.IMPORT,
                                                          "/images/top.qcow2", "qcow2")
     with pytest.raises(VirtStudioError, match="was not read"):
         to_domain_xml(spec)
     with pytest.raises(VirtStudioError, match=r"not that of /images/top\.qcow2 read as qcow2"):
-        to_domain_xml(spec, import_chain=chain_of(("/images/top.qcow2", "raw")))
+        to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "raw")))
     spec.import_format = ""
     with pytest.raises(VirtStudioError, match="raw or qcow2"):
-        to_domain_xml(spec, import_chain=chain_of(("/images/top.qcow2", "qcow2")))
+        to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "qcow2")))
 
 
 def test_the_chain_problem_says_what_is_still_missing():

@@ -32,7 +32,7 @@ from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines.create import create_vm, host_context
 from virtstudio.machines.host_caps import discover
 from virtstudio.machines.import_image import import_site, review_import
-from virtstudio.machines.new_vm import InstallSource, NetworkChoice, VmSpec
+from virtstudio.machines.new_vm import DiskChoice, InstallSource, NetworkChoice, VmSpec
 from virtstudio.ui.new_vm_wizard import NewVmWizard
 
 MiB = 1024 * 1024
@@ -158,17 +158,37 @@ def test_create_refuses_a_qcow2_naming_an_outside_file_until_it_is_named(lab, ho
     name = lab.machine("q")
     spec = _spec(name, lab.image, "qcow2", facts.arch("x86_64").machines)
     with pytest.raises(VirtStudioError, match="Type the name of"):
-        create_vm(runner, conn, spec, ctx, import_chain=review)
+        create_vm(runner, conn, spec, ctx, image_chain=review)
     with pytest.raises(VirtStudioError, match="was not read"):
         create_vm(runner, conn, spec, ctx)  # no chain shown at all
     assert runner.jobs == [] and _defined(name) is None
 
     # Named by the user, the same file may be read, and the definition says exactly how.
-    job = _finish(create_vm(runner, conn, spec, ctx, import_chain=review,
+    job = _finish(create_vm(runner, conn, spec, ctx, image_chain=review,
                             confirmed={str(lab.canary)}))
     assert job.state is JobState.DONE, (job.error, job.log_text())
     disk = _defined(name).find("devices/disk")
     assert disk.find("driver").get("type") == "qcow2"
+    assert _backing_files(disk) == [(str(lab.canary), "raw")]
+
+
+def test_an_existing_disk_image_is_held_to_the_same_rule(lab, host):
+    conn, runner = host
+    facts = conn.call(discover).result(timeout=30)
+    ctx = host_context(conn, facts)
+    site = import_site(conn.uri, list(conn.pools.values()))
+    review = conn.call(review_import, str(lab.image), "qcow2", site).result(timeout=60)
+    name = lab.machine("existing")
+    spec = _spec(name, lab.image, "qcow2", facts.arch("x86_64").machines)
+    spec.source, spec.iso, spec.import_path = InstallSource.ISO, str(lab.image), ""
+    spec.disk, spec.disk_path, spec.disk_format = DiskChoice.EXISTING, str(lab.image), "qcow2"
+    with pytest.raises(VirtStudioError, match="Type the name of"):
+        create_vm(runner, conn, spec, ctx, image_chain=review)
+    assert runner.jobs == [] and _defined(name) is None
+    job = _finish(create_vm(runner, conn, spec, ctx, image_chain=review,
+                            confirmed={str(lab.canary)}))
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+    disk = _defined(name).find("devices/disk")
     assert _backing_files(disk) == [(str(lab.canary), "raw")]
 
 
@@ -187,7 +207,7 @@ def test_the_job_refuses_a_chain_that_changed_after_it_was_shown(lab, host, tmp_
     name = lab.machine("changed")
     job = _finish(create_vm(runner, conn, _spec(name, plain, "qcow2",
                                                 facts.arch("x86_64").machines),
-                            host_context(conn, facts), import_chain=review))
+                            host_context(conn, facts), image_chain=review))
     assert job.state is JobState.FAILED
     assert "changed since you were asked" in job.error.message
     assert _defined(name) is None
@@ -203,7 +223,7 @@ def test_a_raw_choice_never_opens_the_named_file(lab, host, secret):
     name = lab.machine("raw")
     job = _finish(create_vm(runner, conn, _spec(name, lab.image, "raw",
                                                 facts.arch("x86_64").machines, customize=False),
-                            host_context(conn, facts), import_chain=review))
+                            host_context(conn, facts), image_chain=review))
     assert job.state is JobState.DONE, (job.error, job.log_text())
     assert secret not in job.log_text().encode()
     disk = _defined(name).find("devices/disk")

@@ -10,7 +10,7 @@ from tests.qt_input import choose, click, retype
 from virtstudio.core.demo import DEMO_NAME, demo_uri
 from virtstudio.core.entities import DomainState
 from virtstudio.core.jobs import JobState
-from virtstudio.machines.new_vm import InstallSource, NetworkChoice
+from virtstudio.machines.new_vm import DiskChoice, InstallSource, NetworkChoice
 from virtstudio.ui.new_vm_wizard import NewVmWizard
 
 ISO = "/srv/iso/debian-12.8.0-amd64-netinst.iso"  # a volume of the demo's iso-library pool
@@ -279,3 +279,28 @@ def test_an_import_format_the_user_picks_stays_and_a_bad_one_blocks(demo, wizard
     qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
     assert not label.isVisible()
     assert_nothing_created(window, host, before)
+
+
+def test_an_existing_disk_image_shows_its_format_and_chain(demo, wizard, qtbot):
+    _window, host = demo
+    retype(qtbot, wizard.source_page.name_edit, "reuses-a-disk")
+    storage = wizard.storage_page
+    advance_to(qtbot, wizard, storage)
+    click(qtbot, storage.disk_buttons[DiskChoice.EXISTING])
+    rows = storage.existing_image
+    assert "Choose an existing disk image" in storage.error_labels["disk_path"].text()
+    assert rows.format_combo.currentIndex() == -1
+    image = "/var/lib/libvirt/images/shared-data.raw"
+    assert choose(qtbot, storage.disk_volumes, "default/shared-data") == image
+    assert rows.format_combo.isVisible() and rows.format_combo.currentData() == "raw"
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    assert f"{image}: read as raw" in rows.chain_label.text()
+    click(qtbot, next_button(wizard))
+    assert "existing image " + image + ", read as raw" in wizard.devices_page.summary.text()
+    click(qtbot, wizard.devices_page.customize_check)
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    assert wizard.job.state is JobState.DONE, wizard.job.log_text()
+    qtbot.waitUntil(lambda: host.find_domain_by_name("reuses-a-disk") is not None, timeout=5000)
+    disks = host.find_domain_by_name("reuses-a-disk").summary.disks
+    assert (disks[0].source, disks[0].fmt) == (image, "raw")

@@ -1,8 +1,8 @@
 """Create a machine as one job: the new volume, the definition, and the first start.
 
-An imported image comes with the backing chain the user was shown and the
-backing files outside the pools they named; the job reads the chain again
-and refuses when it changed or needs a file nobody named.
+An imported or existing image comes with the backing chain the user was
+shown and the backing files outside the pools they named; the job reads the
+chain again and refuses when it changed or needs a file nobody named.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from virtstudio.machines import import_image
 from virtstudio.machines.host_caps import HostFacts
 from virtstudio.machines.new_vm import (
     HostContext,
-    InstallSource,
     VmSpec,
-    checked_import_chain,
+    checked_image_chain,
     require_valid,
     to_domain_xml,
 )
@@ -73,41 +72,40 @@ def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
     return conn.defineXML(xml)
 
 
-def _check_import(spec: VmSpec, chain: ChainReview | None, confirmed: Collection[str]) -> None:
-    """Refuse an import whose shown chain is missing, another image's, or not confirmed."""
-    if checked_import_chain(spec, chain) is None:
-        raise VirtStudioError(f"The backing chain of {spec.import_path} was not read; nothing "
-                              "was created.")
+def _check_image(spec: VmSpec, chain: ChainReview | None, confirmed: Collection[str]) -> None:
+    """Refuse an image whose shown chain is missing, another image's, or not confirmed."""
+    if checked_image_chain(spec, chain) is None:
+        path = (spec.existing_image or ("the image", ""))[0]
+        raise VirtStudioError(f"The backing chain of {path} was not read; nothing was created.")
     problem = import_image.chain_problem(chain, confirmed)
     if problem:
         raise VirtStudioError(problem)
 
 
 def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostContext,
-              import_chain: ChainReview | None = None, confirmed: Collection[str] = ()) -> Job:
+              image_chain: ChainReview | None = None, confirmed: Collection[str] = ()) -> Job:
     """Queue the creation of ``spec`` on ``host``; raises VirtStudioError if it is not valid.
 
-    An import needs ``import_chain``, the image's backing chain as the user saw it
-    (``import_image.review_import``), and in ``confirmed`` each backing file outside
-    the pools whose name they typed.
+    An imported or existing image needs ``image_chain``, its backing chain as the
+    user saw it (``import_image.review_import``), and in ``confirmed`` each backing
+    file outside the pools whose name they typed.
     """
     require_valid(spec, ctx)
-    imported = spec.source is InstallSource.IMPORT
-    if imported:
-        _check_import(spec, import_chain, confirmed)
+    if spec.existing_image is not None:
+        _check_image(spec, image_chain, confirmed)
     confirmed = frozenset(confirmed)
 
     def work(job: Job) -> None:
         conn = host.virconn
         fresh = None
-        if imported and import_chain is not None:
-            job.report(0.05, f"Reading the backing chain of {spec.import_path} again")
+        if image_chain is not None and spec.existing_image is not None:
+            job.report(0.05, f"Reading the backing chain of {image_chain.top.path} again")
             site = import_image.import_site(host.uri, list(host.pools.values()))
-            fresh = import_image.recheck(import_chain, site, confirmed)
+            fresh = import_image.recheck(image_chain, site, confirmed)
         volume = _create_volume(job, conn, spec) if spec.has_new_volume else None
         try:
             xml = to_domain_xml(spec, volume.path() if volume is not None else "",
-                                import_chain=fresh)
+                                image_chain=fresh)
             job.report(0.5, f"Defining {spec.name}")
             job.log(xml)
             dom = _define(conn, xml)

@@ -1,4 +1,6 @@
-"""The disk image a new machine imports: its format is the user's word, its chain is shown.
+"""An image file a new machine uses as its disk (imported, or an existing disk image).
+
+Its format is the user's word and its backing chain is shown.
 
 A downloaded qcow2 file can name any host file (/etc/shadow, another
 machine's disk) as its backing file; a machine defined on it reads that file

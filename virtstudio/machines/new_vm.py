@@ -30,7 +30,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Linux interface names: at most 15 bytes, no slash, colon or whitespace.
 _BRIDGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$")
 GRAPHICS = ("spice", "vnc")
-IMPORT_FORMATS = ("raw", "qcow2")
+IMAGE_FORMATS = ("raw", "qcow2")  # what an imported or existing image may be read as
 
 
 class InstallSource(enum.Enum):
@@ -71,6 +71,8 @@ class Field(enum.StrEnum):
     DISK_POOL = "disk_pool"
     DISK_SIZE = "disk_size"
     DISK_PATH = "disk_path"
+    DISK_FORMAT = "disk_format"
+    DISK_CHAIN = "disk_chain"
     NETWORK = "network"
     GRAPHICS = "graphics"
 
@@ -96,7 +98,7 @@ class VmSpec:
     disk_pool: str = ""
     disk_size: int = 20 * GiB
     disk_path: str = ""  # an existing image, for DiskChoice.EXISTING
-    disk_format: str = ""
+    disk_format: str = ""  # "raw" or "qcow2", as the user chose; never guessed
     network: NetworkChoice = NetworkChoice.VIRTUAL
     network_source: str = ""  # a libvirt network's or a host bridge's name
     graphics: str = "spice"
@@ -109,6 +111,15 @@ class VmSpec:
     @property
     def has_new_volume(self) -> bool:
         return self.source is not InstallSource.IMPORT and self.disk is DiskChoice.NEW
+
+    @property
+    def existing_image(self) -> tuple[str, str] | None:
+        """The image file that becomes the disk and its chosen format; None for a new disk."""
+        if self.source is InstallSource.IMPORT:
+            return self.import_path, self.import_format
+        if self.disk is DiskChoice.EXISTING:
+            return self.disk_path, self.disk_format
+        return None
 
 
 @dataclass
@@ -203,7 +214,7 @@ def _check_source(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
     elif spec.source is InstallSource.IMPORT:
         found[Field.IMPORT] = _check_file(spec.import_path, ctx, "disk image",
                                           "Choose the disk image to import.")
-        if spec.import_format not in IMPORT_FORMATS:
+        if spec.import_format not in IMAGE_FORMATS:
             found[Field.IMPORT_FORMAT] = "Choose the image's format: raw or qcow2."
     elif spec.source is InstallSource.KERNEL:
         found[Field.KERNEL] = _check_file(spec.kernel, ctx, "kernel",
@@ -253,6 +264,8 @@ def _check_disk(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
     if spec.disk is DiskChoice.EXISTING:
         found[Field.DISK_PATH] = _check_file(spec.disk_path, ctx, "disk image",
                                              "Choose an existing disk image.")
+        if spec.disk_format not in IMAGE_FORMATS:
+            found[Field.DISK_FORMAT] = "Choose the image's format: raw or qcow2."
         return found
     pool = ctx.pools.get(spec.disk_pool)
     if pool is None:
@@ -313,10 +326,6 @@ def validate(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
 _TARGET_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 
 
-def guess_format(path: str) -> str:
-    return "qcow2" if path.endswith(".qcow2") else "raw"
-
-
 def _is_x86(arch: str) -> bool:
     return arch in ("x86_64", "i686")
 
@@ -368,17 +377,19 @@ def _disk(devices: ET.Element, kind: str, path: str, fmt: str, bus: str, target:
         _sub(disk, "readonly")
 
 
-def checked_import_chain(spec: VmSpec, chain: ChainReview | None) -> ChainReview | None:
-    """``chain`` checked against the spec: the image and the format the user chose."""
-    if spec.import_format not in IMPORT_FORMATS:
-        raise VirtStudioError("Choose the imported image's format: raw or qcow2.")
-    if chain is not None and (chain.top.path, chain.top.format) != (spec.import_path,
-                                                                    spec.import_format):
-        raise VirtStudioError(f"The backing chain shown is not that of {spec.import_path} read "
-                              f"as {spec.import_format}; nothing was created.")
-    if chain is None and spec.import_format == "qcow2":
-        raise VirtStudioError(f"The backing chain of {spec.import_path} was not read; nothing "
-                              "was created.")
+def checked_image_chain(spec: VmSpec, chain: ChainReview | None) -> ChainReview | None:
+    """``chain`` checked against the spec's existing image and the format the user chose."""
+    image = spec.existing_image
+    if image is None:
+        return None
+    path, fmt = image
+    if fmt not in IMAGE_FORMATS:
+        raise VirtStudioError(f"Choose the format of {path or 'the image'}: raw or qcow2.")
+    if chain is not None and (chain.top.path, chain.top.format) != (path, fmt):
+        raise VirtStudioError(f"The backing chain shown is not that of {path} read as {fmt}; "
+                              "nothing was created.")
+    if chain is None and fmt == "qcow2":
+        raise VirtStudioError(f"The backing chain of {path} was not read; nothing was created.")
     return chain
 
 
@@ -429,12 +440,12 @@ def _features(root: ET.Element, spec: VmSpec) -> None:
 
 
 def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "",
-                  import_chain: ChainReview | None = None) -> str:
+                  image_chain: ChainReview | None = None) -> str:
     """Domain XML for ``spec``; ``disk_path`` is the new volume's path once it exists.
 
-    An imported image is written in the format the user chose; a qcow2 one also
-    records ``import_chain`` (its backing chain as read and confirmed) as the
-    disk's <backingStore>, so libvirt reads no other file.
+    An imported or existing image is written in the format the user chose; a
+    qcow2 one also records ``image_chain`` (its backing chain as read and
+    confirmed) as the disk's <backingStore>, so libvirt reads no other file.
     """
     variant = spec.os_variant
     root = ET.Element("domain", type=spec.domain_type or "qemu")
@@ -458,12 +469,10 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "",
     devices = _sub(root, "devices")
     disk_bus, cdrom_bus = _buses(spec)
     targets = _Targets()
-    if spec.source is InstallSource.IMPORT:
-        _disk(devices, "disk", spec.import_path, spec.import_format, disk_bus,
-              targets.next(disk_bus), checked_import_chain(spec, import_chain))
-    elif spec.disk is DiskChoice.EXISTING:
-        _disk(devices, "disk", spec.disk_path, spec.disk_format or guess_format(spec.disk_path),
-              disk_bus, targets.next(disk_bus))
+    image = spec.existing_image
+    if image is not None:
+        _disk(devices, "disk", image[0], image[1], disk_bus, targets.next(disk_bus),
+              checked_image_chain(spec, image_chain))
     elif spec.disk is DiskChoice.NEW and disk_path:
         _disk(devices, "disk", disk_path, disk_format or "qcow2", disk_bus,
               targets.next(disk_bus))
@@ -506,7 +515,7 @@ def disk_summary(spec: VmSpec) -> str:
     if spec.disk is DiskChoice.NONE:
         return "No disk"
     if spec.disk is DiskChoice.EXISTING:
-        return f"Existing image {spec.disk_path}"
+        return f"Existing image {spec.disk_path}, read as {spec.disk_format or '?'}"
     return (f"New thin qcow2 volume {spec.volume_name}, {format_bytes(spec.disk_size)}, "
             f"in pool {spec.disk_pool}")
 

@@ -4,9 +4,9 @@ What the host can run is read on the host's worker (``machines.host_caps``);
 pools, networks and existing names come from the connection's entities.  The
 checks themselves are ``machines.new_vm.validate``: this module only fills
 widgets, reads them into a VmSpec and shows each field's message.  An imported
-image's backing chain is read on the host's worker too, in the format the user
-chose (``machines.import_image``); Next stays off until it is shown and every
-backing file outside the pools has been named.
+or existing image's backing chain is read on the host's worker too, in the
+format the user chose (``machines.import_image``); Next stays off until it is
+shown and every backing file outside the pools has been named.
 """
 
 from __future__ import annotations
@@ -48,7 +48,13 @@ from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant, availabl
 from virtstudio.storage.backing_chains import ChainReview, confirmed_by_name
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_model import HostRole
-from virtstudio.ui.new_vm_pages import DevicesPage, MachinePage, SourcePage, StoragePage
+from virtstudio.ui.new_vm_pages import (
+    DevicesPage,
+    ImageRows,
+    MachinePage,
+    SourcePage,
+    StoragePage,
+)
 
 _DOMAIN_TYPE_LABELS = {
     "kvm": "KVM: hardware acceleration",
@@ -87,16 +93,17 @@ class NewVmWizard(QWizard):
         self._watched: set[str] = set()
         self._facts_arrived = CoreSignal("host facts")
         relay(self._facts_arrived, self._on_facts, self)
-        # The imported image's chain: what was asked for (host, path, format) and the answer.
-        self._import_key: tuple[str, str, str] | None = None
-        self.import_review: ChainReview | str | None = None
-        self._format_picked = False
-        self._import_read = CoreSignal("import chain read")
-        relay(self._import_read, self._on_import_chain, self)
-
         self.source_page = SourcePage(self._field_ok)
         self.machine_page = MachinePage(self._field_ok)
         self.storage_page = StoragePage(self._field_ok)
+        # The image file that becomes the disk: what was read (host, rows, path, format),
+        # the answer, and the rows it is shown in.
+        self._image_key: tuple[str, str, str, str] | None = None
+        self.image_review: ChainReview | str | None = None
+        self._image_shown_in: ImageRows = self.source_page.import_image
+        self._formats_picked: set[str] = set()  # the rows whose format the user picked
+        self._image_read = CoreSignal("image chain read")
+        relay(self._image_read, self._on_image_chain, self)
         self.devices_page = DevicesPage(self._field_ok)
         self.pages = (self.source_page, self.machine_page, self.storage_page, self.devices_page)
         for page in self.pages:
@@ -134,9 +141,12 @@ class NewVmWizard(QWizard):
         dev.bridge_combo.currentTextChanged.connect(self._revalidate)
         mach.vcpus_spin.valueChanged.connect(self._revalidate)
         dev.customize_check.toggled.connect(self._revalidate)
-        src.import_edit.textChanged.connect(self._suggest_import_format)
-        src.import_format.activated.connect(self._import_format_picked)
-        src.import_format.currentIndexChanged.connect(self._revalidate)
+        for rows, edit in ((src.import_image, src.import_edit),
+                           (disk.existing_image, disk.disk_edit)):
+            edit.textChanged.connect(lambda path, r=rows: self._suggest_format(r, path))
+            rows.format_combo.activated.connect(
+                lambda _i, r=rows: self._formats_picked.add(r.prefix))
+            rows.format_combo.currentIndexChanged.connect(self._revalidate)
         for group in (src.source_group, disk.disk_group, dev.net_group):
             group.buttonToggled.connect(lambda _b, on: on and self._revalidate())
         for combo, edit in ((src.iso_volumes, src.iso_edit), (src.import_volumes, src.import_edit),
@@ -151,14 +161,11 @@ class NewVmWizard(QWizard):
     def _name_edited(self, _text: str) -> None:
         self._name_typed = True
 
-    def _import_format_picked(self, _index: int) -> None:
-        self._format_picked = True
-
-    def _suggest_import_format(self, path: str) -> None:
+    def _suggest_format(self, rows: ImageRows, path: str) -> None:
         """Preselect the format the file name suggests, until the user picks one."""
-        if self._format_picked:
+        if rows.prefix in self._formats_picked:
             return
-        combo = self.source_page.import_format
+        combo = rows.format_combo
         combo.setCurrentIndex(combo.findData(suggested_format(path.strip())) if path else -1)
 
     def _volume_picked(self, combo: QComboBox, edit: QLineEdit) -> None:
@@ -326,6 +333,7 @@ class NewVmWizard(QWizard):
             vcpus=mach.vcpus_spin.value(), memory_mib=memory,
             disk=self._checked(disk.disk_buttons), disk_pool=disk.pool_combo.currentData() or "",
             disk_size=size, disk_path=disk.disk_edit.text().strip(),
+            disk_format=disk.existing_image.format_combo.currentData() or "",
             network=network,
             network_source=(dev.network_combo.currentData() or "" if network is
                             NetworkChoice.VIRTUAL else dev.bridge_combo.currentText().strip()),
@@ -349,7 +357,7 @@ class NewVmWizard(QWizard):
         else:
             self.problems = validate(spec, host_context(self.host, self.facts))
             self.problems.update(unreadable)
-            self._check_import_chain(spec)
+            self._check_image_chain(spec)
         for page in self.pages:
             for field, label in page.error_labels.items():
                 text = self.problems.get(field, "")
@@ -359,54 +367,76 @@ class NewVmWizard(QWizard):
         self.storage_page.volume_label.setText(spec.volume_name if spec.name else "")
         self.devices_page.summary.setText(self._summary(spec))
 
-    # ---- the imported image's backing chain -------------------------------------------------
+    # ---- an imported or existing image's backing chain -----------------------------------
 
-    def _check_import_chain(self, spec: VmSpec) -> None:
+    def _image_rows(self, spec: VmSpec) -> tuple[ImageRows, Field, Field, Field] | None:
+        """The rows showing the image the disk will be, and their path, format, chain fields."""
+        if spec.source is InstallSource.IMPORT:
+            return (self.source_page.import_image, Field.IMPORT, Field.IMPORT_FORMAT,
+                    Field.IMPORT_CHAIN)
+        if spec.disk is DiskChoice.EXISTING:
+            return (self.storage_page.existing_image, Field.DISK_PATH, Field.DISK_FORMAT,
+                    Field.DISK_CHAIN)
+        return None
+
+    def _check_image_chain(self, spec: VmSpec) -> None:
         """Read the chain of the image as chosen (once per choice) and say what it still needs."""
-        if spec.source is not InstallSource.IMPORT or self.host is None:
+        found = self._image_rows(spec)
+        image = spec.existing_image
+        if found is None or image is None or self.host is None:
+            self._forget_image_chain()
             return
-        if Field.IMPORT in self.problems or Field.IMPORT_FORMAT in self.problems:
-            if self._import_key is not None:  # nothing to read: forget the last answer
-                self._import_key = self.import_review = None
-                self.source_page.import_chain.clear()
-                self.source_page.show_confirm_fields((), self._revalidate)
+        rows, path_field, format_field, chain_field = found
+        if path_field in self.problems or format_field in self.problems:
+            self._forget_image_chain()  # nothing to read
             return
-        key = (self.host.uri, spec.import_path, spec.import_format)
-        if key != self._import_key:
-            self._read_import_chain(self.host, key)
-        problem = chain_problem(self.import_review, self.confirmed_import())
+        key = (self.host.uri, rows.prefix, image[0], image[1])
+        if key != self._image_key:
+            self._read_image_chain(self.host, rows, key)
+        problem = chain_problem(self.image_review, self.confirmed_image())
         if problem:
-            self.problems[Field.IMPORT_CHAIN] = problem
+            self.problems[chain_field] = problem
 
-    def _read_import_chain(self, host: HostConnection, key: tuple[str, str, str]) -> None:
-        self._import_key, self.import_review = key, None
-        self._show_import_chain()
+    def _forget_image_chain(self) -> None:
+        if self._image_key is None:
+            return
+        self._image_key = self.image_review = None
+        for rows in (self.source_page.import_image, self.storage_page.existing_image):
+            rows.chain_label.clear()
+            rows.show_confirm_fields((), self._revalidate)
+
+    def _read_image_chain(self, host: HostConnection, rows: ImageRows,
+                          key: tuple[str, str, str, str]) -> None:
+        self._forget_image_chain()
+        self._image_key, self._image_shown_in = key, rows
+        self._show_image_chain()
         site = import_site(host.uri, list(host.pools.values()))
-        future = host.call(review_import, key[1], key[2], site)
-        future.add_done_callback(lambda f: self._import_read.emit(key, f))
+        future = host.call(review_import, key[2], key[3], site)
+        future.add_done_callback(lambda f: self._image_read.emit(key, f))
 
-    def _on_import_chain(self, key: tuple[str, str, str], future: Future[ChainReview]) -> None:
-        if key != self._import_key:
+    def _on_image_chain(self, key: tuple[str, str, str, str],
+                        future: Future[ChainReview]) -> None:
+        if key != self._image_key:
             return  # another image or format was chosen meanwhile
         try:
-            self.import_review = future.result()
+            self.image_review = future.result()
         except Exception as exc:
-            self.import_review = describe(exc).message
-        self._show_import_chain()
+            self.image_review = describe(exc).message
+        self._show_image_chain()
         self._revalidate()
 
-    def _show_import_chain(self) -> None:
-        src, review = self.source_page, self.import_review
+    def _show_image_chain(self) -> None:
+        rows, review = self._image_shown_in, self.image_review
         if isinstance(review, ChainReview):
-            src.import_chain.setText("\n".join(f"• {line}" for line in review.lines()))
+            rows.chain_label.setText("\n".join(f"• {line}" for line in review.lines()))
         else:
-            src.import_chain.setText("" if review is not None else "Reading the backing chain…")
+            rows.chain_label.setText("" if review is not None else "Reading the backing chain…")
         outside = review.outside if isinstance(review, ChainReview) else ()
-        src.show_confirm_fields(outside, self._revalidate)
+        rows.show_confirm_fields(outside, self._revalidate)
 
-    def confirmed_import(self) -> set[str]:
+    def confirmed_image(self) -> set[str]:
         """The backing files outside the pools whose names the user typed."""
-        return {path for path, edit in self.source_page.import_confirm_edits.items()
+        return {path for path, edit in self._image_shown_in.confirm_edits.items()
                 if confirmed_by_name(edit.text(), path)}
 
     def _show_choices(self, spec: VmSpec) -> None:
@@ -438,11 +468,11 @@ class NewVmWizard(QWizard):
         if self.host is None or self.facts is None or self.problems:
             return
         spec, _ = self.spec()
-        review = self.import_review if isinstance(self.import_review, ChainReview) else None
+        review = self.image_review if isinstance(self.image_review, ChainReview) else None
         try:
             self.job = create_vm(self.runner, self.host, spec,
                                  host_context(self.host, self.facts),
-                                 import_chain=review, confirmed=self.confirmed_import())
+                                 image_chain=review, confirmed=self.confirmed_image())
         except VirtStudioError as exc:
             self.source_page.host_status.setText(exc.message)
             return
