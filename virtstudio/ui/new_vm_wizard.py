@@ -429,8 +429,8 @@ class NewVmWizard(QWizard):
         rows, review = self._image_shown_in, self.image_review
         if isinstance(review, ChainReview):
             rows.chain_label.setText("\n".join(f"• {line}" for line in review.lines()))
-        else:
-            rows.chain_label.setText("" if review is not None else "Reading the backing chain…")
+        else:  # the field's message says it is being read, or why it could not be
+            rows.chain_label.clear()
         outside = review.outside if isinstance(review, ChainReview) else ()
         rows.show_confirm_fields(outside, self._revalidate)
 
