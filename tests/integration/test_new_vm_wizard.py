@@ -131,7 +131,8 @@ def test_the_qemu_driver_accepts_each_kind_of_machine(system_libvirtd, lab_image
     spec = VmSpec(name=f"vstest-wizard-xml-{os.getpid()}", source=source,
                   os_variant=by_id(variant), arch="x86_64", machine=machine,
                   domain_type="kvm", iso=str(lab_images.initrd),
-                  import_path=str(lab_images.initrd), network_source="default",
+                  import_path=str(lab_images.initrd), import_format="raw",
+                  network_source="default",
                   graphics=graphics)
     conn = libvirt.open(SYSTEM_URI)
     try:

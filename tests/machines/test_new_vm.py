@@ -18,6 +18,12 @@ from virtstudio.machines.host_caps import (
     parse_capabilities,
     parse_domain_capabilities,
 )
+from virtstudio.machines.import_image import (
+    ImportSite,
+    chain_problem,
+    import_site,
+    review_import,
+)
 from virtstudio.machines.new_vm import (
     DiskChoice,
     Field,
@@ -33,6 +39,8 @@ from virtstudio.machines.new_vm import (
     validate,
 )
 from virtstudio.machines.os_variants import by_id, parse_osinfo_query
+from virtstudio.storage.backing_chains import ChainReview, PoolPlaces
+from virtstudio.storage.qemu_img import ImageInfo
 
 # A host as libvirt describes one with QEMU for x86_64 (KVM usable) and aarch64 (emulated).
 MULTI_ARCH_CAPS = """<capabilities><host><cpu><arch>x86_64</arch></cpu></host>
@@ -191,6 +199,7 @@ def test_checks_that_do_not_apply_are_skipped(spec, ctx, tmp_path):
     spec.network, spec.customize = NetworkChoice.VIRTUAL, True  # defined only: may be stopped
     assert validate(spec, ctx) == {}
     spec.source, spec.import_path = InstallSource.IMPORT, str(tmp_path / "installer.iso")
+    spec.import_format = "raw"
     spec.disk, spec.disk_size = DiskChoice.NEW, 10**15  # the imported image is the disk
     assert validate(spec, ctx) == {}
 
@@ -273,14 +282,21 @@ def test_windows_pxe_bridge_uefi_xml(spec):
     assert nic.find("model").get("type") == "e1000e"
 
 
+def chain_of(*layers: tuple[str, str], outside: tuple[str, ...] = ()) -> ChainReview:
+    return ChainReview(tuple(ImageInfo(path, fmt, GiB, 0) for path, fmt in layers), outside)
+
+
 def test_foreign_arch_import_xml(spec, tmp_path):
     spec.arch, spec.machine, spec.domain_type = "aarch64", "virt", "qemu"
     spec.source, spec.import_path = InstallSource.IMPORT, "/images/arm.qcow2"
-    root = parse(to_domain_xml(spec))
+    spec.import_format = "qcow2"
+    root = parse(to_domain_xml(spec, image_chain=chain_of(("/images/arm.qcow2", "qcow2"))))
     assert root.find("os/type").get("arch") == "aarch64"
     disk = root.find("devices/disk")
     assert disk.find("source").get("file") == "/images/arm.qcow2"
     assert disk.find("driver").get("type") == "qcow2"
+    # The chain as read: nothing below the image, said to libvirt so it looks no further.
+    assert [list(b) for b in disk.findall("backingStore")] == [[]]
     assert disk.find("target").get("bus") == "virtio"
     assert root.find("features") is None and root.find("devices/input") is None
     # Emulated, it needs a 64-bit core: QEMU's default for "virt" is a 32-bit one.
@@ -358,3 +374,92 @@ def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
     names = test_host.call(lambda conn: conn.storagePoolLookupByName("pool1").listVolumes()
                            ).result(10)
     assert "raced.qcow2" not in names
+
+
+# ---- an imported image: the user's format, the chain as read --------------------------------
+
+
+def test_an_import_needs_its_format_chosen_whatever_its_name(spec, ctx, tmp_path):
+    image = tmp_path / "download.qcow2"
+    image.write_bytes(b"\0" * 1024)
+    spec.source, spec.import_path = InstallSource.IMPORT, str(image)
+    problems = validate(spec, ctx)
+    assert problems == {Field.IMPORT_FORMAT: "Choose the image's format: raw or qcow2."}
+    spec.import_format = "vmdk"
+    assert Field.IMPORT_FORMAT in validate(spec, ctx)
+    spec.import_format = "raw"
+    assert validate(spec, ctx) == {}
+
+
+def test_import_xml_records_the_chosen_format_and_the_backing_chain(spec):
+    spec.source, spec.import_path = InstallSource.IMPORT, "/images/top.qcow2"
+    spec.import_format = "raw"  # the user's word, whatever the name says
+    raw = parse(to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "raw"))))
+    disk = raw.find("devices/disk")
+    assert disk.find("driver").get("type") == "raw" and disk.find("backingStore") is None
+
+    spec.import_format = "qcow2"
+    chain = chain_of(("/images/top.qcow2", "qcow2"), ("/images/mid.qcow2", "qcow2"),
+                     ("/elsewhere/base.img", "raw"), outside=("/elsewhere/base.img",))
+    disk = parse(to_domain_xml(spec, image_chain=chain)).find("devices/disk")
+    found, node = [], disk.find("backingStore")
+    while node is not None and node.find("source") is not None:
+        found.append((node.get("type"), node.find("format").get("type"),
+                      node.find("source").get("file")))
+        node = node.find("backingStore")
+    assert found == [("file", "qcow2", "/images/mid.qcow2"), ("file", "raw", "/elsewhere/base.img")]
+    assert node is not None and list(node) == []  # and nothing below the last one
+
+
+def test_an_existing_disk_image_is_read_as_chosen_too(spec, ctx, tmp_path):
+    image = tmp_path / "old-disk.qcow2"
+    image.write_bytes(b"\0" * 1024)
+    spec.disk, spec.disk_path = DiskChoice.EXISTING, str(image)
+    assert validate(spec, ctx) == {Field.DISK_FORMAT: "Choose the image's format: raw or qcow2."}
+    spec.disk_format = "qcow2"
+    assert validate(spec, ctx) == {}
+    assert spec.existing_image == (str(image), "qcow2")
+    with pytest.raises(VirtStudioError, match="was not read"):
+        to_domain_xml(spec)
+    chain = chain_of((str(image), "qcow2"), ("/srv/base.raw", "raw"), outside=("/srv/base.raw",))
+    disk = parse(to_domain_xml(spec, image_chain=chain)).find("devices/disk")
+    assert disk.find("driver").get("type") == "qcow2"
+    assert disk.find("backingStore/source").get("file") == "/srv/base.raw"
+    assert disk.find("backingStore/format").get("type") == "raw"
+
+
+def test_import_xml_refuses_a_chain_it_was_not_shown(spec):
+    spec.source, spec.import_path, spec.import_format = (InstallSource.IMPORT,
+                                                         "/images/top.qcow2", "qcow2")
+    with pytest.raises(VirtStudioError, match="was not read"):
+        to_domain_xml(spec)
+    with pytest.raises(VirtStudioError, match=r"not that of /images/top\.qcow2 read as qcow2"):
+        to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "raw")))
+    spec.import_format = ""
+    with pytest.raises(VirtStudioError, match="raw or qcow2"):
+        to_domain_xml(spec, image_chain=chain_of(("/images/top.qcow2", "qcow2")))
+
+
+def test_the_chain_problem_says_what_is_still_missing():
+    assert "Reading" in chain_problem(None, ())
+    assert "could not be read: loops" in chain_problem("loops", ())
+    chain = chain_of(("/i/top.qcow2", "qcow2"), ("/etc/shadow", "raw"), outside=("/etc/shadow",))
+    assert "Type the name of /etc/shadow" in chain_problem(chain, ())
+    assert chain_problem(chain, {"/etc/shadow"}) == ""
+
+
+def test_a_remote_hosts_image_is_judged_by_its_pools_record():
+    plain = Volume("plain.qcow2", "/r/plain.qcow2", GiB, 0, "qcow2")
+    backed = Volume("backed.qcow2", "/r/backed.qcow2", GiB, 0, "qcow2", "/etc/shadow")
+    site = ImportSite(PoolPlaces(("/r",)), local=False,
+                      volumes={v.path: v for v in (plain, backed)})
+    review = review_import(None, "/r/plain.qcow2", "qcow2", site)
+    assert [(x.path, x.format) for x in review.layers] == [("/r/plain.qcow2", "qcow2")]
+    with pytest.raises(VirtStudioError, match="names /etc/shadow as its backing file"):
+        review_import(None, "/r/backed.qcow2", "qcow2", site)
+    with pytest.raises(VirtStudioError, match="not a volume of a pool"):
+        review_import(None, "/srv/loose.qcow2", "qcow2", site)
+    assert review_import(None, "/r/backed.qcow2", "raw", site).outside == ()  # raw: no chain
+    assert import_site("qemu+ssh://root@kvm1/system", []).local is False
+    assert import_site("test:///default", []).local is False
+    assert import_site("qemu:///system", []).local is True

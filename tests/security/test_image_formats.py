@@ -28,6 +28,9 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines import domain_edit, snapshots
 from virtstudio.machines.clone import DiskMode, clone_domain
+from virtstudio.machines.create import create_vm, host_context
+from virtstudio.machines.host_caps import discover
+from virtstudio.machines.new_vm import DiskChoice, InstallSource, NetworkChoice, VmSpec
 from virtstudio.storage import drop_plans, qemu_img
 from virtstudio.storage.image_jobs import convert_job
 
@@ -415,3 +418,33 @@ def test_a_volume_whose_guessed_backing_file_is_outside_the_pools_is_not_attache
     assert "uploaded.img" not in xml
     assert plan.confirm_names == (str(canary),)
     assert any(str(canary) in line for line in plan.reads)
+
+
+@pytest.mark.libvirtd
+@pytest.mark.parametrize("how", ["import", "existing disk"])
+def test_new_vm_never_defines_a_disk_image_by_its_file_name_alone(lab, host, secret, tmp_path,
+                                                                  how):
+    conn, runner = host
+    # A download called *.qcow2 whose header names a host file outside every pool.
+    canary = make_canary(tmp_path / "canary-secret.txt", secret)
+    image = lab.folder / "download.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(canary), "-F", "raw",
+                    str(image), "4M"], check=True, timeout=60)
+    facts = conn.call(discover).result(timeout=30)
+    machines = facts.arch("x86_64").machines
+    name = f"{lab.name}-new"
+    lab.domains.append(name)
+    spec = VmSpec(name=name, arch="x86_64", machine="q35" if "q35" in machines else machines[0],
+                  domain_type="qemu", vcpus=1, memory_mib=256, network=NetworkChoice.NONE,
+                  graphics="vnc", customize=True)  # nobody chose a format
+    if how == "import":
+        spec.source, spec.import_path = InstallSource.IMPORT, str(image)
+    else:
+        spec.iso, spec.disk, spec.disk_path = str(lab.disk), DiskChoice.EXISTING, str(image)
+    try:
+        job = create_vm(runner, conn, spec, host_context(conn, facts))
+    except VirtStudioError as exc:
+        assert "format" in exc.message
+    else:
+        wait_for(lambda: job.state.finished, timeout=60)
+    assert name not in [d.name() for d in lab.conn.listAllDomains(0)]

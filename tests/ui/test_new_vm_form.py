@@ -10,7 +10,7 @@ from tests.qt_input import choose, click, retype
 from virtstudio.core.demo import DEMO_NAME, demo_uri
 from virtstudio.core.entities import DomainState
 from virtstudio.core.jobs import JobState
-from virtstudio.machines.new_vm import InstallSource, NetworkChoice
+from virtstudio.machines.new_vm import DiskChoice, InstallSource, NetworkChoice
 from virtstudio.ui.new_vm_wizard import NewVmWizard
 
 ISO = "/srv/iso/debian-12.8.0-amd64-netinst.iso"  # a volume of the demo's iso-library pool
@@ -224,6 +224,11 @@ def test_import_uses_the_image_as_the_disk(demo, wizard, qtbot):
     image = "/var/lib/libvirt/images/debian-12-template.qcow2"
     assert choose(qtbot, page.import_volumes, "default/debian-12-template") == image
     assert page.import_edit.text() == image
+    # The name preselects qcow2, in sight; the pool's record says nothing lies below it.
+    assert page.import_format.isVisible() and page.import_format.currentData() == "qcow2"
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    assert f"{image}: read as qcow2" in page.import_chain.text()
+    assert page.import_confirm_edits == {}
     click(qtbot, next_button(wizard))
     click(qtbot, next_button(wizard))
     storage = wizard.storage_page
@@ -236,6 +241,66 @@ def test_import_uses_the_image_as_the_disk(demo, wizard, qtbot):
     assert wizard.job.state is JobState.DONE, wizard.job.log_text()
     qtbot.waitUntil(lambda: host.find_domain_by_name("imported-box") is not None, timeout=5000)
     domain = host.find_domain_by_name("imported-box")
-    assert [d.source for d in domain.summary.disks] == [image]
+    assert [(d.source, d.fmt) for d in domain.summary.disks] == [(image, "qcow2")]
     volumes = {v.name for p in host.pools.values() for v in p.volumes}
     assert "imported-box.qcow2" not in volumes  # nothing new was made
+
+
+def pick_format(qtbot, page, fmt: str) -> str:
+    """Pick raw (the first entry) or qcow2 (the last) with the keyboard."""
+    page.import_format.setFocus()
+    qtbot.keyClick(page.import_format, Qt.Key.Key_Home if fmt == "raw" else Qt.Key.Key_End)
+    return page.import_format.currentData()
+
+
+def test_an_import_format_the_user_picks_stays_and_a_bad_one_blocks(demo, wizard, qtbot,
+                                                                     tmp_path):
+    window, host = demo
+    before = len(host.domains)
+    page = wizard.source_page
+    click(qtbot, page.source_buttons[InstallSource.IMPORT])
+    assert page.import_format.currentIndex() == -1  # nothing chosen, nothing guessed yet
+    image = tmp_path / "download.qcow2"
+    image.write_bytes(b"\0" * 4096)
+    qtbot.keyClicks(page.import_edit, str(image))
+    assert page.import_format.currentData() == "qcow2"
+    assert pick_format(qtbot, page, "raw") == "raw"
+    retype(qtbot, page.import_edit, str(tmp_path / "other.qcow2"))
+    assert page.import_format.currentData() == "raw"  # the user's pick outlives the name
+    assert "There is no disk image at" in page.error_labels["import"].text()
+    assert not next_button(wizard).isEnabled()
+    retype(qtbot, page.import_edit, str(image))
+    # On the demo host a file outside the pools cannot be checked as qcow2: said, and blocked.
+    assert pick_format(qtbot, page, "qcow2") == "qcow2"
+    label = page.error_labels["import_chain"]
+    qtbot.waitUntil(lambda: "not a volume of a pool" in label.text(), timeout=5000)
+    assert label.isVisible() and not next_button(wizard).isEnabled()
+    assert pick_format(qtbot, page, "raw") == "raw"
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    assert not label.isVisible()
+    assert_nothing_created(window, host, before)
+
+
+def test_an_existing_disk_image_shows_its_format_and_chain(demo, wizard, qtbot):
+    _window, host = demo
+    retype(qtbot, wizard.source_page.name_edit, "reuses-a-disk")
+    storage = wizard.storage_page
+    advance_to(qtbot, wizard, storage)
+    click(qtbot, storage.disk_buttons[DiskChoice.EXISTING])
+    rows = storage.existing_image
+    assert "Choose an existing disk image" in storage.error_labels["disk_path"].text()
+    assert rows.format_combo.currentIndex() == -1
+    image = "/var/lib/libvirt/images/shared-data.raw"
+    assert choose(qtbot, storage.disk_volumes, "default/shared-data") == image
+    assert rows.format_combo.isVisible() and rows.format_combo.currentData() == "raw"
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    assert f"{image}: read as raw" in rows.chain_label.text()
+    click(qtbot, next_button(wizard))
+    assert "existing image " + image + ", read as raw" in wizard.devices_page.summary.text()
+    click(qtbot, wizard.devices_page.customize_check)
+    click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    assert wizard.job.state is JobState.DONE, wizard.job.log_text()
+    qtbot.waitUntil(lambda: host.find_domain_by_name("reuses-a-disk") is not None, timeout=5000)
+    disks = host.find_domain_by_name("reuses-a-disk").summary.disks
+    assert (disks[0].source, disks[0].fmt) == (image, "raw")

@@ -1,17 +1,32 @@
-"""Create a machine as one job: the new volume, the definition, and the first start."""
+"""Create a machine as one job: the new volume, the definition, and the first start.
+
+An imported or existing image comes with the backing chain the user was
+shown and the backing files outside the pools they named; the job reads the
+chain again and refuses when it changed or needs a file nobody named.
+"""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 
 import libvirt
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import HostConnection
+from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
+from virtstudio.machines import import_image
 from virtstudio.machines.host_caps import HostFacts
-from virtstudio.machines.new_vm import HostContext, VmSpec, require_valid, to_domain_xml
+from virtstudio.machines.new_vm import (
+    HostContext,
+    VmSpec,
+    checked_image_chain,
+    require_valid,
+    to_domain_xml,
+)
+from virtstudio.storage.backing_chains import ChainReview
 from virtstudio.storage.volumes import VolumeSpec, volume_xml
 
 
@@ -57,15 +72,40 @@ def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
     return conn.defineXML(xml)
 
 
-def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostContext) -> Job:
-    """Queue the creation of ``spec`` on ``host``; raises VirtStudioError if it is not valid."""
+def _check_image(spec: VmSpec, chain: ChainReview | None, confirmed: Collection[str]) -> None:
+    """Refuse an image whose shown chain is missing, another image's, or not confirmed."""
+    if checked_image_chain(spec, chain) is None:
+        path = (spec.existing_image or ("the image", ""))[0]
+        raise VirtStudioError(f"The backing chain of {path} was not read; nothing was created.")
+    problem = import_image.chain_problem(chain, confirmed)
+    if problem:
+        raise VirtStudioError(problem)
+
+
+def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostContext,
+              image_chain: ChainReview | None = None, confirmed: Collection[str] = ()) -> Job:
+    """Queue the creation of ``spec`` on ``host``; raises VirtStudioError if it is not valid.
+
+    An imported or existing image needs ``image_chain``, its backing chain as the
+    user saw it (``import_image.review_import``), and in ``confirmed`` each backing
+    file outside the pools whose name they typed.
+    """
     require_valid(spec, ctx)
+    if spec.existing_image is not None:
+        _check_image(spec, image_chain, confirmed)
+    confirmed = frozenset(confirmed)
 
     def work(job: Job) -> None:
         conn = host.virconn
+        fresh = None
+        if image_chain is not None and spec.existing_image is not None:
+            job.report(0.05, f"Reading the backing chain of {image_chain.top.path} again")
+            site = import_image.import_site(host.uri, list(host.pools.values()))
+            fresh = import_image.recheck(image_chain, site, confirmed)
         volume = _create_volume(job, conn, spec) if spec.has_new_volume else None
         try:
-            xml = to_domain_xml(spec, volume.path() if volume is not None else "")
+            xml = to_domain_xml(spec, volume.path() if volume is not None else "",
+                                image_chain=fresh)
             job.report(0.5, f"Defining {spec.name}")
             job.log(xml)
             dom = _define(conn, xml)

@@ -19,6 +19,8 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.units import format_bytes
 from virtstudio.machines.host_caps import HostFacts
 from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant
+from virtstudio.storage.backing_chains import ChainReview
+from virtstudio.storage.qemu_img import ImageInfo
 from virtstudio.storage.sizes import parse_size
 
 GiB = 1024**3
@@ -28,6 +30,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Linux interface names: at most 15 bytes, no slash, colon or whitespace.
 _BRIDGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
 GRAPHICS = ("spice", "vnc")
+IMAGE_FORMATS = ("raw", "qcow2")  # what an imported or existing image may be read as
 
 
 class InstallSource(enum.Enum):
@@ -55,6 +58,8 @@ class Field(enum.StrEnum):
     NAME = "name"
     ISO = "iso"
     IMPORT = "import"
+    IMPORT_FORMAT = "import_format"
+    IMPORT_CHAIN = "import_chain"
     KERNEL = "kernel"
     INITRD = "initrd"
     ARCH = "arch"
@@ -66,6 +71,8 @@ class Field(enum.StrEnum):
     DISK_POOL = "disk_pool"
     DISK_SIZE = "disk_size"
     DISK_PATH = "disk_path"
+    DISK_FORMAT = "disk_format"
+    DISK_CHAIN = "disk_chain"
     NETWORK = "network"
     GRAPHICS = "graphics"
 
@@ -76,7 +83,7 @@ class VmSpec:
     source: InstallSource = InstallSource.ISO
     iso: str = ""  # a local file or a pool volume's path
     import_path: str = ""
-    import_format: str = ""  # "" guesses from the file name
+    import_format: str = ""  # "raw" or "qcow2", as the user chose; never guessed
     kernel: str = ""
     initrd: str = ""
     cmdline: str = ""
@@ -91,7 +98,7 @@ class VmSpec:
     disk_pool: str = ""
     disk_size: int = 20 * GiB
     disk_path: str = ""  # an existing image, for DiskChoice.EXISTING
-    disk_format: str = ""
+    disk_format: str = ""  # "raw" or "qcow2", as the user chose; never guessed
     network: NetworkChoice = NetworkChoice.VIRTUAL
     network_source: str = ""  # a libvirt network's or a host bridge's name
     graphics: str = "spice"
@@ -104,6 +111,15 @@ class VmSpec:
     @property
     def has_new_volume(self) -> bool:
         return self.source is not InstallSource.IMPORT and self.disk is DiskChoice.NEW
+
+    @property
+    def existing_image(self) -> tuple[str, str] | None:
+        """The image file that becomes the disk and its chosen format; None for a new disk."""
+        if self.source is InstallSource.IMPORT:
+            return self.import_path, self.import_format
+        if self.disk is DiskChoice.EXISTING:
+            return self.disk_path, self.disk_format
+        return None
 
 
 @dataclass
@@ -198,6 +214,8 @@ def _check_source(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
     elif spec.source is InstallSource.IMPORT:
         found[Field.IMPORT] = _check_file(spec.import_path, ctx, "disk image",
                                           "Choose the disk image to import.")
+        if spec.import_format not in IMAGE_FORMATS:
+            found[Field.IMPORT_FORMAT] = "Choose the image's format: raw or qcow2."
     elif spec.source is InstallSource.KERNEL:
         found[Field.KERNEL] = _check_file(spec.kernel, ctx, "kernel",
                                           "Enter the path of the kernel to boot.")
@@ -246,6 +264,8 @@ def _check_disk(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
     if spec.disk is DiskChoice.EXISTING:
         found[Field.DISK_PATH] = _check_file(spec.disk_path, ctx, "disk image",
                                              "Choose an existing disk image.")
+        if spec.disk_format not in IMAGE_FORMATS:
+            found[Field.DISK_FORMAT] = "Choose the image's format: raw or qcow2."
         return found
     pool = ctx.pools.get(spec.disk_pool)
     if pool is None:
@@ -306,10 +326,6 @@ def validate(spec: VmSpec, ctx: HostContext) -> dict[Field, str]:
 _TARGET_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 
 
-def guess_format(path: str) -> str:
-    return "qcow2" if path.endswith(".qcow2") else "raw"
-
-
 def _is_x86(arch: str) -> bool:
     return arch in ("x86_64", "i686")
 
@@ -334,13 +350,47 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _disk(devices: ET.Element, kind: str, path: str, fmt: str, bus: str, target: str) -> None:
+def _backing_store(disk: ET.Element, below: tuple[ImageInfo, ...]) -> None:
+    """The backing chain as it was read and shown, each file with its format.
+
+    libvirt then opens exactly these files in these formats, and the empty
+    <backingStore/> at the bottom says nothing lies below, whatever a header
+    may claim later.
+    """
+    parent = disk
+    for layer in below:
+        parent = _sub(parent, "backingStore", type="file")
+        _sub(parent, "format", type=layer.format)
+        _sub(parent, "source", file=layer.path)
+    _sub(parent, "backingStore")
+
+
+def _disk(devices: ET.Element, kind: str, path: str, fmt: str, bus: str, target: str,
+          chain: ChainReview | None = None) -> None:
     disk = _sub(devices, "disk", type="file", device=kind)
     _sub(disk, "driver", name="qemu", type=fmt)
     _sub(disk, "source", file=path)
+    if chain is not None and fmt == "qcow2":
+        _backing_store(disk, chain.layers[1:])
     _sub(disk, "target", dev=target, bus=bus)
     if kind == "cdrom":
         _sub(disk, "readonly")
+
+
+def checked_image_chain(spec: VmSpec, chain: ChainReview | None) -> ChainReview | None:
+    """``chain`` checked against the spec's existing image and the format the user chose."""
+    image = spec.existing_image
+    if image is None:
+        return None
+    path, fmt = image
+    if fmt not in IMAGE_FORMATS:
+        raise VirtStudioError(f"Choose the format of {path or 'the image'}: raw or qcow2.")
+    if chain is not None and (chain.top.path, chain.top.format) != (path, fmt):
+        raise VirtStudioError(f"The backing chain shown is not that of {path} read as {fmt}; "
+                              "nothing was created.")
+    if chain is None and fmt == "qcow2":
+        raise VirtStudioError(f"The backing chain of {path} was not read; nothing was created.")
+    return chain
 
 
 def _buses(spec: VmSpec) -> tuple[str, str]:
@@ -389,8 +439,14 @@ def _features(root: ET.Element, spec: VmSpec) -> None:
         _sub(hyperv, "spinlocks", state="on", retries="8191")
 
 
-def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> str:
-    """Domain XML for ``spec``; ``disk_path`` is the new volume's path once it exists."""
+def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "",
+                  image_chain: ChainReview | None = None) -> str:
+    """Domain XML for ``spec``; ``disk_path`` is the new volume's path once it exists.
+
+    An imported or existing image is written in the format the user chose; a
+    qcow2 one also records ``image_chain`` (its backing chain as read and
+    confirmed) as the disk's <backingStore>, so libvirt reads no other file.
+    """
     variant = spec.os_variant
     root = ET.Element("domain", type=spec.domain_type or "qemu")
     _sub(root, "name", spec.name)
@@ -413,13 +469,10 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> s
     devices = _sub(root, "devices")
     disk_bus, cdrom_bus = _buses(spec)
     targets = _Targets()
-    if spec.source is InstallSource.IMPORT:
-        _disk(devices, "disk", spec.import_path,
-              spec.import_format or guess_format(spec.import_path), disk_bus,
-              targets.next(disk_bus))
-    elif spec.disk is DiskChoice.EXISTING:
-        _disk(devices, "disk", spec.disk_path, spec.disk_format or guess_format(spec.disk_path),
-              disk_bus, targets.next(disk_bus))
+    image = spec.existing_image
+    if image is not None:
+        _disk(devices, "disk", image[0], image[1], disk_bus, targets.next(disk_bus),
+              checked_image_chain(spec, image_chain))
     elif spec.disk is DiskChoice.NEW and disk_path:
         _disk(devices, "disk", disk_path, disk_format or "qcow2", disk_bus,
               targets.next(disk_bus))
@@ -458,11 +511,11 @@ def to_domain_xml(spec: VmSpec, disk_path: str = "", disk_format: str = "") -> s
 def disk_summary(spec: VmSpec) -> str:
     """One line saying what the machine's disk will be."""
     if spec.source is InstallSource.IMPORT:
-        return f"Imported image {spec.import_path}"
+        return f"Imported image {spec.import_path}, read as {spec.import_format or '?'}"
     if spec.disk is DiskChoice.NONE:
         return "No disk"
     if spec.disk is DiskChoice.EXISTING:
-        return f"Existing image {spec.disk_path}"
+        return f"Existing image {spec.disk_path}, read as {spec.disk_format or '?'}"
     return (f"New thin qcow2 volume {spec.volume_name}, {format_bytes(spec.disk_size)}, "
             f"in pool {spec.disk_pool}")
 

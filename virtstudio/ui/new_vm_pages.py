@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -80,12 +82,57 @@ def radio_group(parent: QWidget, choices: Iterable[tuple[object, str, str]]
     return group, buttons
 
 
+class ImageRows:
+    """An image file's format, its backing chain as read, and the names that must be typed.
+
+    The format is the user's word: the file name only preselects a choice they
+    see.  Widgets are named ``<prefix>Format``, ``<prefix>Chain`` and
+    ``<prefix>ConfirmName<i>``.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.format_combo = QComboBox(objectName=f"{prefix}Format")
+        self.format_combo.addItem("raw: the file's bytes are the disk, as they are", "raw")
+        self.format_combo.addItem("qcow2: a qcow2 image, which may read backing files",
+                                  "qcow2")
+        self.format_combo.setCurrentIndex(-1)
+        self.chain_label = QLabel(objectName=f"{prefix}Chain", wordWrap=True)
+        self.chain_label.setTextFormat(Qt.TextFormat.PlainText)  # file names from the image
+        self.confirm_form = QFormLayout()
+        self.confirm_edits: dict[str, QLineEdit] = {}
+
+    def add_to(self, page: FieldPage, form: QFormLayout, format_field: Field,
+               chain_field: Field) -> None:
+        page.add_row(form, "Format:", self.format_combo, format_field)
+        page.add_row(form, "Reads:", self.chain_label, chain_field)
+        form.addRow(self.confirm_form)
+
+    def show_confirm_fields(self, paths: tuple[str, ...], on_edit: Callable[[], None]) -> None:
+        """One field per backing file outside the pools, in which its name must be typed."""
+        if tuple(self.confirm_edits) == paths:
+            return
+        while self.confirm_form.rowCount():
+            self.confirm_form.removeRow(0)
+        self.confirm_edits = {}
+        for i, path in enumerate(paths):
+            edit = QLineEdit(objectName=f"{self.prefix}ConfirmName{i}")
+            edit.setPlaceholderText(f"type {Path(path).name} to read it")
+            edit.textChanged.connect(lambda _t: on_edit())
+            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
+                           "new machine read it:", wordWrap=True)
+            label.setTextFormat(Qt.TextFormat.PlainText)
+            self.confirm_form.addRow(label)
+            self.confirm_form.addRow(edit)
+            self.confirm_edits[path] = edit
+
+
 class SourcePage(FieldPage):
     def __init__(self, is_ready: Callable[[Field], bool]) -> None:
         super().__init__("Name and installation",
                          "Name the machine and say where its operating system comes from.",
-                         (Field.NAME, Field.ISO, Field.IMPORT, Field.KERNEL, Field.INITRD),
-                         is_ready)
+                         (Field.NAME, Field.ISO, Field.IMPORT, Field.IMPORT_FORMAT,
+                          Field.IMPORT_CHAIN, Field.KERNEL, Field.INITRD), is_ready)
         self.host_combo = QComboBox(objectName="hostCombo")
         self.host_status = plain_label(objectName="hostStatus", wordWrap=True)
         self.name_edit = QLineEdit(objectName="nameEdit")
@@ -105,6 +152,9 @@ class SourcePage(FieldPage):
                                      placeholderText="/var/lib/libvirt/images/disk.qcow2")
         self.import_volumes = QComboBox(objectName="importVolume")
         self.import_browse = QPushButton("Browse…", objectName="importBrowse")
+        self.import_image = ImageRows("import")
+        self.import_format = self.import_image.format_combo
+        self.import_chain = self.import_image.chain_label
         self.kernel_edit = QLineEdit(objectName="kernelPath", placeholderText="/path/to/vmlinuz")
         self.initrd_edit = QLineEdit(objectName="initrdPath",
                                      placeholderText="optional: /path/to/initrd.img")
@@ -131,6 +181,7 @@ class SourcePage(FieldPage):
         self.add_row(import_form, "Disk image:",
                      path_row(self.import_edit, self.import_volumes, self.import_browse),
                      Field.IMPORT)
+        self.import_image.add_to(self, import_form, Field.IMPORT_FORMAT, Field.IMPORT_CHAIN)
         pxe = QLabel("The machine boots from the network: give it a network with a PXE "
                      "server on the last page.", wordWrap=True)
         kernel = QWidget()
@@ -143,6 +194,10 @@ class SourcePage(FieldPage):
         for widget in self.source_pages.values():
             self.source_stack.addWidget(widget)
         self.source_buttons[InstallSource.ISO].setChecked(True)
+
+    @property
+    def import_confirm_edits(self) -> dict[str, QLineEdit]:
+        return self.import_image.confirm_edits
 
 
 class MachinePage(FieldPage):
@@ -172,7 +227,8 @@ class MachinePage(FieldPage):
 class StoragePage(FieldPage):
     def __init__(self, is_ready: Callable[[Field], bool]) -> None:
         super().__init__("Storage", "A new thin disk grows as the guest writes to it.",
-                         (Field.DISK_POOL, Field.DISK_SIZE, Field.DISK_PATH), is_ready)
+                         (Field.DISK_POOL, Field.DISK_SIZE, Field.DISK_PATH, Field.DISK_FORMAT,
+                          Field.DISK_CHAIN), is_ready)
         self.disk_group, self.disk_buttons = radio_group(self, [
             (DiskChoice.NEW, "Create a new disk (thin qcow2 volume)", "diskNew"),
             (DiskChoice.EXISTING, "Use an existing disk image", "diskExisting"),
@@ -187,6 +243,7 @@ class StoragePage(FieldPage):
                                    placeholderText="/var/lib/libvirt/images/disk.qcow2")
         self.disk_volumes = QComboBox(objectName="diskVolume")
         self.disk_browse = QPushButton("Browse…", objectName="diskBrowse")
+        self.existing_image = ImageRows("disk")
         size = QHBoxLayout()
         size.addWidget(self.size_edit, 1)
         size.addWidget(QLabel("GiB (or with a unit: 512M)"))
@@ -204,6 +261,7 @@ class StoragePage(FieldPage):
         self.add_row(existing_form, "Image:",
                      path_row(self.disk_edit, self.disk_volumes, self.disk_browse),
                      Field.DISK_PATH)
+        self.existing_image.add_to(self, existing_form, Field.DISK_FORMAT, Field.DISK_CHAIN)
         form.addRow(self.new_box)
         form.addRow(self.existing_box)
         self.disk_buttons[DiskChoice.NEW].setChecked(True)

@@ -3,7 +3,10 @@
 What the host can run is read on the host's worker (``machines.host_caps``);
 pools, networks and existing names come from the connection's entities.  The
 checks themselves are ``machines.new_vm.validate``: this module only fills
-widgets, reads them into a VmSpec and shows each field's message.
+widgets, reads them into a VmSpec and shows each field's message.  An imported
+or existing image's backing chain is read on the host's worker too, in the
+format the user chose (``machines.import_image``); Next stays off until it is
+shown and every backing file outside the pools has been named.
 """
 
 from __future__ import annotations
@@ -23,6 +26,12 @@ from virtstudio.core.signal import Signal as CoreSignal
 from virtstudio.core.units import format_bytes
 from virtstudio.machines.create import create_vm, host_context
 from virtstudio.machines.host_caps import HostFacts, discover
+from virtstudio.machines.import_image import (
+    chain_problem,
+    import_site,
+    review_import,
+    suggested_format,
+)
 from virtstudio.machines.new_vm import (
     DiskChoice,
     Field,
@@ -36,9 +45,16 @@ from virtstudio.machines.new_vm import (
     validate,
 )
 from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant, available_variants
+from virtstudio.storage.backing_chains import ChainReview, confirmed_by_name
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_model import HostRole
-from virtstudio.ui.new_vm_pages import DevicesPage, MachinePage, SourcePage, StoragePage
+from virtstudio.ui.new_vm_pages import (
+    DevicesPage,
+    ImageRows,
+    MachinePage,
+    SourcePage,
+    StoragePage,
+)
 from virtstudio.ui.plain_text import html
 
 _DOMAIN_TYPE_LABELS = {
@@ -78,10 +94,17 @@ class NewVmWizard(QWizard):
         self._watched: set[str] = set()
         self._facts_arrived = CoreSignal("host facts")
         relay(self._facts_arrived, self._on_facts, self)
-
         self.source_page = SourcePage(self._field_ok)
         self.machine_page = MachinePage(self._field_ok)
         self.storage_page = StoragePage(self._field_ok)
+        # The image file that becomes the disk: what was read (host, rows, path, format),
+        # the answer, and the rows it is shown in.
+        self._image_key: tuple[str, str, str, str] | None = None
+        self.image_review: ChainReview | str | None = None
+        self._image_shown_in: ImageRows = self.source_page.import_image
+        self._formats_picked: set[str] = set()  # the rows whose format the user picked
+        self._image_read = CoreSignal("image chain read")
+        relay(self._image_read, self._on_image_chain, self)
         self.devices_page = DevicesPage(self._field_ok)
         self.pages = (self.source_page, self.machine_page, self.storage_page, self.devices_page)
         for page in self.pages:
@@ -119,6 +142,12 @@ class NewVmWizard(QWizard):
         dev.bridge_combo.currentTextChanged.connect(self._revalidate)
         mach.vcpus_spin.valueChanged.connect(self._revalidate)
         dev.customize_check.toggled.connect(self._revalidate)
+        for rows, edit in ((src.import_image, src.import_edit),
+                           (disk.existing_image, disk.disk_edit)):
+            edit.textChanged.connect(lambda path, r=rows: self._suggest_format(r, path))
+            rows.format_combo.activated.connect(
+                lambda _i, r=rows: self._formats_picked.add(r.prefix))
+            rows.format_combo.currentIndexChanged.connect(self._revalidate)
         for group in (src.source_group, disk.disk_group, dev.net_group):
             group.buttonToggled.connect(lambda _b, on: on and self._revalidate())
         for combo, edit in ((src.iso_volumes, src.iso_edit), (src.import_volumes, src.import_edit),
@@ -132,6 +161,13 @@ class NewVmWizard(QWizard):
 
     def _name_edited(self, _text: str) -> None:
         self._name_typed = True
+
+    def _suggest_format(self, rows: ImageRows, path: str) -> None:
+        """Preselect the format the file name suggests, until the user picks one."""
+        if rows.prefix in self._formats_picked:
+            return
+        combo = rows.format_combo
+        combo.setCurrentIndex(combo.findData(suggested_format(path.strip())) if path else -1)
 
     def _volume_picked(self, combo: QComboBox, edit: QLineEdit) -> None:
         path = combo.currentData()
@@ -289,6 +325,7 @@ class NewVmWizard(QWizard):
         spec = VmSpec(
             name=src.name_edit.text().strip(), source=source,
             iso=src.iso_edit.text().strip(), import_path=src.import_edit.text().strip(),
+            import_format=src.import_format.currentData() or "",
             kernel=src.kernel_edit.text().strip(), initrd=src.initrd_edit.text().strip(),
             cmdline=src.cmdline_edit.text().strip(), os_variant=self._variant(),
             arch=mach.arch_combo.currentData() or "", machine=mach.machine_combo.currentText(),
@@ -297,6 +334,7 @@ class NewVmWizard(QWizard):
             vcpus=mach.vcpus_spin.value(), memory_mib=memory,
             disk=self._checked(disk.disk_buttons), disk_pool=disk.pool_combo.currentData() or "",
             disk_size=size, disk_path=disk.disk_edit.text().strip(),
+            disk_format=disk.existing_image.format_combo.currentData() or "",
             network=network,
             network_source=(dev.network_combo.currentData() or "" if network is
                             NetworkChoice.VIRTUAL else dev.bridge_combo.currentText().strip()),
@@ -320,6 +358,7 @@ class NewVmWizard(QWizard):
         else:
             self.problems = validate(spec, host_context(self.host, self.facts))
             self.problems.update(unreadable)
+            self._check_image_chain(spec)
         for page in self.pages:
             for field, label in page.error_labels.items():
                 text = self.problems.get(field, "")
@@ -328,6 +367,78 @@ class NewVmWizard(QWizard):
             page.completeChanged.emit()
         self.storage_page.volume_label.setText(spec.volume_name if spec.name else "")
         self.devices_page.summary.setText(self._summary(spec))
+
+    # ---- an imported or existing image's backing chain -----------------------------------
+
+    def _image_rows(self, spec: VmSpec) -> tuple[ImageRows, Field, Field, Field] | None:
+        """The rows showing the image the disk will be, and their path, format, chain fields."""
+        if spec.source is InstallSource.IMPORT:
+            return (self.source_page.import_image, Field.IMPORT, Field.IMPORT_FORMAT,
+                    Field.IMPORT_CHAIN)
+        if spec.disk is DiskChoice.EXISTING:
+            return (self.storage_page.existing_image, Field.DISK_PATH, Field.DISK_FORMAT,
+                    Field.DISK_CHAIN)
+        return None
+
+    def _check_image_chain(self, spec: VmSpec) -> None:
+        """Read the chain of the image as chosen (once per choice) and say what it still needs."""
+        found = self._image_rows(spec)
+        image = spec.existing_image
+        if found is None or image is None or self.host is None:
+            self._forget_image_chain()
+            return
+        rows, path_field, format_field, chain_field = found
+        if path_field in self.problems or format_field in self.problems:
+            self._forget_image_chain()  # nothing to read
+            return
+        key = (self.host.uri, rows.prefix, image[0], image[1])
+        if key != self._image_key:
+            self._read_image_chain(self.host, rows, key)
+        problem = chain_problem(self.image_review, self.confirmed_image())
+        if problem:
+            self.problems[chain_field] = problem
+
+    def _forget_image_chain(self) -> None:
+        if self._image_key is None:
+            return
+        self._image_key = self.image_review = None
+        for rows in (self.source_page.import_image, self.storage_page.existing_image):
+            rows.chain_label.clear()
+            rows.show_confirm_fields((), self._revalidate)
+
+    def _read_image_chain(self, host: HostConnection, rows: ImageRows,
+                          key: tuple[str, str, str, str]) -> None:
+        self._forget_image_chain()
+        self._image_key, self._image_shown_in = key, rows
+        self._show_image_chain()
+        site = import_site(host.uri, list(host.pools.values()))
+        future = host.call(review_import, key[2], key[3], site)
+        future.add_done_callback(lambda f: self._image_read.emit(key, f))
+
+    def _on_image_chain(self, key: tuple[str, str, str, str],
+                        future: Future[ChainReview]) -> None:
+        if key != self._image_key:
+            return  # another image or format was chosen meanwhile
+        try:
+            self.image_review = future.result()
+        except Exception as exc:
+            self.image_review = describe(exc).message
+        self._show_image_chain()
+        self._revalidate()
+
+    def _show_image_chain(self) -> None:
+        rows, review = self._image_shown_in, self.image_review
+        if isinstance(review, ChainReview):
+            rows.chain_label.setText("\n".join(f"• {line}" for line in review.lines()))
+        else:  # the field's message says it is being read, or why it could not be
+            rows.chain_label.clear()
+        outside = review.outside if isinstance(review, ChainReview) else ()
+        rows.show_confirm_fields(outside, self._revalidate)
+
+    def confirmed_image(self) -> set[str]:
+        """The backing files outside the pools whose names the user typed."""
+        return {path for path, edit in self._image_shown_in.confirm_edits.items()
+                if confirmed_by_name(edit.text(), path)}
 
     def _show_choices(self, spec: VmSpec) -> None:
         src, disk = self.source_page, self.storage_page
@@ -360,9 +471,11 @@ class NewVmWizard(QWizard):
         if self.host is None or self.facts is None or self.problems:
             return
         spec, _ = self.spec()
+        review = self.image_review if isinstance(self.image_review, ChainReview) else None
         try:
             self.job = create_vm(self.runner, self.host, spec,
-                                 host_context(self.host, self.facts))
+                                 host_context(self.host, self.facts),
+                                 image_chain=review, confirmed=self.confirmed_image())
         except VirtStudioError as exc:
             self.source_page.host_status.setText(exc.message)
             return
