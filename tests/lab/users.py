@@ -101,27 +101,35 @@ def interpreter_binds() -> list[tuple[str, str]]:
     return [(str(closed[0]), str(closed[1]))] if closed else []
 
 
-# Fixed text; folders come as positional arguments, never as shell text.
+# Fixed text; paths come as positional arguments, never as shell text.  First the
+# (closed folder, entry) pairs, then the (file, over this file) pairs.
 _SHOW_THEN_RUN = (
     'set -e; stage="$1"; shift; '
     'while [ "$1" != "--" ]; do '
     'mount --bind "$2" "$stage"; mount -t tmpfs -o mode=0755 vstest "$1"; '
-    'mkdir -p "$2"; mount --move "$stage" "$2"; shift 2; done; shift; exec "$@"')
+    'mkdir -p "$2"; mount --move "$stage" "$2"; shift 2; done; shift; '
+    'while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"')
 
 
 def run_as(user: LabUser, argv: Sequence[str], *, env: dict[str, str] | None = None,
-           binds: Sequence[tuple[str, str]] = (), input: str | None = None,
-           timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` as ``user`` (``runuser``), with ``binds`` made visible to it only."""
+           binds: Sequence[tuple[str, str]] = (), file_binds: Sequence[tuple[str, str]] = (),
+           input: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` as ``user`` (``runuser``) in a mount namespace of its own when asked.
+
+    ``binds`` are (closed folder, entry in it) to show; ``file_binds`` (source,
+    target) put a file (a daemon's socket) over another, for this command only.
+    """
     command = ["runuser", "-u", user.name, "--", *user_env(user, **(env or {})), *argv]
-    if binds:
+    stage = ""
+    if binds or file_binds:
         stage = tempfile.mkdtemp(prefix="vstest-stage-")
-        flat = [arg for pair in binds for arg in pair]
+        folders = [arg for pair in binds for arg in pair]
+        files = [arg for pair in file_binds for arg in pair]
         command = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                   _SHOW_THEN_RUN, "sh", stage, *flat, "--", *command]
+                   _SHOW_THEN_RUN, "sh", stage, *folders, "--", *files, "--", *command]
     try:
         return subprocess.run(command, input=input, capture_output=True, text=True,
                               timeout=timeout)
     finally:
-        if binds:
+        if stage:
             os.rmdir(stage)
