@@ -136,6 +136,16 @@ def test_a_mounted_device_is_refused_even_with_wipe(loop_device, tmp_path):
     assert "ext4" in signatures(loop_device)
 
 
+def test_a_physical_volume_of_a_group_is_refused_even_with_wipe(make_loop_device):
+    device = make_loop_device()
+    subprocess.run(["vgcreate", "--yes", "vstesthelpertaken", device], check=True,
+                   capture_output=True)
+    code, answer = helper({"op": "create_partition_table",
+                           "args": {"device": device, "label": "gpt", "wipe": True}})
+    assert code == 1 and "volume group vstesthelpertaken" in answer["error"], answer
+    assert "LVM2_member" in signatures(device)
+
+
 def test_a_taken_volume_group_name_wipes_nothing(make_loop_device):
     other, device = make_loop_device(), make_loop_device()
     subprocess.run(["vgcreate", "--yes", "vstesthelpertaken", other], check=True,

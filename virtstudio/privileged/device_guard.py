@@ -151,6 +151,19 @@ def _dev_number(name: str) -> int | None:
         return None
 
 
+def _volume_group_of(path: str) -> str:
+    """The volume group ``path`` is a physical volume of, or "" (LVM's own report)."""
+    if shutil.which("pvs") is None:
+        return ""
+    out = _tool(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name", path])
+    try:
+        rows = [row for block in json.loads(out or "{}").get("report", [])
+                for row in block.get("pv", [])]
+    except (ValueError, AttributeError):
+        return ""
+    return next((_plain(r["vg_name"]) for r in rows if r.get("vg_name")), "")
+
+
 def _open_exclusive(path: str) -> str:
     """The kernel's own answer: a block device opened O_EXCL fails while anything claims it."""
     try:
@@ -196,6 +209,11 @@ def inspect_device(path: str) -> DeviceFindings:
     for kind in _blkid_signatures(path):
         if kind.lower() not in {k.lower() for k in kinds}:
             kinds.append(kind)
+    if "lvm2_member" in {k.lower() for k in kinds}:
+        group = _volume_group_of(path)
+        if group:
+            # Erasing one physical volume breaks the whole group: never by a wipe flag.
+            busy.append(f"it is a physical volume of the volume group {group}")
     signatures = [_describe(kind) for kind in kinds]
     children = _children(name)
     if children:
