@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -55,6 +56,11 @@ class DropConfirmDialog(QDialog):
         self.name_edit = QLineEdit(default_name, objectName="dropName")
         self.size_edit = QLineEdit(objectName="dropSize")
         self.writes = QLabel(objectName="dropWrites", wordWrap=True)
+        # A device that carries something is erased only after its name is typed here.
+        self.type_label = QLabel(objectName="dropTypeLabel", wordWrap=True)
+        self.type_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.type_edit = QLineEdit(objectName="dropTypeDevice")
+        self.type_edit.textChanged.connect(self._update_go)
         self.error = QLabel(objectName="dropError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
@@ -70,6 +76,8 @@ class DropConfirmDialog(QDialog):
         layout.addLayout(self.form)
         layout.addWidget(QLabel("<b>This will write:</b>"))
         layout.addWidget(self.writes)
+        layout.addWidget(self.type_label)
+        layout.addWidget(self.type_edit)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.kind_combo.currentIndexChanged.connect(self._replan)
@@ -106,10 +114,21 @@ class DropConfirmDialog(QDialog):
             self.writes.setText("<ul>" + "".join(f"<li>{escape(line, quote=False)}</li>"
                                                  for line in plan.writes) + "</ul>")
             self.go_button.setText(plan.verb)
-        self.go_button.setEnabled(self.plan is not None)
+        wanted = self.plan.type_to_confirm if self.plan is not None else ""
+        self.type_label.setText(f"Type {wanted} to erase what it holds:" if wanted else "")
+        self.type_label.setVisible(bool(wanted))
+        self.type_edit.setVisible(bool(wanted))
+        self._update_go()
+
+    def _confirmed(self) -> bool:
+        wanted = self.plan.type_to_confirm if self.plan is not None else ""
+        return self.plan is not None and (not wanted or self.type_edit.text() == wanted)
+
+    def _update_go(self, *_: object) -> None:
+        self.go_button.setEnabled(self._confirmed())
 
     def accept(self) -> None:
-        if self.plan is None:
+        if self.plan is None or not self._confirmed():
             return
         self.job = self.plan.submit(self._runner)
         super().accept()
