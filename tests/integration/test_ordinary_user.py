@@ -64,11 +64,38 @@ def look():
     if not ready and ticks[0] < 240:
         QTimer.singleShot(250, look)
         return
-    print("RESULT " + json.dumps({
+    result = {
         "uris": uris, "names": names, "first_run": first,
         "heading": win.first_run.heading.text(), "body": win.first_run.body.text(),
-        "root_banner": win.root_banner.isVisible(), "title": win.windowTitle()}))
-    app.quit()
+        "root_banner": win.root_banner.isVisible(), "title": win.windowTitle()}
+    walk(win, result)
+
+def walk(win, result):
+    # Every page a user can open: each host's sections, then the sandboxes; a page
+    # that fails prints its traceback on stderr, which the test reads.
+    model, steps = win.host_model, []
+    for row in range(model.rowCount()):
+        host = model.index(row, 0)
+        steps.append(host)
+        steps += [model.index(r, 0, host) for r in range(model.rowCount(host))]
+    texts = []
+
+    def step():
+        if steps:
+            win.host_view.setCurrentIndex(steps.pop(0))
+            QTimer.singleShot(1500, step)
+            return
+        if win.local_list.count():
+            win.local_list.setCurrentRow(0)
+        QTimer.singleShot(1500, finish)
+
+    def finish():
+        from PySide6.QtWidgets import QLabel
+        result["labels"] = [w.text() for w in win.findChildren(QLabel) if w.isVisible()]
+        print("RESULT " + json.dumps(result))
+        app.quit()
+
+    step()
 
 QTimer.singleShot(300, look)
 sys.exit(entry.main(["--no-autoconnect"]))
