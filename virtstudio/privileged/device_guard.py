@@ -36,15 +36,19 @@ class DeviceFindings:
     signatures: tuple[str, ...] = ()
 
 
-def _tool(argv: list[str]) -> str:
+def _tool(argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
+    """(exit code, output) of a probe; a code outside ``ok`` refuses (fail closed)."""
     if shutil.which(argv[0]) is None:
-        raise VirtStudioError(f"{argv[0]} is not installed (Debian package util-linux); "
-                              "the device cannot be checked, so nothing was changed.")
+        raise VirtStudioError(f"{argv[0]} is not installed; the device cannot be checked, so "
+                              "nothing was changed.")
     done = subprocess.run(argv, capture_output=True, timeout=_TOOL_TIMEOUT)
     if len(done.stdout) > MAX_TOOL_OUTPUT:
         raise VirtStudioError(f"{argv[0]} said more about the device than a device holds; "
                               "nothing was changed.")
-    return done.stdout.decode("utf-8", "replace") if done.returncode in (0, 2) else ""
+    if done.returncode not in ok:
+        raise VirtStudioError(f"{argv[0]} could not read {argv[-1]}, so it cannot be checked; "
+                              "nothing was changed.", done.stderr.decode("utf-8", "replace"))
+    return done.returncode, done.stdout.decode("utf-8", "replace")
 
 
 def _plain(text: object) -> str:
@@ -54,7 +58,7 @@ def _plain(text: object) -> str:
 
 
 def _wipefs_signatures(path: str) -> list[str]:
-    out = _tool(["wipefs", "--no-act", "--json", path])
+    _, out = _tool(["wipefs", "--no-act", "--json", path])
     if not out.strip():
         return []
     try:
@@ -72,9 +76,10 @@ def _wipefs_signatures(path: str) -> list[str]:
 
 
 def _blkid_signatures(path: str) -> list[str]:
-    if shutil.which("blkid") is None:
-        return []
-    out = _tool(["blkid", "-p", "-o", "export", path])
+    # blkid -p: 0 found, 2 nothing found, 8 several candidates (still a signature).
+    code, out = _tool(["blkid", "-p", "-o", "export", path], ok=(0, 2, 8))
+    if code == 8:
+        return ["several signatures (blkid cannot tell which)"]
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     return [_plain(values[key]) for key in ("TYPE", "PTTYPE") if values.get(key)]
 
@@ -155,7 +160,8 @@ def _volume_group_of(path: str) -> str:
     """The volume group ``path`` is a physical volume of, or "" (LVM's own report)."""
     if shutil.which("pvs") is None:
         return ""
-    out = _tool(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name", path])
+    _, out = _tool(["pvs", "--reportformat", "json", "-o", "pv_name,vg_name", path],
+                   ok=(0, 5))
     try:
         rows = [row for block in json.loads(out or "{}").get("report", [])
                 for row in block.get("pv", [])]
