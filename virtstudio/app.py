@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from virtstudio.core.errors import VirtStudioError
     from virtstudio.core.inventory import Inventory
     from virtstudio.core.jobs import JobRunner
-    from virtstudio.core.local_probe import LOCAL_SYSTEM_URI, probe_local_libvirtd
+    from virtstudio.core.local_probe import LocalAccess, probe_local_access
     from virtstudio.core.runtime import tune_gc, tune_thread_switching
     from virtstudio.network.host_links import HostNetwork
     from virtstudio.network.nic_vlan import NicVlanApplier
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         except VirtStudioError as exc:
             window.statusBar().showMessage(exc.message)
 
+    # The app needs no root: only the privileged helper does, one change at a time.
+    window.root_banner.setVisible(os.geteuid() == 0)
     # Shown first: a status message set on a hidden window ends up under the summary.
     window.restore_layout()
     window.show()
@@ -106,18 +108,25 @@ def main(argv: list[str] | None = None) -> int:
 
         answered = Signal("local libvirtd answered")
 
-        def on_probe(ok: bool) -> None:
-            if ok:
-                inventory.add(LOCAL_SYSTEM_URI)
+        def on_probe(access: LocalAccess) -> None:
+            if access.uri is not None:
+                inventory.add(access.uri)
+            if access.is_system:
                 window.statusBar().showMessage("Connected to the local libvirt daemon.", 5000)
+            elif access.uri is not None:
+                window.statusBar().showMessage(
+                    "No access to the system libvirt daemon: showing your own machines "
+                    f"({access.uri}).", 15000)
             else:
                 window.statusBar().showMessage(
                     "No local libvirt daemon answered: showing the demo host.", 15000)
                 add_demo()
+            if not access.is_system and os.geteuid() != 0:
+                window.show_first_run(access)
 
         relay(answered, on_probe, window)
         window.statusBar().showMessage("Looking for a local libvirt daemon…")
-        probe_local_libvirtd(LOCAL_SYSTEM_URI, answered.emit)
+        probe_local_access(answered.emit)
 
     if args.screenshot:
         _schedule_screenshot(window, inventory, Path(args.screenshot))

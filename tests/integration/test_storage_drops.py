@@ -110,12 +110,46 @@ def test_loop_device_dropped_becomes_a_disk_pool_and_a_cancelled_drop_writes_not
                     timeout=10000)
     assert pool_named(window, name).pool_type == "disk"
 
-    # The same disk dropped again is refused: it has a partition table now.
+    # The same disk dropped again names the partition table it erases, and Go waits
+    # until the user has typed the device's name.
     assert drop(window.storage_page, device_mime(window, loop, qtbot))
     again = dialogs[-1]
-    assert "gpt partition table; nothing was changed" in again.error.text()
+    again.choose("lvm-thin")
+    assert again.error.text() == ""
+    assert f"Erased first: the gpt partition table, on {loop}" in \
+        again.writes.text()
+    assert again.type_edit.isVisibleTo(again) and not again.go_button.isEnabled()
+    qtbot.keyClicks(again.type_edit, loop[:-1])
     assert not again.go_button.isEnabled()
+    again.type_edit.setText(loop)
+    assert again.go_button.isEnabled()
     again.reject()
+    assert "PTTYPE=gpt" in blkid(loop)
+
+
+def test_a_formatted_disk_is_erased_only_after_its_name_is_typed(
+        storage_window, qtbot, make_loop, pool_names):  # noqa: F811
+    window, _conn, dialogs = storage_window
+    loop = make_loop(64 * MiB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", loop], check=True, capture_output=True)
+    name = f"vstest-wipe-{os.getpid()}"
+    pool_names.append(name)
+    assert drop(window.storage_page, device_mime(window, loop, qtbot))
+    dialog = dialogs[-1]
+    dialog.choose("disk")
+    dialog.name_edit.setText(name)
+    assert f"Erased first: the ext4 signature (a file system or volume), on {loop}" in \
+        dialog.writes.text()
+    assert dialog.type_label.text() == f"Type {loop} to erase what it holds:"
+    assert not dialog.go_button.isEnabled()
+    dialog.accept()  # Go without the name typed does nothing
+    assert dialog.job is None and "TYPE=ext4" in blkid(loop)
+    qtbot.keyClicks(dialog.type_edit, loop)
+    go(qtbot, dialog)
+    found = blkid(loop)
+    assert "PTTYPE=gpt" in found and "ext4" not in found
+    qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
+                    timeout=10000)
 
 
 def test_devices_in_use_bad_sizes_and_names_are_refused(storage_window, qtbot, make_loop,  # noqa: F811

@@ -14,6 +14,7 @@ from typing import Any
 
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.network.host_links import HostNetwork, validate_ifname, validate_vlan_id
+from virtstudio.privileged.device_guard import guard_devices, is_partition
 from virtstudio.storage import lvm, partitions, thin
 
 _DEVICE_RE = re.compile(r"/dev/(loop\d+|sd[a-z]{1,2}\d*|vd[a-z]{1,2}\d*|xvd[a-z]{1,2}\d*"
@@ -101,6 +102,9 @@ def _devices(value: Any) -> list[str]:
 
 
 NETNS = {"netns": _netns}
+# Operations that write a device take this: the user typed the device's name to agree
+# that what it carries is erased.  Without it a device with any signature is refused.
+WIPE = {"wipe": _flag}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,25 @@ class Operation:
     required: dict[str, Checker]
     optional: dict[str, Checker]
     action: Callable[[dict[str, Any]], Any]
+    # Arguments naming devices this operation writes; the helper inspects each itself.
+    writes_devices: tuple[str, ...] = ()
+    # Checks that must pass before any device is wiped, so a refusal changes nothing.
+    precheck: Callable[[dict[str, Any]], None] | None = None
+
+
+def _volume_group_is_new(args: dict[str, Any]) -> None:
+    try:
+        lvm.vg_free(args["name"])
+    except VirtStudioError:
+        return
+    raise VirtStudioError(f"A volume group called {args['name']} exists already; nothing was "
+                          "changed.")
+
+
+def _whole_disk(args: dict[str, Any]) -> None:
+    if is_partition(args["device"]):
+        raise VirtStudioError(f"{args['device']} is a partition; a partition table goes on a "
+                              "whole disk. Nothing was changed.")
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -135,8 +158,9 @@ OPERATIONS: dict[str, Operation] = {
         {"name": _ifname}, {"confirmed": _flag, **NETNS},
         lambda a: _net(a).delete(a["name"], confirmed=a.get("confirmed", False))),
     "create_volume_group": Operation(
-        {"name": _lvm_name, "devices": _devices}, {},
-        lambda a: lvm.create_volume_group(a["name"], a["devices"])),
+        {"name": _lvm_name, "devices": _devices}, WIPE,
+        lambda a: lvm.create_volume_group(a["name"], a["devices"]),
+        writes_devices=("devices",), precheck=_volume_group_is_new),
     "create_thin_pool": Operation(
         {"vg": _lvm_name, "name": _lvm_name, "size": _size}, {},
         lambda a: lvm.create_thin_pool(a["vg"], a["name"], a["size"])),
@@ -150,8 +174,9 @@ OPERATIONS: dict[str, Operation] = {
         {"vg": _lvm_name, "origin": _lvm_name, "name": _lvm_name}, {},
         lambda a: lvm.snapshot_thin_volume(a["vg"], a["origin"], a["name"])),
     "create_partition_table": Operation(
-        {"device": _device, "label": _label}, {},
-        lambda a: partitions.create_partition_table(a["device"], a["label"])),
+        {"device": _device, "label": _label}, WIPE,
+        lambda a: partitions.create_partition_table(a["device"], a["label"]),
+        writes_devices=("device",), precheck=_whole_disk),
     "set_thin_autoextend": Operation(
         {"vg": _lvm_name, "pool": _lvm_name, "threshold": _percent, "percent": _percent}, {},
         lambda a: thin.set_autoextend(a["vg"], a["pool"], a["threshold"], a["percent"])),
@@ -183,6 +208,21 @@ def check_request(request: Any) -> tuple[str, dict[str, Any]]:
     return op, checked
 
 
+def _device_paths(spec: Operation, args: dict[str, Any]) -> list[str]:
+    paths: list[str] = []
+    for key in spec.writes_devices:
+        value = args[key]
+        paths.extend(value if isinstance(value, list) else [value])
+    return paths
+
+
 def perform(request: Any) -> Any:
+    """Check the request, re-check every device it writes, then run it."""
     op, args = check_request(request)
-    return OPERATIONS[op].action(args)
+    spec = OPERATIONS[op]
+    paths = _device_paths(spec, args)
+    if spec.precheck is not None:
+        spec.precheck(args)
+    if paths:
+        guard_devices(paths, wipe=args.get("wipe", False))
+    return spec.action(args)

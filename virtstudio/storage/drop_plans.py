@@ -45,6 +45,8 @@ class DropPlan:
     cancellable: bool = False
     reads: tuple[str, ...] = ()  # the files that will be read, when that matters
     confirm_names: tuple[str, ...] = ()  # files the user confirms by typing their names
+    # When set, Go stays off until the user has typed exactly this (a device to be erased).
+    type_to_confirm: str = ""
 
     def missing_confirmations(self, confirmed: Collection[str]) -> tuple[str, ...]:
         return tuple(path for path in self.confirm_names if path not in confirmed)
@@ -88,6 +90,32 @@ def _define_and_start(host: HostConnection, spec: PoolSpec, job: Job) -> None:
 
 # ---- a free disk becomes an LVM thin pool ---------------------------------------------
 
+# Reasons host_devices gives for a device that only carries something a wipe erases;
+# every other reason (mounted, swap, held, root, read-only) refuses the drop.
+_ERASABLE = ("holds a ", "has a ", "has partitions")
+
+
+def _erased_on(device: BlockDevice) -> str:
+    """What writing ``device`` erases first ("" when it is blank); refuses a busy device."""
+    if not device.in_use:
+        return ""
+    if device.mountpoints or not device.in_use.startswith(_ERASABLE):
+        raise VirtStudioError(f"{device.path} {device.in_use}; nothing was changed.")
+    if device.fstype:
+        return f"the {device.fstype} signature (a file system or volume)"
+    if device.partitions:
+        return f"its partition table and partitions ({', '.join(device.partitions)})"
+    if device.in_use.startswith("has a "):
+        return "the " + device.in_use.removeprefix("has a ")
+    return f"what it holds ({device.in_use})"
+
+
+def _erase_line(device: BlockDevice, erased: str) -> tuple[str, ...]:
+    if not erased:
+        return ()
+    return (f"Erased first: {erased}, on {device.describe()}. Type {device.path} below "
+            "to agree",)
+
 def max_thin_pool_size(device_size: int) -> int:
     """The largest thin pool that fits on a new volume group on one device.
 
@@ -107,8 +135,7 @@ def plan_lvm_thin_pool(host: HostConnection, device: BlockDevice, vg: str,
                        size: int | None = None, thin_pool: str = "thinpool") -> DropPlan:
     """VG on ``device``, a thin pool in it, and a libvirt logical pool over the VG."""
     _local_host(host, device.path)
-    if device.in_use:
-        raise VirtStudioError(f"{device.path} {device.in_use}; nothing was changed.")
+    erased = _erased_on(device)
     lvm.validate_name(vg, "volume group")
     lvm.validate_name(thin_pool, "thin pool")
     problem = check_pool_spec(PoolSpec("logical", vg, source_name=vg), _pool_names(host))
@@ -121,7 +148,7 @@ def plan_lvm_thin_pool(host: HostConnection, device: BlockDevice, vg: str,
         raise VirtStudioError(f"A {format_bytes(size)} thin pool does not fit on "
                               f"{device.path}: at most {format_bytes(fits)}.")
     spec = PoolSpec("logical", vg, source_name=vg)
-    writes = (
+    writes = (*_erase_line(device, erased),
         f"LVM physical volume metadata on {device.describe()}: everything on it is lost",
         f"Volume group {vg} on {device.path}",
         f"Thin pool {vg}/{thin_pool} of {format_bytes(size)}; thin volumes in it may "
@@ -131,14 +158,15 @@ def plan_lvm_thin_pool(host: HostConnection, device: BlockDevice, vg: str,
 
     def work(job: Job) -> None:
         job.report(0.1, f"Creating volume group {vg} on {device.path}")
-        run_privileged("create_volume_group", name=vg, devices=[device.path])
+        run_privileged("create_volume_group", name=vg, devices=[device.path],
+                       wipe=bool(erased))
         job.report(0.4, f"Creating thin pool {vg}/{thin_pool}")
         run_privileged("create_thin_pool", vg=vg, name=thin_pool, size=size)
         job.report(0.7, f"Adding the libvirt pool {vg}")
         _define_and_start(host, spec, job)
 
     return DropPlan(f"Make LVM thin pool on {device.path}", writes, "Create Thin Pool", work,
-                    host.name, device.path)
+                    host.name, device.path, type_to_confirm=device.path if erased else "")
 
 
 # ---- a free disk becomes a disk pool --------------------------------------------------
@@ -147,15 +175,14 @@ def plan_disk_pool(host: HostConnection, device: BlockDevice, name: str,
                    label: str = "gpt") -> DropPlan:
     """A new partition table on ``device`` and a libvirt disk pool whose volumes are partitions."""
     _local_host(host, device.path)
-    if device.in_use:
-        raise VirtStudioError(f"{device.path} {device.in_use}; nothing was changed.")
+    erased = _erased_on(device)
     if device.kind == "part":
         raise VirtStudioError(f"{device.path} is a partition: a disk pool needs a whole disk.")
     spec = PoolSpec("disk", name, source_device=device.path, source_format=label)
     problem = check_pool_spec(spec, _pool_names(host))
     if problem:
         raise VirtStudioError(problem)
-    writes = (
+    writes = (*_erase_line(device, erased),
         f"A new {label.upper()} partition table on {device.describe()}: everything on it "
         "is lost",
         f"libvirt storage pool {name} (disk): each volume made in it is a partition",
@@ -163,12 +190,13 @@ def plan_disk_pool(host: HostConnection, device: BlockDevice, name: str,
 
     def work(job: Job) -> None:
         job.report(0.2, f"Writing a {label} partition table on {device.path}")
-        run_privileged("create_partition_table", device=device.path, label=label)
+        run_privileged("create_partition_table", device=device.path, label=label,
+                       wipe=bool(erased))
         job.report(0.6, f"Adding the libvirt pool {name}")
         _define_and_start(host, spec, job)
 
     return DropPlan(f"Make disk pool on {device.path}", writes, "Create Disk Pool", work,
-                    host.name, device.path)
+                    host.name, device.path, type_to_confirm=device.path if erased else "")
 
 
 # ---- a folder becomes a dir pool ------------------------------------------------------

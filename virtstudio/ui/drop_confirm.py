@@ -70,6 +70,11 @@ class DropConfirmDialog(QDialog):
         self.confirm_form = QFormLayout()
         self.confirm_edits: dict[str, QLineEdit] = {}
         self.error = plain_label(objectName="dropError", wordWrap=True)
+        # A device that carries something is erased only after its name is typed here.
+        self.type_label = QLabel(objectName="dropTypeLabel", wordWrap=True)
+        self.type_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.type_edit = QLineEdit(objectName="dropTypeDevice")
+        self.type_edit.textChanged.connect(self._update_go)
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
         self.form.addRow("Make:", self.kind_combo)
@@ -87,6 +92,8 @@ class DropConfirmDialog(QDialog):
         layout.addWidget(self.reads_title)
         layout.addWidget(self.reads)
         layout.addLayout(self.confirm_form)
+        layout.addWidget(self.type_label)
+        layout.addWidget(self.type_edit)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.kind_combo.currentIndexChanged.connect(self._replan)
@@ -128,6 +135,10 @@ class DropConfirmDialog(QDialog):
         self.reads_title.setVisible(bool(reads))
         self.reads.setVisible(bool(reads))
         self._show_confirm_fields(self.plan.confirm_names if self.plan is not None else ())
+        wanted = self.plan.type_to_confirm if self.plan is not None else ""
+        self.type_label.setText(f"Type {wanted} to erase what it holds:" if wanted else "")
+        self.type_label.setVisible(bool(wanted))
+        self.type_edit.setVisible(bool(wanted))
         self._update_go()
 
     def _show_confirm_fields(self, paths: tuple[str, ...]) -> None:
@@ -152,12 +163,18 @@ class DropConfirmDialog(QDialog):
         return {path for path, edit in self.confirm_edits.items()
                 if confirmed_by_name(edit.text(), path)}
 
+    def _confirmed(self) -> bool:
+        """Every file to read named, and the device to erase typed, where asked."""
+        if self.plan is None or self.plan.missing_confirmations(self.confirmed()):
+            return False
+        wanted = self.plan.type_to_confirm
+        return not wanted or self.type_edit.text() == wanted
+
     def _update_go(self, *_: object) -> None:
-        self.go_button.setEnabled(self.plan is not None and not self.plan.missing_confirmations(
-            self.confirmed()))
+        self.go_button.setEnabled(self._confirmed())
 
     def accept(self) -> None:
-        if self.plan is None or self.plan.missing_confirmations(self.confirmed()):
+        if self.plan is None or not self._confirmed():
             return
         try:
             self.job = self.plan.submit(self._runner, self.confirmed())

@@ -40,6 +40,7 @@ from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.core.local_probe import LocalAccess
 from virtstudio.machines.groups import Groups, groups_of, save_groups
 from virtstudio.network.host_links import HostNetwork
 from virtstudio.sandbox.manager import SandboxManager
@@ -53,6 +54,7 @@ from virtstudio.ui.console_wall import ConsoleWall
 from virtstudio.ui.delete_dialog import DeleteVmDialog, PlanRequests
 from virtstudio.ui.details_pane import DetailsPane
 from virtstudio.ui.error_dialog import error_box
+from virtstudio.ui.first_run_page import FirstRunPage, root_banner
 from virtstudio.ui.host_model import HostRole, HostTreeModel
 from virtstudio.ui.icons import app_icon, icon
 from virtstudio.ui.jobs_panel import JobsPanel
@@ -198,6 +200,8 @@ class MainWindow(QMainWindow):
             "QLabel#demoBanner { background: #fff4ce; color: #5c4400; padding: 6px 10px;"
             " border-bottom: 1px solid #e0c46c; }")
         layout.addWidget(self.demo_banner)
+        self.root_banner = root_banner()
+        layout.addWidget(self.root_banner)
 
         outer = QSplitter(Qt.Orientation.Horizontal)
         outer.setObjectName("outerSplitter")
@@ -332,6 +336,11 @@ class MainWindow(QMainWindow):
         self.host_message.setWordWrap(True)
         self.pages.addWidget(self.host_message)
 
+        self.first_run = FirstRunPage()
+        self.first_run.dismissed.connect(self._leave_first_run)
+        self.host_view.pressed.connect(self._leave_first_run)
+        self.pages.addWidget(self.first_run)
+
         outer.addWidget(self.pages)
         outer.setStretchFactor(0, 0)
         outer.setStretchFactor(1, 1)
@@ -450,6 +459,8 @@ class MainWindow(QMainWindow):
     def _on_host_section_changed(self, index: QModelIndex, _previous: object = None) -> None:
         if self.pages.currentWidget() is self.wall and self.wall_action.isChecked():
             return  # the wall stays until the user leaves it
+        if self.pages.currentWidget() is self.first_run:
+            return  # so does the first-run page: hosts coming in do not hide it
         if index.isValid():
             self.local_list.clearSelection()
         elif self.pages.currentWidget() is self.sandbox_panel:
@@ -475,6 +486,16 @@ class MainWindow(QMainWindow):
             self.pages.setCurrentWidget(self.network_page)
         else:
             self.pages.setCurrentWidget(self.vm_page)
+
+    def show_first_run(self, access: LocalAccess) -> None:
+        """Say why only the session daemon (or none) is open, and how to get system access."""
+        self.first_run.show_access(access)
+        self.pages.setCurrentWidget(self.first_run)
+
+    def _leave_first_run(self, *_: object) -> None:
+        if self.pages.currentWidget() is self.first_run:
+            self.pages.setCurrentWidget(self.vm_page)
+            self._on_host_section_changed(self.host_view.currentIndex())
 
     def _on_pool_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         pool = self.pool_model.pool_at(current.row()) if current.isValid() else None

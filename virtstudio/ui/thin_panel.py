@@ -7,6 +7,7 @@ the privileged helper.
 
 from __future__ import annotations
 
+import os
 import threading
 import xml.etree.ElementTree as ET
 
@@ -160,7 +161,10 @@ class ThinPanel(QWidget):
                 settings = {u.pool: read_autoextend(vg, u.pool) for u in usage}
                 self._read.emit(seq, vg, usage, settings, lvm.thin_volumes(vg), "")
             except Exception as exc:
-                self._read.emit(seq, vg, [], {}, [], describe(exc).message)
+                message = describe(exc).message
+                if os.geteuid() != 0:  # LVM's tools report only to root
+                    message = f"this needs administrator rights ({message})"
+                self._read.emit(seq, vg, [], {}, [], message)
 
         threading.Thread(target=read, name="thin pools", daemon=True).start()
 
