@@ -59,9 +59,11 @@ def running_guest(request, lab_images, second_daemon):
         dom.create()
         wait_for_prompt(dom, BOOT_S)
 
-    off_gui_thread(boot)
-    yield name
-    off_gui_thread(_remove_everywhere, name, [SYSTEM_URI, second_daemon.uri])
+    try:
+        off_gui_thread(boot, timeout=BOOT_S + 60)
+        yield name
+    finally:
+        off_gui_thread(_remove_everywhere, name, [SYSTEM_URI, second_daemon.uri])
 
 
 def _answers_on_serial(uri: str, name: str) -> bool:
@@ -101,9 +103,12 @@ def test_live_migration_from_the_dialog(make_main_window, qtbot, second_daemon,
     dialog.address_edit.clear()
     qtbot.keyClicks(dialog.address_edit, ADDRESS)
     assert dialog.error.text() == "" and dialog.live_check.isChecked()
+    # 32 MiB/s: a few seconds for the guest's memory, so progress is sampled on any machine.
+    off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(running_guest)
+                   .migrateSetMaxSpeed(32, 0))
     count = len(window.runner.jobs)
     qtbot.mouseClick(dialog.move_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=30000)
     job = window.runner.jobs[-1]
     qtbot.waitUntil(lambda: job.state.finished, timeout=240000)
     assert job.state is JobState.DONE, (job.error, job.log_text())
