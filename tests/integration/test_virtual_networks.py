@@ -48,9 +48,9 @@ def test_nat_and_isolated_networks_and_a_guest_on_one(host, lab_images):
     conn, runner, made = host
     tag = os.getpid() % 1000
     subnet = random.Random(tag).randrange(200, 250)
-    nat = NetworkSpec(f"vstest-nat-{tag}", "nat", f"192.168.{subnet}.1/24",
+    nat = NetworkSpec(f"vstest-nat-{os.getpid()}", "nat", f"192.168.{subnet}.1/24",
                       bridge=f"vsnat{tag}")
-    isolated = NetworkSpec(f"vstest-iso-{tag}", "isolated", f"192.168.{subnet + 1}.1/24",
+    isolated = NetworkSpec(f"vstest-iso-{os.getpid()}", "isolated", f"192.168.{subnet + 1}.1/24",
                            bridge=f"vsiso{tag}")
     made += [nat.name, isolated.name]
     run(create_network(runner, conn, nat))
@@ -65,10 +65,10 @@ def test_nat_and_isolated_networks_and_a_guest_on_one(host, lab_images):
     with pytest.raises(VirtStudioError, match="exists already"):
         create_network(runner, conn, nat)
     with pytest.raises(VirtStudioError, match="overlaps"):
-        create_network(runner, conn, NetworkSpec(f"vstest-ovl-{tag}", "nat",
+        create_network(runner, conn, NetworkSpec(f"vstest-ovl-{os.getpid()}", "nat",
                                                  f"192.168.{subnet}.7/25"))
     with pytest.raises(VirtStudioError, match="not a usable interface name"):
-        create_network(runner, conn, NetworkSpec(f"vstest-long-{tag}", "nat",
+        create_network(runner, conn, NetworkSpec(f"vstest-long-{os.getpid()}", "nat",
                                                  "192.168.251.1/24",
                                                  bridge="a-bridge-name-too-long"))
 

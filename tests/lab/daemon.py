@@ -96,8 +96,12 @@ def private_run_wrapper() -> list[str]:
 
 # Fixed shell text; the command comes as positional arguments, never as shell text.  The
 # mount lives only in the new namespace ("private" propagation keeps it from the host's).
+# Each driver's "autostarted" marker says autostart has run: a private daemon serves what
+# its test makes, never the host's autostart domains, pools or networks from /etc/libvirt.
 PRIVATE_RUN_SETUP = ("mkdir -p /run/libvirt && "
-                     "mount -t tmpfs -o mode=0755,size=64m vstest-libvirt-run /run/libvirt")
+                     "mount -t tmpfs -o mode=0755,size=64m vstest-libvirt-run /run/libvirt && "
+                     "for driver in qemu lxc network storage; do "
+                     "mkdir /run/libvirt/$driver && touch /run/libvirt/$driver/autostarted; done")
 
 
 def guest_pids(daemon_pid: int) -> list[int]:

@@ -2,7 +2,8 @@
 
 Everything the suite creates on this machine is named ``vstest-*``: libvirt domains,
 pools, volumes and networks on the system daemon, network namespaces, loop devices
-(by their backing file), users, files under /var/lib/libvirt/images and polkit rules;
+(by their backing file), users, files under /var/lib/libvirt/images and polkit rules,
+and the UEFI variables libvirt keeps for a vstest-* machine;
 plus the private daemons and SSH servers of tests/lab, which live in temp folders named
 ``vs-libvirtd-*`` and ``vs-sshd-*``.  The session removes what a killed run left at its
 start, and at its end fails when anything of the kind is still there
@@ -12,7 +13,8 @@ Several sessions may share a machine.  A name holding the pid of another live py
 process belongs to that session and is never touched.  While another session runs, an
 object whose name holds no pid could be that session's, so only objects naming a dead
 pid are removed at the start, and only our own pid's count at the end.  All libvirt
-work goes through the daemon's API; nothing under /run/libvirt is read or changed.
+work goes through the daemon's API: nothing under /run/libvirt is read, and the daemon's
+own state under /var/lib/libvirt is only listed (NVRAM files), never changed directly.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import shutil
 import signal
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,9 @@ from tests.lab.daemon import SYSTEM_URI, guest_pids
 
 PREFIX = "vstest-"
 IMAGES = Path("/var/lib/libvirt/images")
+# Where libvirt keeps a UEFI machine's variables; it removes them only when the machine
+# is undefined with VIR_DOMAIN_UNDEFINE_NVRAM (a transient machine's stay behind).
+NVRAM = Path("/var/lib/libvirt/qemu/nvram")
 POLKIT_RULES = Path("/etc/polkit-1/rules.d")
 # The temp folders of tests/lab's private servers, named in their command lines.
 _PRIVATE_SERVER = re.compile(r"/(vs-libvirtd-|vs-sshd-)[^/]+/")
@@ -138,6 +144,14 @@ def _libvirt_objects(conn: libvirt.virConnect) -> Iterator[Leftover]:
                 yield Leftover("volume", vol.name(), pool.name())
 
 
+def _nvram_files() -> Iterator[Leftover]:
+    # Only listed here; removed through the daemon (_remove_nvram).
+    if NVRAM.is_dir():
+        for path in sorted(NVRAM.iterdir()):
+            if path.name.startswith(PREFIX):
+                yield Leftover("nvram", path.name, str(path))
+
+
 def _netns() -> Iterator[Leftover]:
     if shutil.which("ip") is None:
         return
@@ -223,6 +237,23 @@ def _remove_pool(conn: libvirt.virConnect, item: Leftover) -> None:
         pool.undefine()
 
 
+def _remove_nvram(conn: libvirt.virConnect, item: Leftover) -> None:
+    """Through the daemon: a stand-in machine that names the file, undefined with it."""
+    name = f"{PREFIX}nvram-{os.getpid()}"
+    root = ET.Element("domain", type="qemu")
+    ET.SubElement(root, "name").text = name
+    ET.SubElement(root, "memory", unit="MiB").text = "64"
+    os_el = ET.SubElement(root, "os")
+    ET.SubElement(os_el, "type", arch="x86_64", machine="q35").text = "hvm"
+    # Never started: the loader only has to make the definition valid.
+    ET.SubElement(os_el, "loader", readonly="yes", type="pflash").text = \
+        "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    ET.SubElement(os_el, "nvram").text = item.detail
+    ET.SubElement(ET.SubElement(root, "features"), "acpi")
+    conn.defineXML(ET.tostring(root, encoding="unicode")).undefineFlags(
+        libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
 def _remove_volume(conn: libvirt.virConnect, item: Leftover) -> None:
     conn.storagePoolLookupByName(item.detail).storageVolLookupByName(item.name).delete(0)
 
@@ -232,6 +263,7 @@ _LIBVIRT_REMOVERS: dict[str, Callable[[libvirt.virConnect, Leftover], None]] = {
     "network": _remove_network,
     "pool": _remove_pool,
     "volume": _remove_volume,
+    "nvram": _remove_nvram,
 }
 
 
@@ -304,6 +336,7 @@ def find_all() -> list[Leftover]:
             found.extend(_libvirt_objects(conn))
         finally:
             conn.close()
+        found.extend(_nvram_files())
     for finder in (_orphan_servers, _netns, _loop_devices, _users, _files):
         found.extend(finder())
     return found
@@ -340,7 +373,7 @@ def remove(items: list[Leftover]) -> list[str]:
             problems.extend(f"{i}: {SYSTEM_URI} does not answer" for i in libvirt_items)
         else:
             try:
-                for kind in ("domain", "network", "volume", "pool"):
+                for kind in ("domain", "nvram", "network", "volume", "pool"):
                     for item in (i for i in libvirt_items if i.kind == kind):
                         try:
                             _LIBVIRT_REMOVERS[kind](conn, item)
