@@ -116,3 +116,32 @@ def test_a_session_that_leaves_something_behind_fails(tmp_path):
     assert not [line for line in subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, timeout=30).stdout.splitlines()
         if line.startswith("vstest-forgotten-")]  # and it is gone, for the next run
+
+
+def _gone(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # ended, not yet reaped
+
+
+def test_a_killed_sessions_private_daemon_is_stopped():
+    # A session that dies without closing its private daemon, as a killed run does.
+    script = ("import os\nfrom tests.lab.daemon import PrivateLibvirtd\n"
+              "daemon = PrivateLibvirtd()\ndaemon.start()\n"
+              "print(daemon.pid, daemon.dir, flush=True)\nos._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), text=True, timeout=120)
+    pid_text, folder = out.stdout.split()
+    pid = int(pid_text)
+    try:
+        found = [item for item in off_gui_thread(leftovers.find_all)
+                 if item.kind == "private server" and item.name == f"libvirtd {pid}"]
+        assert found and leftovers.ours(found, at_start=True) == found
+        assert leftovers.remove(found) == []
+        wait_for(lambda: _gone(pid), timeout=60)
+        assert not Path(folder).exists()
+    finally:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)  # the daemon this test's child started

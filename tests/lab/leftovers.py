@@ -4,10 +4,10 @@ Everything the suite creates on this machine is named ``vstest-*``: libvirt doma
 pools, volumes and networks on the system daemon, network namespaces, loop devices
 (by their backing file), users, files under /var/lib/libvirt/images and polkit rules,
 and the UEFI variables libvirt keeps for a vstest-* machine;
-plus the private daemons and SSH servers of tests/lab, which live in temp folders named
-``vs-libvirtd-*`` and ``vs-sshd-*``.  The session removes what a killed run left at its
-start, and at its end fails when anything of the kind is still there
-(tests/conftest.py).
+plus the private daemons of tests/lab (libvirtd, sshd, NetworkManager and its bus), which
+live in temp folders named ``vs-libvirtd-*``, ``vs-sshd-*`` and ``vs-nm-*``.  The
+session removes what a killed run left at its start, and at its end fails when anything
+of the kind is still there (tests/conftest.py).
 
 Several sessions may share a machine.  A name holding the pid of another live pytest
 process belongs to that session and is never touched.  While another session runs, an
@@ -26,6 +26,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,8 +42,10 @@ IMAGES = Path("/var/lib/libvirt/images")
 # is undefined with VIR_DOMAIN_UNDEFINE_NVRAM (a transient machine's stay behind).
 NVRAM = Path("/var/lib/libvirt/qemu/nvram")
 POLKIT_RULES = Path("/etc/polkit-1/rules.d")
-# The temp folders of tests/lab's private servers, named in their command lines.
-_PRIVATE_SERVER = re.compile(r"/(vs-libvirtd-|vs-sshd-)[^/]+/")
+# The temp folders of tests/lab's private servers, named in their command lines, and the
+# programs that run as those servers.
+_PRIVATE_FOLDER = re.compile(r"(/(?:[^/\s=]+/)*(?:vs-libvirtd|vs-sshd|vs-nm)-[^/\s]+)/")
+_SERVERS = ("libvirtd", "sshd", "dbus-daemon", "NetworkManager")
 
 
 @dataclass(frozen=True)
@@ -191,20 +194,24 @@ def _files() -> Iterator[Leftover]:
 
 
 def _orphan_servers() -> Iterator[Leftover]:
-    """tests/lab's private daemons and SSH servers whose session died (parent gone)."""
+    """tests/lab's private daemons (libvirtd, sshd, NetworkManager and its bus) whose
+    session died: their parent is no pytest any more."""
+    temp_dirs = {Path("/tmp"), Path(tempfile.gettempdir())}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        argv = _argv(pid)
-        if not argv or os.path.basename(argv[0]) not in ("libvirtd", "sshd"):
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
             continue
-        found = next((m for m in map(_PRIVATE_SERVER.search, argv) if m), None)
-        if found is None or _runs_pytest(_parent(pid)):
+        if comm not in _SERVERS:
             continue
-        folder = found.string[:found.end() - 1]
-        yield Leftover("private server", f"{os.path.basename(argv[0])} {pid}",
-                       f"{pid}:{folder}")
+        found = next((m for m in map(_PRIVATE_FOLDER.search, _argv(pid)) if m), None)
+        if found is None or Path(found.group(1)).parent not in temp_dirs \
+                or _runs_pytest(_parent(pid)):
+            continue
+        yield Leftover("private server", f"{comm} {pid}", f"{pid}:{found.group(1)}")
 
 
 # --- removing --------------------------------------------------------------------------
