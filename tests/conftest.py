@@ -86,8 +86,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     except TimeoutError:
         answers = False
     if config.stash[_DAEMON_AT_START] and not answers:
-        failures.append("the system libvirtd (qemu:///system) answered when the session "
-                        "started and does not answer now")
+        failures.append(f"the system libvirtd ({leftovers.CHECKED_URI}) answered when the "
+                        "session started and does not answer now")
     left = leftovers.ours(off_gui_thread(leftovers.find_all, timeout=_HOUSEKEEPING_S),
                           at_start=False)
     if left:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import off_gui_thread, wait_for
 from tests.lab import leftovers
-from tests.lab.daemon import SYSTEM_URI
+from tests.lab.daemon import SYSTEM_URI, PrivateLibvirtd
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,3 +145,23 @@ def test_a_killed_sessions_private_daemon_is_stopped():
     finally:
         if not _gone(pid):
             os.kill(pid, signal.SIGKILL)  # the daemon this test's child started
+
+
+def test_a_session_during_which_the_daemon_stopped_answering_fails(tmp_path):
+    # A private daemon stands in for the system one: this test may stop it.
+    with PrivateLibvirtd() as daemon:
+        test_file = tmp_path / "test_daemon_goes.py"
+        test_file.write_text(
+            "import os, signal\n\n"
+            "def test_the_daemon_goes():\n"
+            "    os.kill(int(os.environ['DAEMON_PID']), signal.SIGKILL)\n")
+        env = dict(os.environ, PYTHONPATH=str(REPO), DAEMON_PID=str(daemon.pid),
+                   VIRTSTUDIO_TEST_CHECKED_URI=daemon.uri)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider",
+             "-q", "--rootdir", str(tmp_path), str(test_file)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    out = result.stdout + result.stderr
+    assert "1 passed" in out
+    assert result.returncode == 1, out
+    assert "SESSION CHECK FAILED" in out and "does not answer now" in out
