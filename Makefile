@@ -28,14 +28,20 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check virtstudio tests bench
 
+# Lint, host tests and kernel lab all run even when an earlier one failed, so one failure
+# never hides the other results; the target fails if any of them did.
 test: setup
 	@packaging/dev/start-libvirtd
 	@packaging/dev/fetch-network-manager
-	.venv/bin/ruff check virtstudio tests bench
-	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; \
-	exit $$rc
-	@$(MAKE) --no-print-directory test-kernel-lab
+	@lint=0; host=0; lab=0; \
+	.venv/bin/ruff check virtstudio tests bench || lint=$$?; \
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -ra $(PYTEST_ARGS) || host=$$?; \
+	if [ $$host -eq 5 ]; then echo "pytest collected no tests: failing"; fi; \
+	$(MAKE) --no-print-directory test-kernel-lab || lab=$$?; \
+	word() { if [ "$$1" -eq 0 ]; then echo passed; else echo "FAILED ($$1)"; fi; }; \
+	echo "make test: lint $$(word $$lint), host tests $$(word $$host)," \
+	  "kernel lab $$(word $$lab)"; \
+	[ $$lint -eq 0 ] && [ $$host -eq 0 ] && [ $$lab -eq 0 ]
 
 # Tests marked kernel_lab, inside a VM booted from this machine's own filesystem.
 test-kernel-lab: setup

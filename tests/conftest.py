@@ -1,4 +1,7 @@
-"""Test-wide setup: offscreen Qt, and the check that no libvirt call runs on the GUI thread."""
+"""Test-wide setup: offscreen Qt, the check that no libvirt call runs on the GUI thread,
+and the session's housekeeping: it starts by removing what a killed run left behind
+(every ``vstest-*`` object, tests/lab/leftovers.py) and fails at its end when the system
+libvirtd stopped answering or ``vstest-*`` objects remain."""
 
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ if str(REPO) not in sys.path:
 
 import pytest  # noqa: E402
 
+_DAEMON_AT_START = pytest.StashKey[bool]()
+
 from virtstudio.core import thread_guard  # noqa: E402
 
 thread_guard.install()
@@ -28,6 +33,73 @@ thread_guard.install()
 gc.disable()
 
 _GUI_FIXTURES = {"qtbot", "qapp", "main_window"}
+# Housekeeping libvirt calls get this long before the session gives up on the daemon.
+_HOUSEKEEPING_S = 120.0
+
+
+def _in_kernel_lab() -> bool:
+    """Inside the kernel lab VM: it boots fresh each run and shares the host's files,
+    whose vstest-* objects belong to the host's sessions."""
+    try:
+        return "virtme" in Path("/proc/cmdline").read_text()
+    except OSError:
+        return False
+
+
+def _say(config: pytest.Config, text: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(text)
+    else:
+        print(text, file=sys.stderr)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if getattr(config, "workerinput", None) is not None or _in_kernel_lab():
+        return
+    from tests.helpers import off_gui_thread
+    from tests.lab import leftovers
+
+    config.stash[_DAEMON_AT_START] = off_gui_thread(leftovers.system_daemon_answers,
+                                                    timeout=_HOUSEKEEPING_S)
+    stale = leftovers.ours(off_gui_thread(leftovers.find_all, timeout=_HOUSEKEEPING_S),
+                           at_start=True)
+    if stale:
+        problems = off_gui_thread(leftovers.remove, stale, timeout=_HOUSEKEEPING_S)
+        _say(config, "Removed what an earlier run left behind: "
+             + ", ".join(map(str, stale)))
+        for problem in problems:
+            _say(config, f"Could not remove {problem}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _DAEMON_AT_START not in config.stash:
+        return
+    from tests.helpers import off_gui_thread
+    from tests.lab import leftovers
+
+    failures = []
+    try:
+        answers = off_gui_thread(leftovers.system_daemon_answers, timeout=_HOUSEKEEPING_S)
+    except TimeoutError:
+        answers = False
+    if config.stash[_DAEMON_AT_START] and not answers:
+        failures.append(f"the system libvirtd ({leftovers.CHECKED_URI}) answered when the "
+                        "session started and does not answer now")
+    left = leftovers.ours(off_gui_thread(leftovers.find_all, timeout=_HOUSEKEEPING_S),
+                          at_start=False)
+    if left:
+        failures.append("tests left these behind (now removed): "
+                        + ", ".join(map(str, left)))
+        failures.extend(f"could not remove {problem}" for problem in
+                        off_gui_thread(leftovers.remove, left, timeout=_HOUSEKEEPING_S))
+    if failures:
+        for failure in failures:
+            _say(config, f"SESSION CHECK FAILED: {failure}")
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

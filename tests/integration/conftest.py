@@ -9,7 +9,7 @@ import libvirt
 import pytest
 
 from tests.helpers import off_gui_thread
-from tests.lab.daemon import SYSTEM_URI, ensure_libvirtd
+from tests.lab.daemon import SYSTEM_URI, require_libvirtd
 from tests.lab.guest import LabImages, build_lab_guest, lab_domain_xml
 
 
@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def system_libvirtd() -> str:
-    off_gui_thread(ensure_libvirtd)
+    off_gui_thread(require_libvirtd, timeout=90)
     return SYSTEM_URI
 
 

@@ -38,13 +38,13 @@ def test_console_tab_shows_the_guest_and_types(make_main_window, qtbot, system_l
                                                running_guest):
     window = make_main_window(Inventory(stats_interval=0.5))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
-    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=5000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=60000)
     window.open_console()
     pane = window.details.console
     qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
-                    timeout=15000)
-    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=2000)
+                    timeout=60000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=60000)
     # Wait for the shell prompt, then type as a user would.
     qtbot.waitUntil(lambda: _text_rows((_screen(pane)[1], _screen(pane)[2],
                                         _screen(pane)[0])) >= 19, timeout=60000)
@@ -55,11 +55,15 @@ def test_console_tab_shows_the_guest_and_types(make_main_window, qtbot, system_l
         qtbot.keyClicks(view, text)
         qtbot.keyClick(view, Qt.Key.Key_Return)
     # Wait for the answer rather than for a fixed time: a busy machine is slow.
-    qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=30000)
-    qtbot.wait(300)
-    data, width, height = _screen(pane)
-    prompt = _text_rows((width, height, data)) - 1
-    assert _row(data, width, prompt - 1) == _row(data, width, prompt - 3)
+    qtbot.waitUntil(lambda: _answered(*_screen(pane)), timeout=60000)
+
+    def both_answers_alike() -> bool:
+        # The last answer may be drawn a frame after the first check saw it.
+        data, width, height = _screen(pane)
+        prompt = _text_rows((width, height, data)) - 1
+        return _row(data, width, prompt - 1) == _row(data, width, prompt - 3)
+
+    qtbot.waitUntil(both_answers_alike, timeout=60000)
     image = view.image()
     assert (image.width(), image.height()) == (720, 400)
 
@@ -68,8 +72,8 @@ def test_console_of_a_shut_off_machine_says_so(make_main_window, qtbot, system_l
                                                lab_vm):
     window = make_main_window(Inventory(stats_interval=0.5))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
-    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=5000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=60000)
     window.open_console()
     pane = window.details.console
     assert pane.stack.currentWidget() is pane.message
@@ -80,28 +84,28 @@ def test_dropped_console_reconnects_by_itself(make_main_window, qtbot, system_li
                                               running_guest):
     window = make_main_window(Inventory(stats_interval=0.5))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
-    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=5000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=60000)
     window.open_console()
     pane = window.details.console
     qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
-                    timeout=15000)
+                    timeout=60000)
     first = pane.session
     # Cut the connection under the client, as a network drop would.
     first._loop.call_soon_threadsafe(first.client._writer.transport.abort)
-    qtbot.waitUntil(lambda: "closed" in pane.message.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "closed" in pane.message.text(), timeout=60000)
     qtbot.waitUntil(lambda: pane.session is not first and pane.session is not None
-                    and pane.session.state == "connected", timeout=10000)
-    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=2000)
+                    and pane.session.state == "connected", timeout=60000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=60000)
 
 
 def test_console_wall_shows_running_guests_and_opens_one(make_main_window, qtbot,
                                                          system_libvirtd, running_guest):
     window = make_main_window(Inventory(stats_interval=0.5))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     qtbot.waitUntil(lambda: any(d.name == running_guest for d in conn.domains.values()),
-                    timeout=5000)
+                    timeout=60000)
     toolbar_button = window.toolbar.widgetForAction(window.wall_action)
     qtbot.mouseClick(toolbar_button, Qt.MouseButton.LeftButton)
     assert window.pages.currentWidget() is window.wall

@@ -39,14 +39,19 @@ def _run(spec: VmSpec, check) -> object:
     """Start ``spec`` paused, read its serial console from the first byte, run ``check``."""
     def work():
         conn = libvirt.open(SYSTEM_URI)
-        dom = conn.createXML(to_domain_xml(spec), libvirt.VIR_DOMAIN_START_PAUSED)
+        # Defined, not transient: undefining with its NVRAM is how libvirt removes the
+        # variables file it made for the machine (destroying a transient one keeps it).
+        dom = conn.defineXML(to_domain_xml(spec))
         try:
+            dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
             live = ET.fromstring(dom.XMLDesc(0))
             with SerialConsole(dom) as console:
                 dom.resume()
                 return check(live, console)
         finally:
-            dom.destroy()
+            if dom.isActive():
+                dom.destroy()
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
     # Firmware under TCG on a busy machine: minutes, not seconds.
     return off_gui_thread(work, timeout=600)
 

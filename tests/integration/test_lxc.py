@@ -54,8 +54,8 @@ def test_a_running_container_shows_in_the_machine_list(make_main_window, qtbot, 
                                                        container):
     window = make_main_window(Inventory(stats_interval=0.5))
     host = window.inventory.add(lxc_daemon.uri)
-    qtbot.waitUntil(lambda: host.state is ConnectionState.CONNECTED, timeout=15000)
-    qtbot.waitUntil(lambda: window.select_domain(container), timeout=5000)
+    qtbot.waitUntil(lambda: host.state is ConnectionState.CONNECTED, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(container), timeout=60000)
     dom = host.find_domain_by_name(container)
     assert dom.state is DomainState.RUNNING and dom.summary.domain_type == "lxc"
     row = window.vm_model.row_of(host.uri, dom.uuid)
@@ -64,4 +64,4 @@ def test_a_running_container_shows_in_the_machine_list(make_main_window, qtbot, 
     # Stopped from outside, the list follows.
     off_gui_thread(lambda: libvirt.open(lxc_daemon.uri).lookupByName(container).destroy())
     qtbot.waitUntil(lambda: window.vm_model.index(row, VmColumn.STATE).data() == "Shut off",
-                    timeout=5000)
+                    timeout=60000)

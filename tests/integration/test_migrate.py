@@ -59,9 +59,11 @@ def running_guest(request, lab_images, second_daemon):
         dom.create()
         wait_for_prompt(dom, BOOT_S)
 
-    off_gui_thread(boot)
-    yield name
-    off_gui_thread(_remove_everywhere, name, [SYSTEM_URI, second_daemon.uri])
+    try:
+        off_gui_thread(boot, timeout=BOOT_S + 60)
+        yield name
+    finally:
+        off_gui_thread(_remove_everywhere, name, [SYSTEM_URI, second_daemon.uri])
 
 
 def _answers_on_serial(uri: str, name: str) -> bool:
@@ -85,8 +87,8 @@ def test_live_migration_from_the_dialog(make_main_window, qtbot, second_daemon,
     same = window.inventory.add(f"{system_libvirtd}?socket=/run/libvirt/libvirt-sock")
     destination = window.inventory.add(second_daemon.uri)
     qtbot.waitUntil(lambda: all(h.state is ConnectionState.CONNECTED
-                                for h in (source, same, destination)), timeout=30000)
-    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=30000)
+                                for h in (source, same, destination)), timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=60000)
     dialogs = []
     window.confirm_requested.connect(dialogs.append)
     qtbot.mouseClick(window.toolbar.widgetForAction(window.machine_actions.migrate_action),
@@ -101,9 +103,12 @@ def test_live_migration_from_the_dialog(make_main_window, qtbot, second_daemon,
     dialog.address_edit.clear()
     qtbot.keyClicks(dialog.address_edit, ADDRESS)
     assert dialog.error.text() == "" and dialog.live_check.isChecked()
+    # 32 MiB/s: a few seconds for the guest's memory, so progress is sampled on any machine.
+    off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(running_guest)
+                   .migrateSetMaxSpeed(32, 0))
     count = len(window.runner.jobs)
     qtbot.mouseClick(dialog.move_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=60000)
     job = window.runner.jobs[-1]
     qtbot.waitUntil(lambda: job.state.finished, timeout=240000)
     assert job.state is JobState.DONE, (job.error, job.log_text())
@@ -114,7 +119,7 @@ def test_live_migration_from_the_dialog(make_main_window, qtbot, second_daemon,
     assert off_gui_thread(_state_on, SYSTEM_URI, running_guest) is None  # moved, not copied
     assert off_gui_thread(_answers_on_serial, second_daemon.uri, running_guest)
     qtbot.waitUntil(lambda: destination.find_domain_by_name(running_guest) is not None
-                    and source.find_domain_by_name(running_guest) is None, timeout=30000)
+                    and source.find_domain_by_name(running_guest) is None, timeout=60000)
 
 
 def test_cancel_aborts_the_migration_and_the_guest_stays(second_daemon, running_guest,
@@ -124,8 +129,8 @@ def test_cancel_aborts_the_migration_and_the_guest_stays(second_daemon, running_
     runner = JobRunner()
     try:
         for host in (source, destination):
-            host.open().result(timeout=30)
-        domain = wait_for(lambda: source.find_domain_by_name(running_guest), timeout=30)
+            host.open().result(timeout=60)
+        domain = wait_for(lambda: source.find_domain_by_name(running_guest), timeout=60)
         # A slow link (1 MiB/s) keeps the copy going long enough to cancel it.
         libvirt.open(SYSTEM_URI).lookupByName(running_guest).migrateSetMaxSpeed(1, 0)
         job = migrate_domain(runner, source, domain, destination,

@@ -43,9 +43,9 @@ def _cleanup(names: list[str], domains: list[str]) -> None:
 def page(make_main_window, qtbot, system_libvirtd):
     window = make_main_window(Inventory(stats_interval=0))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     top = window.host_model.index(0, 0)
-    qtbot.waitUntil(lambda: window.host_model.rowCount(top) == 3, timeout=5000)
+    qtbot.waitUntil(lambda: window.host_model.rowCount(top) == 3, timeout=60000)
     window.host_view.setCurrentIndex(window.host_model.index(2, 0, top))
     assert window.pages.currentWidget() is window.network_page
     made: list[str] = []
@@ -92,13 +92,13 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
 
     # bool(): pytest-qt takes a None answer for "passed".
     qtbot.waitUntil(lambda: bool(net(nat) and net(nat).active and net(iso) and net(iso).active),
-                    timeout=30000)
+                    timeout=60000)
     assert net(nat).forward_mode == "nat" and net(iso).forward_mode == "isolated"
     assert Path(f"/sys/class/net/{nat_br}/bridge").is_dir()
     assert Path(f"/sys/class/net/{iso_br}/bridge").is_dir()
 
     # Editing a running network, then restarting it as offered, applies the new settings.
-    qtbot.waitUntil(lambda: tab.select(iso), timeout=5000)  # the list follows the host
+    qtbot.waitUntil(lambda: tab.select(iso), timeout=60000)  # the list follows the host
     opened.clear()
     qtbot.mouseClick(tab.edit_button, Qt.MouseButton.LeftButton)
     dialog = opened[-1]
@@ -113,26 +113,26 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
     live = f"<range start='192.168.{subnet + 1}.50' end='192.168.{subnet + 1}.60'"
     qtbot.waitUntil(lambda: live in off_gui_thread(
         lambda: libvirt.open(SYSTEM_URI).networkLookupByName(iso).XMLDesc(0)).replace(
-            '"', "'"), timeout=30000)
-    qtbot.waitUntil(lambda: bool(net(iso) and net(iso).active), timeout=10000)
+            '"', "'"), timeout=60000)
+    qtbot.waitUntil(lambda: bool(net(iso) and net(iso).active), timeout=60000)
 
     # The guest, persistent so its VLAN is recorded before it starts.
     name = f"vstest-netui-{os.getpid()}"
     domains.append(name)
     off_gui_thread(lambda: libvirt.open(SYSTEM_URI).defineXML(
         lab_domain_xml(name, lab_images, graphics=(), networks=(nat,))))
-    qtbot.waitUntil(lambda: conn.find_domain_by_name(name) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: conn.find_domain_by_name(name) is not None, timeout=60000)
     guest = conn.find_domain_by_name(name)
     mac = guest.summary.nics[0].mac
     applier = NicVlanApplier(window.runner)
     applier.watch(conn)
     recorded = set_nic_vlan(window.runner, conn, guest, mac, 10)
-    qtbot.waitUntil(lambda: recorded.state.finished, timeout=10000)
+    qtbot.waitUntil(lambda: recorded.state.finished, timeout=60000)
     assert recorded.state.value == "Done", recorded.log_text()
 
     off_gui_thread(lambda: libvirt.open(SYSTEM_URI).lookupByName(name).create())
     qtbot.waitUntil(lambda: bool(conn.find_domain_by_name(name).summary.nics[0].target_dev),
-                    timeout=10000)
+                    timeout=60000)
     tap = conn.find_domain_by_name(name).summary.nics[0].target_dev
     assert Path(f"/sys/class/net/{tap}/master").resolve().name == nat_br
 
@@ -145,7 +145,7 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
                     None)
 
     qtbot.waitUntil(lambda: (applied := apply_job()) is not None and applied.state.finished,
-                    timeout=15000)
+                    timeout=60000)
     applied = apply_job()
     assert f"VLAN 10 on {tap}" in applied.log_text()
     if Path(f"/sys/class/net/{nat_br}/bridge/vlan_filtering").exists():
@@ -154,7 +154,7 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
         assert "does not support" in applied.error.message
 
     # Deleting the network the guest runs on is refused; nothing changes.
-    qtbot.waitUntil(lambda: tab.select(nat), timeout=5000)
+    qtbot.waitUntil(lambda: tab.select(nat), timeout=60000)
     opened.clear()
     qtbot.mouseClick(tab.delete_button, Qt.MouseButton.LeftButton)
     assert f"in use by {name}" in opened[-1].text()
@@ -178,7 +178,7 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
         qtbot.wait(300)
         return {tab.leases.item(r, 0).text() for r in range(tab.leases.rowCount())}
 
-    qtbot.waitUntil(lambda: mac in lease_macs(), timeout=15000)
+    qtbot.waitUntil(lambda: mac in lease_macs(), timeout=60000)
     row = next(r for r in range(tab.leases.rowCount()) if tab.leases.item(r, 0).text() == mac)
     assert tab.leases.item(row, 1).text().startswith(f"192.168.{subnet}.")
 
@@ -187,4 +187,4 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
     view = window.network_page.topology
     window.network_page.setCurrentWidget(view)
     qtbot.waitUntil(lambda: (f"vm:{conn.uri}:{guest.uuid}", f"net:{conn.uri}:{nat}")
-                    in {(e.a, e.b) for e in view.graph.edges}, timeout=2000)
+                    in {(e.a, e.b) for e in view.graph.edges}, timeout=60000)

@@ -40,14 +40,14 @@ def test_wizard_creates_and_boots_the_lab_guest(make_main_window, qtbot, lab_ima
     pool_name, pool_path = wizard_pool
     window = make_main_window(Inventory(stats_interval=0))
     host = window.inventory.add(SYSTEM_URI)
-    qtbot.waitUntil(lambda: host.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: host.state is ConnectionState.CONNECTED, timeout=60000)
     qtbot.waitUntil(lambda: any(p.name == pool_name for p in host.pools.values()),
-                    timeout=10000)
+                    timeout=60000)
 
     qtbot.mouseClick(window.toolbar.widgetForAction(window.new_vm_action),
                      Qt.MouseButton.LeftButton)
     wizard = window.findChildren(NewVmWizard)[-1]
-    qtbot.waitUntil(lambda: wizard.facts is not None, timeout=15000)
+    qtbot.waitUntil(lambda: wizard.facts is not None, timeout=60000)
     next_button = wizard.button(QWizard.WizardButton.NextButton)
 
     source = wizard.source_page
@@ -93,7 +93,7 @@ def test_wizard_creates_and_boots_the_lab_guest(make_main_window, qtbot, lab_ima
     qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=60000)
     assert wizard.job.state is JobState.DONE, wizard.job.log_text()
     qtbot.waitUntil(lambda: (s := window.selected_domain()) is not None
-                    and s[1].name == vm_name, timeout=15000)
+                    and s[1].name == vm_name, timeout=60000)
 
     def inspect() -> tuple[ET.Element, bool, str]:
         conn = libvirt.open(SYSTEM_URI)

@@ -33,7 +33,7 @@ IMAGES = Path("/var/lib/libvirt/images")
 def host(system_libvirtd):
     connection = HostConnection(SYSTEM_URI, stats_interval=0)
     runner = JobRunner()
-    connection.open().result(15)
+    connection.open().result(60)
     yield connection, runner
     runner.shutdown(wait=True)
     connection.shutdown()
@@ -68,7 +68,7 @@ def pool_of(connection, name, **expect):
         if pool is not None and all(getattr(pool, k) == v for k, v in expect.items()):
             return pool
         return None
-    return wait_for(match, timeout=10)
+    return wait_for(match, timeout=60)
 
 
 def test_dir_pool_from_create_to_delete(host, pool_name):

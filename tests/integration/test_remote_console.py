@@ -45,13 +45,13 @@ def test_remote_console_through_one_ssh_connection(make_main_window, qtbot, syst
     window = make_main_window(Inventory(stats_interval=0.5))
     uri = sshd.uri()
     conn = window.inventory.add(uri)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     assert sshd.logins() == 1  # libvirt's own connection
-    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=10000)
+    qtbot.waitUntil(lambda: window.select_domain(running_guest), timeout=60000)
     window.open_console()
     pane = window.details.console
     qtbot.waitUntil(lambda: pane.session is not None and pane.session.state == "connected",
-                    timeout=30000)
+                    timeout=60000)
     # The busybox prompt row (18) on the guest's 720x400 text screen, seen through SSH.
     qtbot.waitUntil(lambda: _rows(pane.session) >= 19, timeout=90000)
     assert (pane.session.framebuffer.width, pane.session.framebuffer.height) == (720, 400)
@@ -98,9 +98,9 @@ def test_remote_spice_opens_its_four_channels_over_one_connection(qtbot, system_
     tunnels = TunnelPool()
     try:
         conn = inventory.add(sshd.uri())
-        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
         qtbot.waitUntil(lambda: any(d.name == spice_guest for d in conn.domains.values()),
-                        timeout=10000)
+                        timeout=60000)
         domain = next(d for d in conn.domains.values() if d.name == spice_guest)
         session = console_session(conn, domain, tunnels=tunnels)
         assert session.protocol == "spice"
@@ -139,9 +139,9 @@ def test_remote_vnc_with_a_password(qtbot, system_libvirtd, sshd, vnc_password_g
     tunnels = TunnelPool()
     try:
         conn = inventory.add(sshd.uri())
-        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=30000)
+        qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
         qtbot.waitUntil(lambda: any(d.name == vnc_password_guest
-                                    for d in conn.domains.values()), timeout=10000)
+                                    for d in conn.domains.values()), timeout=60000)
         domain = next(d for d in conn.domains.values() if d.name == vnc_password_guest)
         assert "GstPw-01" not in domain.xml  # the list's cached XML never holds it
 

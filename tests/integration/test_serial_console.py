@@ -17,7 +17,7 @@ from virtstudio.core.connection import ConnectionState, HostConnection
 @pytest.fixture
 def host(system_libvirtd):
     conn = HostConnection(system_libvirtd, stats_interval=0)
-    conn.open().result(timeout=30)
+    conn.open().result(timeout=60)
     assert conn.state is ConnectionState.CONNECTED
     yield conn
     conn.shutdown()
@@ -77,7 +77,7 @@ def test_closing_before_the_console_opened_leaves_nothing_open(host, lab_vm):
         early = SerialSession(host, dom.UUIDString())
         early.open()
         early.close()  # before the worker got to it
-        host.call(lambda _c: None).result(10)  # the worker has run the open by now
+        host.call(lambda _c: None).result(60)  # the worker has run the open by now
         assert early.state == "closed" and early._stream is None
         # The console is free: a new session gets it and answers.
         session = SerialSession(host, dom.UUIDString())

@@ -93,7 +93,7 @@ def guest(request, lab_images):
 @pytest.fixture
 def host(system_libvirtd):
     conn = HostConnection(system_libvirtd, stats_interval=0)
-    conn.open().result(timeout=20)
+    conn.open().result(timeout=60)
     assert conn.state is ConnectionState.CONNECTED
     runner = JobRunner()
     yield conn, runner
@@ -109,10 +109,10 @@ def finish(job, timeout: float = 180.0):
 
 def domain_entity(conn: HostConnection, name: str):
     def find():
-        conn.call(lambda _c: None).result(timeout=10)  # let queued refreshes land
+        conn.call(lambda _c: None).result(timeout=60)  # let queued refreshes land
         return conn.find_domain_by_name(name)
 
-    return wait_for(find, timeout=30)
+    return wait_for(find, timeout=60)
 
 
 def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host):
@@ -121,7 +121,7 @@ def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host)
     dom.create()
     wait_for_prompt(dom, BOOT_S)
     write_marker(dom, "BEFORE-SNAP")
-    conn.refresh_domain(dom.UUIDString()).result(timeout=10)
+    conn.refresh_domain(dom.UUIDString()).result(timeout=60)
     entity = domain_entity(conn, guest.name)
 
     finish(snapshots.create_snapshot(runner, conn, entity, "s1", "before the change",
@@ -132,7 +132,7 @@ def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host)
     write_marker(dom, "AFTER-SNAP")
     assert read_marker(dom) == "AFTER-SNAP"
 
-    plan = conn.call(snapshots.plan_revert, entity.uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, entity.uuid, "s1").result(timeout=60)
     fates = {Path(f.path).name: f.fate for f in plan.files}
     assert "changes made since the last snapshot" in fates[overlay.name]
     assert fates[overlay.name].endswith("lost")
@@ -144,7 +144,7 @@ def test_external_snapshot_with_memory_revert_delete_keeps_the_base(guest, host)
     assert [s.current for s in snapshots.read_snapshots(conn.virconn, entity.uuid)] == [True]
     write_marker(dom, "AFTER-REVERT")
 
-    plan = conn.call(snapshots.plan_delete, entity.uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_delete, entity.uuid, "s1").result(timeout=60)
     assert not plan.metadata_only
     finish(snapshots.delete_snapshot(runner, conn, entity, plan))
     assert snapshots.read_snapshots(conn.virconn, entity.uuid) == []
@@ -169,7 +169,7 @@ def window(make_main_window, qtbot, system_libvirtd):
 
     window = make_main_window(Inventory(stats_interval=0.5))
     conn = window.inventory.add(system_libvirtd)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     window.host = conn
     return window
 
@@ -181,7 +181,7 @@ def _sha256(path: Path) -> str:
 
 
 def _select(window, qtbot, name: str) -> None:
-    qtbot.waitUntil(lambda: window.select_domain(name), timeout=30000)
+    qtbot.waitUntil(lambda: window.select_domain(name), timeout=60000)
 
 
 def test_linked_clone_from_the_dialog_boots_and_leaves_the_base_alone(window, qtbot, guest):
@@ -193,7 +193,7 @@ def test_linked_clone_from_the_dialog_boots_and_leaves_the_base_alone(window, qt
     dialogs = []
     window.confirm_requested.connect(dialogs.append)
     button = window.toolbar.widgetForAction(window.machine_actions.clone_action)
-    qtbot.waitUntil(button.isEnabled, timeout=5000)
+    qtbot.waitUntil(button.isEnabled, timeout=60000)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     dialog = dialogs[-1]
     clone_name = f"{guest.name}-c"
@@ -234,7 +234,7 @@ def _run_job(window, qtbot, click) -> None:
     """Click what starts a task and wait until it has finished well."""
     count = len(window.runner.jobs)
     click()
-    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.runner.jobs) > count, timeout=60000)
     job = window.runner.jobs[-1]
     qtbot.waitUntil(lambda: job.state.finished, timeout=180000)
     assert job.state is JobState.DONE, (job.error, job.log_text())
@@ -251,7 +251,7 @@ def test_take_revert_delete_from_the_snapshots_tab(window, qtbot, guest):
     window.details.tabs.setCurrentWidget(panel)
     qtbot.waitUntil(lambda: panel.take_button.isEnabled()
                     and "running" in window.details._fields["state"].text().lower(),
-                    timeout=30000)
+                    timeout=60000)
     dialogs = []
     window.confirm_requested.connect(dialogs.append)
     qtbot.mouseClick(panel.take_button, Qt.MouseButton.LeftButton)
@@ -263,7 +263,7 @@ def test_take_revert_delete_from_the_snapshots_tab(window, qtbot, guest):
     _run_job(window, qtbot, lambda: qtbot.mouseClick(dialog.take_button,
                                                      Qt.MouseButton.LeftButton))
     qtbot.waitUntil(lambda: [s.name for s in panel.snapshots if s.current] == ["first"],
-                    timeout=30000)
+                    timeout=60000)
     assert panel.tree.topLevelItem(0).text(2) == "external, with memory"
 
     for verb, says in (("Revert", "set back to first"), ("Delete Snapshot", "merged")):
@@ -271,12 +271,12 @@ def test_take_revert_delete_from_the_snapshots_tab(window, qtbot, guest):
         before = len(dialogs)
         button = panel.revert_button if verb == "Revert" else panel.delete_button
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda b=before: len(dialogs) > b, timeout=30000)
+        qtbot.waitUntil(lambda b=before: len(dialogs) > b, timeout=60000)
         box = dialogs[-1]
         assert says in box.text(), box.text()
         go = next(b for b in box.buttons() if b.text() == verb)
         _run_job(window, qtbot, lambda g=go: qtbot.mouseClick(g, Qt.MouseButton.LeftButton))
-    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 0, timeout=30000)
+    qtbot.waitUntil(lambda: panel.tree.topLevelItemCount() == 0, timeout=60000)
     off_gui_thread(dom.destroy)
     check = subprocess.run(["qemu-img", "check", str(guest.disk)], capture_output=True,
                            text=True)
@@ -309,7 +309,7 @@ def _snap(conn, runner, guest, name):
                                      snapshots.SnapshotKind.EXTERNAL_DISK,
                                      [s.name for s in snapshots.read_snapshots(
                                          conn.virconn, guest.dom.UUIDString())]))
-    conn.refresh_domain(guest.dom.UUIDString()).result(timeout=10)
+    conn.refresh_domain(guest.dom.UUIDString()).result(timeout=60)
 
 
 def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
@@ -322,7 +322,7 @@ def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
     _write(_top(conn, guest.name), 0x33)
     s1_overlay = guest.folder / f"{guest.name}-vda.s1.qcow2"
 
-    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=60)
     fates = {Path(f.path).name: f.fate for f in plan.files}
     assert fates[f"{guest.name}-vda.s2.qcow2"].startswith("deleted")  # only the 0x33 writes
     assert s1_overlay.name not in fates  # s2 still needs it: untouched
@@ -332,7 +332,7 @@ def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
     assert top.name == f"{guest.name}-vda.s1-1.qcow2" and _holds(top, 0x11)
     assert _holds(s1_overlay, 0x22)  # s2's disk state survived the revert
 
-    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=60)
     finish(snapshots.revert_snapshot(runner, conn, entity, plan))
     assert _holds(_top(conn, guest.name), 0x22)
     assert not top.exists()  # the branch left behind held nothing a snapshot needs
@@ -348,14 +348,14 @@ def test_delete_does_not_merge_into_a_base_another_branch_reads(guest, host):
     _snap(conn, runner, guest, "s1")
     _write(_top(conn, guest.name), 0x22)
     _snap(conn, runner, guest, "s2")
-    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=60)
     finish(snapshots.revert_snapshot(runner, conn, entity, plan))
     _snap(conn, runner, guest, "s3")  # a second branch on base.qcow2
     branch_base = guest.folder / f"{guest.name}-vda.s1-1.qcow2"
-    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=60)
     finish(snapshots.revert_snapshot(runner, conn, entity, plan))
 
-    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=60)
     assert plan.metadata_only and "s3 on another branch" in plan.summary
     finish(snapshots.delete_snapshot(runner, conn, entity, plan))
     assert _holds(guest.disk, 0x11) and _holds(branch_base, 0x11)  # s3's disk is unchanged
@@ -377,7 +377,7 @@ def test_delete_keeps_every_file_while_another_machine_reads_the_base(guest, hos
     guest.conn.defineXML(lab_domain_xml(reader, lab_images, disks=[reader_disk]))
     _write(overlay, 0x22)
 
-    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=60)
     assert plan.metadata_only and reader in plan.summary
     assert {f.fate for f in plan.files} == {"kept as it is"}
     finish(snapshots.delete_snapshot(runner, conn, domain_entity(conn, guest.name), plan))
@@ -391,11 +391,11 @@ def test_changed_host_stops_a_stale_revert(guest, host):
     conn, runner = host
     uuid = guest.dom.UUIDString()
     _snap(conn, runner, guest, "s1")
-    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=60)
     _snap(conn, runner, guest, "s2")  # the disks change after the question was answered
     top = _top(conn, guest.name)
     job = snapshots.revert_snapshot(runner, conn, domain_entity(conn, guest.name), plan)
-    wait_for(lambda: job.state.finished, timeout=30)
+    wait_for(lambda: job.state.finished, timeout=60)
     assert job.state is JobState.FAILED and "changed since you were asked" in job.error.message
     assert _top(conn, guest.name) == top and top.exists()
 
@@ -433,11 +433,11 @@ def test_internal_snapshot_revert_and_delete_on_a_shut_off_guest(guest, host):
     assert sorted(p.name for p in guest.folder.iterdir()) == ["base.qcow2"]  # no new file
     _write(guest.disk, 0x66)
     entity = domain_entity(conn, guest.name)
-    plan = conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=30)
+    plan = conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=60)
     assert "changes since then are lost" in plan.summary
     finish(snapshots.revert_snapshot(runner, conn, entity, plan))
     assert _holds(guest.disk, 0x55)
-    plan = conn.call(snapshots.plan_delete, uuid, "inside").result(timeout=30)
+    plan = conn.call(snapshots.plan_delete, uuid, "inside").result(timeout=60)
     finish(snapshots.delete_snapshot(runner, conn, entity, plan))
     assert snapshots.read_snapshots(conn.virconn, uuid) == [] and _holds(guest.disk, 0x55)
     listing = subprocess.run(["qemu-img", "snapshot", "-l", str(guest.disk)],
@@ -461,7 +461,7 @@ def test_internal_revert_is_refused_while_another_machine_reads_the_disk(guest, 
     guest.others.append(reader)
     guest.conn.defineXML(lab_domain_xml(reader, lab_images, disks=[reader_disk]))
     with pytest.raises(VirtStudioError, match=f"{reader} reads .* as a base"):
-        conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=30)
+        conn.call(snapshots.plan_revert, uuid, "inside").result(timeout=60)
     assert _holds(guest.disk, 0x77) and _holds(reader_disk, 0x77)
 
 

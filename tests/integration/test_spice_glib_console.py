@@ -96,7 +96,7 @@ def test_ui_shows_the_guest_through_spice_glib(make_main_window, qtbot, system_l
     try:
         off_gui_thread(wait_for_prompt, dom, 120)
         _window, pane = _open_console(make_main_window, qtbot, system_libvirtd, name)
-        qtbot.waitUntil(lambda: _connected(pane), timeout=20000)
+        qtbot.waitUntil(lambda: _connected(pane), timeout=60000)
         assert pane.session.spice_backend == "glib"
         assert "spice-glib" in pane.toolbar.toolTip()
         type_and_wait_for_the_answer(qtbot, pane)
@@ -107,7 +107,7 @@ def test_ui_shows_the_guest_through_spice_glib(make_main_window, qtbot, system_l
             image = pane.view.image()
             return image is not None and _rgb_of(image) == shot.pixels
 
-        qtbot.waitUntil(painted_as_libvirt, timeout=10000)
+        qtbot.waitUntil(painted_as_libvirt, timeout=60000)
     finally:
         off_gui_thread(dom.destroy)
 

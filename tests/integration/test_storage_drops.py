@@ -59,7 +59,7 @@ def pool_names():
 def storage_window(make_main_window, qtbot, system_libvirtd):
     window = make_main_window(Inventory(stats_interval=0))
     conn = window.inventory.add(SYSTEM_URI)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     top = window.host_model.index(0, 0)
     window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
     assert window.pages.currentWidget() is window.storage_page
@@ -107,7 +107,7 @@ def test_loop_device_dropped_becomes_a_disk_pool_and_a_cancelled_drop_writes_not
     go(qtbot, dialog)
     assert "PTTYPE=gpt" in blkid(loop)
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
-                    timeout=10000)
+                    timeout=60000)
     assert pool_named(window, name).pool_type == "disk"
 
     # The same disk dropped again names the partition table it erases, and Go waits
@@ -149,7 +149,7 @@ def test_a_formatted_disk_is_erased_only_after_its_name_is_typed(
     found = blkid(loop)
     assert "PTTYPE=gpt" in found and "ext4" not in found
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
-                    timeout=10000)
+                    timeout=60000)
 
 
 def test_devices_in_use_bad_sizes_and_names_are_refused(storage_window, qtbot, make_loop,  # noqa: F811
@@ -203,7 +203,7 @@ def test_folder_becomes_a_dir_pool_and_an_image_its_volume(storage_window, qtbot
     assert "Nothing inside" in dialog.writes.text()
     go(qtbot, dialog)
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active
-                    and len(p.volumes) == 1, timeout=10000)
+                    and len(p.volumes) == 1, timeout=60000)
     assert (folder / "kept.raw").read_bytes() == b"x" * 4096
 
     model = window.pool_model
@@ -226,7 +226,7 @@ def test_folder_becomes_a_dir_pool_and_an_image_its_volume(storage_window, qtbot
     dialogs[-1].choose("qcow2")
     go(qtbot, dialogs[-1])
     assert qemu_img.info(folder / "guest.qcow2", "qcow2").virtual_size == 256 * MiB
-    qtbot.waitUntil(lambda: len(pool_named(window, name).volumes) == 2, timeout=10000)
+    qtbot.waitUntil(lambda: len(pool_named(window, name).volumes) == 2, timeout=60000)
 
     # Dropping the same image again is refused before anything is copied.
     assert drop(window.storage_page, file_mime(image))
@@ -246,7 +246,7 @@ def test_a_backing_file_outside_the_pools_is_read_only_once_its_name_is_typed(
     assert drop(window.storage_page, file_mime(folder))
     go(qtbot, dialogs[-1])
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
-                    timeout=10000)
+                    timeout=60000)
     model = window.pool_model
     row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
     window.pool_view.setCurrentIndex(model.index(row, 0))
@@ -285,16 +285,16 @@ def test_volume_dropped_on_a_machine_is_attached(storage_window, qtbot, pool_nam
     assert drop(window.storage_page, file_mime(folder))
     go(qtbot, dialogs[-1])
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and bool(p.volumes),
-                    timeout=10000)
+                    timeout=60000)
     model = window.pool_model
     row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
     window.pool_view.setCurrentIndex(model.index(row, 0))
-    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 1, timeout=60000)
     mime = window.volume_model.mimeData([window.volume_model.index(0, 0)])
     assert mime.hasFormat(VOLUME_MIME)
 
     window.host_view.setCurrentIndex(window.host_model.index(0, 0))  # the machine list
-    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=10000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=60000)
     index = window.vm_view.selectionModel().selectedRows()[0]
     target = window.vm_view.visualRect(index).center()
     assert drop(window.vm_view.viewport(), mime, target)
@@ -303,7 +303,7 @@ def test_volume_dropped_on_a_machine_is_attached(storage_window, qtbot, pool_nam
     assert "next starts" in dialog.writes.text()
     go(qtbot, dialog)
     pool = pool_named(window, name)
-    qtbot.waitUntil(lambda: volume_users(conn, pool, "data.qcow2") == [lab_vm], timeout=10000)
+    qtbot.waitUntil(lambda: volume_users(conn, pool, "data.qcow2") == [lab_vm], timeout=60000)
 
     # A second drop of the same volume is refused: it is that machine's disk already.
     assert drop(window.vm_view.viewport(), mime, target)
@@ -326,7 +326,7 @@ def test_free_disk_dropped_on_a_machine_is_attached_as_a_block_disk(
         subprocess.run(["umount", str(mountpoint)], check=True)
 
     window.host_view.setCurrentIndex(window.host_model.index(0, 0))
-    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=10000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=60000)
     index = window.vm_view.selectionModel().selectedRows()[0]
     target = window.vm_view.visualRect(index).center()
     subprocess.run(["mount", mounted, str(mountpoint)], check=True)
@@ -350,7 +350,7 @@ def test_free_disk_dropped_on_a_machine_is_attached_as_a_block_disk(
 
     assert f"<source dev='{loop}'" in off_gui_thread(disk_sources)
     qtbot.waitUntil(lambda: any(d.source == loop for d in
-                                conn.find_domain_by_name(lab_vm).summary.disks), timeout=10000)
+                                conn.find_domain_by_name(lab_vm).summary.disks), timeout=60000)
     assert drop(window.vm_view.viewport(), free_mime, target)
     assert f"{loop} is already a disk of {lab_vm}" in dialogs[-1].error.text()
     dialogs[-1].reject()
@@ -367,7 +367,7 @@ def test_several_items_dropped_at_once_are_confirmed_one_by_one(storage_window, 
     assert drop(window.storage_page, file_mime(folder))
     go(qtbot, dialogs[-1])
     qtbot.waitUntil(lambda: (p := pool_named(window, name)) is not None and p.active,
-                    timeout=10000)
+                    timeout=60000)
     model = window.pool_model
     row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
     window.pool_view.setCurrentIndex(model.index(row, 0))
@@ -381,16 +381,16 @@ def test_several_items_dropped_at_once_are_confirmed_one_by_one(storage_window, 
     assert len(dialogs) == opened + 1  # one question at a time
     assert first.windowTitle() == "Import one.qcow2 (1 of 3)"
     go(qtbot, first)
-    qtbot.waitUntil(lambda: len(dialogs) == opened + 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(dialogs) == opened + 2, timeout=60000)
     second = dialogs[-1]
     assert second.windowTitle() == "Import two.qcow2 (2 of 3)"
     qtbot.mouseClick(second.buttons.button(second.buttons.StandardButton.Cancel),
                      Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(dialogs) == opened + 3, timeout=5000)
+    qtbot.waitUntil(lambda: len(dialogs) == opened + 3, timeout=60000)
     third = dialogs[-1]
     assert third.windowTitle() == "Import three.qcow2 (3 of 3)"
     go(qtbot, third)
     qtbot.waitUntil(lambda: {v.name for v in pool_named(window, name).volumes}
-                    == {"one.qcow2", "three.qcow2"}, timeout=15000)
+                    == {"one.qcow2", "three.qcow2"}, timeout=60000)
     assert not (folder / "two.qcow2").exists()
     assert len(dialogs) == opened + 3

@@ -53,7 +53,7 @@ def test_thin_volumes_and_linked_clone_in_the_storage_view(make_main_window, qtb
     name, path = dir_pool
     window = make_main_window(Inventory(stats_interval=0))
     conn = window.inventory.add(SYSTEM_URI)
-    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=15000)
+    qtbot.waitUntil(lambda: conn.state is ConnectionState.CONNECTED, timeout=60000)
     # libvirt made the volume thin: allocation far below its capacity.
     base = qemu_img.info(path / "base.qcow2", "qcow2")
     assert base.virtual_size == 20 * GiB and base.actual_size < 4 * 1024 * 1024
@@ -66,12 +66,12 @@ def test_thin_volumes_and_linked_clone_in_the_storage_view(make_main_window, qtb
     assert window.pages.currentWidget() is window.storage_page
     pools = window.pool_model
     qtbot.waitUntil(lambda: any(pools.pool_at(r).name == name for r in range(pools.rowCount())),
-                    timeout=5000)
+                    timeout=60000)
     row = next(r for r in range(pools.rowCount()) if pools.pool_at(r).name == name)
-    qtbot.waitUntil(lambda: len(pools.pool_at(row).volumes) == 2, timeout=20000)
+    qtbot.waitUntil(lambda: len(pools.pool_at(row).volumes) == 2, timeout=60000)
     window.pool_view.setCurrentIndex(pools.index(row, 0))
     volumes = window.volume_model
-    qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=20000)
+    qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=60000)
     by_name = {volumes.index(r, 0).data(): r for r in range(2)}
     clone = by_name["clone.qcow2"]
     assert volumes.index(clone, 1).data() == "qcow2"
@@ -93,7 +93,7 @@ def test_libvirt_creates_thin_and_preallocated_volumes_and_linked_clones(dir_poo
     host = HostConnection(SYSTEM_URI, stats_interval=0)
     runner = JobRunner()
     try:
-        host.open().result(15)
+        host.open().result(60)
         pool = wait_for(lambda: next((p for p in host.pools.values() if p.name == name), None))
 
         def make(spec):

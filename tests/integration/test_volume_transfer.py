@@ -30,7 +30,7 @@ def transfer_pool(system_libvirtd):
         0))
     host = HostConnection(SYSTEM_URI, stats_interval=0)
     runner = JobRunner()
-    host.open().result(15)
+    host.open().result(60)
     yield host, runner, name, folder
     runner.shutdown(wait=True)
     host.shutdown()
@@ -48,7 +48,7 @@ def transfer_pool(system_libvirtd):
 def pool_of(host, name, volumes=None):
     return wait_for(lambda: next((p for p in host.pools.values() if p.name == name and
                                   (volumes is None or len(p.volumes) == volumes)), None),
-                    timeout=10)
+                    timeout=60)
 
 
 def finish(job, state=JobState.DONE):
@@ -126,12 +126,12 @@ def test_upload_and_download_from_the_storage_page(make_main_window, qtbot, tran
     _host, _runner, name, folder = transfer_pool
     window = make_main_window(Inventory(stats_interval=0))
     conn = window.inventory.add(SYSTEM_URI)
-    qtbot.waitUntil(lambda: conn.state.name == "CONNECTED", timeout=15000)
+    qtbot.waitUntil(lambda: conn.state.name == "CONNECTED", timeout=60000)
     top = window.host_model.index(0, 0)
     window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
     model = window.pool_model
     qtbot.waitUntil(lambda: any(model.pool_at(r).name == name
-                                for r in range(model.rowCount())), timeout=10000)
+                                for r in range(model.rowCount())), timeout=60000)
     row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == name)
     window.pool_view.setCurrentIndex(model.index(row, 0))
     tools = window.storage_tools
@@ -139,7 +139,7 @@ def test_upload_and_download_from_the_storage_page(make_main_window, qtbot, tran
     source = tmp_path / "page.raw"
     sparse_file(source, 16 * MiB, {MiB: b"page" * 1024})
     finish(tools.upload(source))
-    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 1, timeout=10000)
+    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 1, timeout=60000)
     window.volume_view.setCurrentIndex(window.volume_model.index(0, 0))
     target = tmp_path / "page-back.raw"
     finish(tools.download(target))

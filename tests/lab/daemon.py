@@ -1,12 +1,16 @@
 """Real libvirt daemons for tests.
 
-``ensure_libvirtd`` starts the system daemons when nothing answers (machines
-without an init system).  ``PrivateLibvirtd`` runs a second, test-owned
+``require_libvirtd`` waits until the system daemon (``qemu:///system``) answers;
+tests never start, stop or reconfigure it (``make test`` starts it first, through
+packaging/dev/start-libvirtd).  ``PrivateLibvirtd`` runs a second, test-owned
 libvirtd beside the system one: its own socket directory, config and pid file,
 and an empty driver directory (``LIBVIRT_DRIVER_DIR``) so it loads no
-hypervisor, network or storage driver module and so never touches the system
-daemon's state under /run/libvirt.  What it serves is libvirt's test driver,
-which is built into libvirt.so, over a real RPC connection::
+hypervisor, network or storage driver module.  As root it also runs in a mount
+namespace of its own with an empty tmpfs over /run/libvirt, so whatever a
+driver or the daemon itself keeps there (``driver.pid`` locks, the identity
+token, hostdev state) is its own and the system daemon's sockets and pid files
+are out of its reach.  What it serves is libvirt's test driver, which is built
+into libvirt.so, over a real RPC connection::
 
     test+unix:///default?socket=<dir>/run/libvirt-sock
     test+unix:///abs/path/host.xml?socket=<dir>/run/libvirt-sock
@@ -60,53 +64,61 @@ def _answers(uri: str) -> bool:
     return True
 
 
-def _running(name: str) -> bool:
-    """Whether the daemon named in /var/run/<name>.pid is alive (and is not a reused pid)."""
-    try:
-        pid = int((_RUN / f"{name}.pid").read_text().strip())
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError):
-        return False
-    return comm == name
+def require_libvirtd(timeout: float = 60.0) -> None:
+    """Wait until qemu:///system answers and virtlogd listens; never start either.
 
-
-def _start_daemon(name: str) -> None:
-    # "-d" forks; the parent exits once the child reports it is up (or why not).
-    with tempfile.TemporaryFile() as err:
-        result = subprocess.run([name, "-d"], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, timeout=60, check=False)
-        if result.returncode != 0:
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip()
-            raise RuntimeError(f"{name} -d failed ({result.returncode}): {message}")
-
-
-def ensure_libvirtd(timeout: float = 20.0) -> None:
-    """Make sure qemu:///system answers, starting virtlogd and libvirtd if needed.
-
-    Also starts virtlogd when libvirtd runs without it: QEMU guests cannot
-    start then ("Failed to connect socket to .../virtlogd-sock").
+    Starting a second system daemon beside a slow first one would unlink the first
+    one's socket before failing on its driver locks: the daemons are started before
+    the session (``make test``: packaging/dev/start-libvirtd), never by a test.
     """
-    answering = _answers(SYSTEM_URI)
-    logd_up = _accepts(_RUN / "libvirt" / "virtlogd-sock")
-    if answering and logd_up:
-        return
-    if os.geteuid() != 0:
-        raise RuntimeError(f"{SYSTEM_URI} does not answer (or virtlogd is down) "
-                           "and only root can start the daemons here")
-    for directory in ("/var/log/libvirt", "/var/run/libvirt", "/var/lib/libvirt"):
-        Path(directory).mkdir(parents=True, exist_ok=True)
-    if not logd_up and not _running("virtlogd"):
-        _start_daemon("virtlogd")
-    if not answering and not _running("libvirtd"):
-        _start_daemon("libvirtd")
     deadline = time.monotonic() + timeout
-    while not _answers(SYSTEM_URI):
+    while True:
+        answering = _answers(SYSTEM_URI)
+        logd_up = _accepts(_RUN / "libvirt" / "virtlogd-sock")
+        if answering and logd_up:
+            return
         if time.monotonic() > deadline:
-            state = "running" if _running("libvirtd") else "not running"
-            raise RuntimeError(f"{SYSTEM_URI} did not answer within {timeout:.0f} s "
-                               f"(libvirtd {state}; see /var/log/libvirt)")
-        time.sleep(0.2)
+            missing = "libvirtd does not answer" if not answering else "virtlogd is not listening"
+            raise RuntimeError(f"{SYSTEM_URI}: {missing} after {timeout:.0f} s; start the "
+                               "daemons first (packaging/dev/start-libvirtd, as root)")
+        time.sleep(0.5)
+
+
+def private_run_wrapper() -> list[str]:
+    """The argv prefix that runs a command in its own mount namespace with an empty
+    /run/libvirt (root only; an empty list otherwise, where libvirtd uses the user's
+    own runtime directory anyway).  The command follows as positional arguments."""
+    if os.geteuid() != 0:
+        return []
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            PRIVATE_RUN_SETUP + ' && exec "$@"', "sh"]
+
+
+# Fixed shell text; the command comes as positional arguments, never as shell text.  The
+# mount lives only in the new namespace ("private" propagation keeps it from the host's).
+# Each driver's "autostarted" marker says autostart has run: a private daemon serves what
+# its test makes, never the host's autostart domains, pools or networks from /etc/libvirt.
+PRIVATE_RUN_SETUP = ("mkdir -p /run/libvirt && "
+                     "mount -t tmpfs -o mode=0755,size=64m vstest-libvirt-run /run/libvirt && "
+                     "for driver in qemu lxc network storage; do "
+                     "mkdir /run/libvirt/$driver && touch /run/libvirt/$driver/autostarted; done")
+
+
+def guest_pids(daemon_pid: int) -> list[int]:
+    """QEMU processes a daemon started, from the pid files in its own /run/libvirt view.
+
+    libvirt gives each QEMU process a mount namespace of its own, so they are found by
+    the pid files the daemon wrote (read through /proc/<pid>/root), not by namespace."""
+    found = []
+    for pid_file in Path(f"/proc/{daemon_pid}/root/run/libvirt/qemu").glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if comm.startswith("qemu"):
+            found.append(pid)
+    return found
 
 
 class PrivateLibvirtd:
@@ -145,6 +157,13 @@ class PrivateLibvirtd:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
+    def argv(self) -> list[str]:
+        """The daemon's command line, in its own mount namespace (see the module doc)."""
+        return [*private_run_wrapper(), *self.daemon_argv()]
+
+    def daemon_argv(self) -> list[str]:
+        return ["libvirtd", "--config", str(self.config), "--pid-file", str(self.pid_file)]
+
     def uri_for(self, fixture: Path | None) -> str:
         """The URI of another test host (fixture file, or None for /default) on this daemon."""
         path = str(fixture.resolve()) if fixture is not None else "/default"
@@ -160,7 +179,7 @@ class PrivateLibvirtd:
     def running(self) -> bool:
         return self.pid is not None
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(self, timeout: float = 60.0) -> None:
         """Start the daemon (no-op while it runs) and wait until a connection works."""
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
@@ -170,10 +189,9 @@ class PrivateLibvirtd:
                 stale.unlink(missing_ok=True)
             env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
             with open(self.log, "ab") as log:
-                self._proc = subprocess.Popen(
-                    ["libvirtd", "--config", str(self.config), "--pid-file", str(self.pid_file)],
-                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                )
+                # unshare and sh exec in place: the pid is the daemon's own.
+                self._proc = subprocess.Popen(self.argv(), env=env, stdin=subprocess.DEVNULL,
+                                              stdout=log, stderr=log)
             proc = self._proc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -182,8 +200,8 @@ class PrivateLibvirtd:
             if _accepts(self.socket) and _answers(self.uri):
                 return
             time.sleep(0.05)
-        self.stop()
         tail = self.log.read_text(errors="replace")[-2000:]
+        self.close()
         raise RuntimeError(f"private libvirtd did not come up within {timeout:.0f} s:\n{tail}")
 
     def kill(self) -> None:
@@ -194,7 +212,7 @@ class PrivateLibvirtd:
         """SIGTERM (a clean shutdown), then SIGKILL if it does not exit in 10 s."""
         self._signal(signal.SIGTERM)
 
-    def restart(self, timeout: float = 15.0) -> None:
+    def restart(self, timeout: float = 60.0) -> None:
         self.stop()
         self.start(timeout)
 
@@ -212,9 +230,35 @@ class PrivateLibvirtd:
                 proc.wait(10)
 
     def close(self) -> None:
-        """Stop the daemon and remove its directory (sockets, config, log)."""
+        """Stop the daemon and whatever it started (guests in its mount namespace), and
+        remove its directory (sockets, config, log)."""
+        pid = self.pid
+        if pid is not None:
+            self._destroy_guests()
+        # Still running after destroy (a daemon that stopped answering): by pid file.
+        started = guest_pids(pid) if pid is not None and os.geteuid() == 0 else []
         self.stop()
+        for child in started:
+            # Only the guests this daemon wrote pid files for, in its own /run/libvirt.
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _destroy_guests(self) -> None:
+        try:
+            conn = libvirt.open(self.uri)
+        except libvirt.libvirtError:
+            return
+        try:
+            for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+                try:
+                    dom.destroy()
+                except libvirt.libvirtError:
+                    pass
+        finally:
+            conn.close()
 
     def __enter__(self) -> PrivateLibvirtd:
         self.start()

@@ -10,28 +10,23 @@ start.  The host's own mounts are not touched.
 
 The system libvirtd loads the LXC driver too and holds its lock on
 /run/libvirt/lxc/driver.pid, a path no config setting moves; the private
-daemon gets its own empty /run/libvirt/lxc (a tmpfs in its namespace), so the
-two never share state or locks.
+daemon gets its own empty /run/libvirt (a tmpfs in its namespace), so the
+two never share state, locks or sockets.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 from urllib.parse import quote
 
-import libvirt
-
-from tests.lab.daemon import PrivateLibvirtd
+from tests.lab.daemon import PRIVATE_RUN_SETUP, PrivateLibvirtd
 
 DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_lxc.so")
 # Fixed text: the daemon's argv follows as positional arguments, never as shell text.
 _PRIVATE_MOUNTS = ('umount /sys/fs/cgroup/unified 2>/dev/null; '
-                   'mkdir -p /run/libvirt/lxc && '
-                   'mount -t tmpfs -o mode=0755 virtstudio-lxc /run/libvirt/lxc && exec "$@"')
+                   f'{PRIVATE_RUN_SETUP} && exec "$@"')
 
 
 def lxc_unavailable() -> str:
@@ -54,27 +49,10 @@ class PrivateLxcDaemon(PrivateLibvirtd):
         (self.drivers / DRIVER.name).symlink_to(DRIVER)
         self.uri = f"lxc:///system?socket={quote(str(self.socket))}"
 
-    def start(self, timeout: float = 20.0) -> None:
-        env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
-        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                _PRIVATE_MOUNTS, "sh", "libvirtd", "--config", str(self.config),
-                "--pid-file", str(self.pid_file)]
-        with self._lock, open(self.log, "ab") as log:
-            # unshare and sh exec in place: the pid is the daemon's own.
-            self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.running:
-            if self.socket.exists():
-                try:
-                    libvirt.open(self.uri).close()
-                    return
-                except libvirt.libvirtError:
-                    pass
-            time.sleep(0.1)
-        tail = self.log.read_text(errors="replace")[-1500:]
-        self.close()
-        raise RuntimeError(f"private LXC libvirtd did not start: {tail}")
+    def argv(self) -> list[str]:
+        # unshare and sh exec in place: the pid is the daemon's own.
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                _PRIVATE_MOUNTS, "sh", *self.daemon_argv()]
 
 
 def container_xml(name: str) -> str:

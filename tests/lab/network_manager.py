@@ -141,7 +141,7 @@ class PrivateNetworkManager:
         self.socket = self.dir / "bus"
         self.bus_address = f"unix:path={self.socket}"
         self.keyfiles = self.dir / "system-connections"
-        self.netns = f"vs-nm-{uuid.uuid4().hex[:8]}"
+        self.netns = f"vstest-nm-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.log = self.dir / "NetworkManager.log"
         for folder in ("system-connections", "conf.d", "system-conf.d", "run", "var-lib"):
             (self.dir / folder).mkdir()

@@ -1,8 +1,10 @@
 """A second QEMU libvirtd on this machine, so that a real migration has somewhere to go.
 
-The daemon runs in its own mount namespace where QEMU's state, configuration,
-cache and log folders are private empty folders bound over the system
-daemon's, so it neither sees nor touches the system daemon's machines.  It
+The daemon runs in its own mount namespace with an empty tmpfs over
+/run/libvirt (its own driver.pid locks, QEMU state and identity token: it can
+never lock or remove the system daemon's sockets or pid files), and with QEMU's
+configuration, state, cache and log folders as private empty folders bound over
+the system daemon's, so it neither sees nor touches the system daemon's machines.  It
 has a host UUID of its own (libvirt refuses to migrate to the same host),
 serves only the QEMU driver on its own socket, keeps cgroups out (the two
 daemons would pick the same cgroup names) and writes QEMU's output to plain
@@ -14,21 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import libvirt
-
-from tests.helpers import wait_for
-from tests.lab.daemon import PrivateLibvirtd
+from tests.lab.daemon import PRIVATE_RUN_SETUP, PrivateLibvirtd
 
 DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
 PRIVATE = {  # folder in the daemon's directory -> the system path it hides
     "etc-qemu": "/etc/libvirt/qemu",
     "lib-qemu": "/var/lib/libvirt/qemu",
-    "run-qemu": "/run/libvirt/qemu",
     "cache-qemu": "/var/cache/libvirt/qemu",
     "log-qemu": "/var/log/libvirt/qemu",
 }
@@ -38,7 +35,8 @@ QEMU_CONF = ('cgroup_controllers = [ ]\nstdio_handler = "file"\n'
              "migration_port_min = 49400\nmigration_port_max = 49500\n")
 # Fixed text: the folders come as positional arguments, never as shell text.
 _BIND_THEN_EXEC = (
-    'set -e; conf="$1"; shift; mount --bind "$conf" /etc/libvirt/qemu.conf; '
+    f'set -e; {PRIVATE_RUN_SETUP}; '
+    'conf="$1"; shift; mount --bind "$conf" /etc/libvirt/qemu.conf; '
     'while [ "$1" != "--" ]; do mount --bind "$1" "$2"; shift 2; done; shift; exec "$@"')
 
 
@@ -71,31 +69,9 @@ class PrivateQemuDaemon(PrivateLibvirtd):
             (self.dir / folder).mkdir()
         self.uri = f"qemu:///system?socket={quote(str(self.socket))}"
 
-    def start(self, timeout: float = 30.0) -> None:
-        env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.drivers))
+    def argv(self) -> list[str]:
         binds = [arg for folder, target in PRIVATE.items()
                  for arg in (str(self.dir / folder), target)]
-        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                _BIND_THEN_EXEC, "sh", str(self.qemu_conf), *binds, "--",
-                "libvirtd", "--config", str(self.config), "--pid-file", str(self.pid_file)]
-        with self._lock, open(self.log, "ab") as log:
-            # unshare and sh exec in place: the pid is the daemon's own.
-            self._proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log)
-        def up_or_dead() -> bool:
-            if not self.running:
-                return True
-            try:
-                libvirt.open(self.uri).close()
-            except libvirt.libvirtError:
-                return False
-            return True
-
-        try:
-            wait_for(up_or_dead, timeout=timeout, interval=0.1)
-        except AssertionError:
-            pass
-        if not self.running or not self.socket.exists():
-            tail = self.log.read_text(errors="replace")[-1500:]
-            self.close()
-            raise RuntimeError(f"private QEMU libvirtd did not start: {tail}")
+        # unshare and sh exec in place: the pid is the daemon's own.
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                _BIND_THEN_EXEC, "sh", str(self.qemu_conf), *binds, "--", *self.daemon_argv()]
