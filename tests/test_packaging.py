@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parent.parent / "virtstudio" / "resources"
 APP_ID = "org.virtstudio.VirtStudio"
 
 
