@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # The kernel lab boots Debian's kernel (it has device-mapper and 802.1Q, this host's lacks them).
 KERNEL ?= $(lastword $(sort $(wildcard /boot/vmlinuz-*)))
 
-.PHONY: run test test-kernel-lab setup lint bench bench-inventory bench-sandbox bench-console bench-storage screenshot demo clean
+.PHONY: run test test-kernel-lab deb test-package dist setup lint bench bench-inventory bench-sandbox bench-console bench-storage screenshot demo clean
 
 setup:
 	@packaging/dev/setup-host
@@ -54,6 +54,19 @@ test-kernel-lab: setup
 	if [ $$rc -eq 5 ]; then echo "kernel lab collected no tests: failing"; exit 1; fi; \
 	exit $$rc
 
+# The Debian package, built with debhelper and checked with lintian: dist/virtstudio_*.deb
+deb:
+	@packaging/deb/build-deb
+
+# Builds the package, installs it with apt into a clean Debian 12 root (cached in
+# .cache/test-package) and runs it there as an ordinary user; then purges it.
+test-package:
+	@packaging/test-package/run
+
+# sdist and wheel in dist/, checked with twine and installed with pipx (tools in .cache/).
+dist:
+	@packaging/pypi/check-dist
+
 bench: bench-inventory bench-sandbox bench-console bench-storage
 
 bench-inventory: setup
@@ -73,4 +86,4 @@ screenshot: setup
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m virtstudio --demo --screenshot docs/screenshot.png
 
 clean:
-	rm -rf .venv .pytest_cache build *.egg-info
+	rm -rf .venv .pytest_cache build dist *.egg-info

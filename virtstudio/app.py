@@ -149,29 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _schedule_screenshot(window: object, inventory: object, path: Path) -> None:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from virtstudio.ui.screenshot import schedule_screenshot
 
-    from virtstudio.core.connection import ConnectionState
-
-    waited = {"ticks": 0}
-
-    def take() -> None:
-        waited["ticks"] += 1
-        hosts = inventory.connections
-        settled = hosts and all(
-            h.state in (ConnectionState.CONNECTED, ConnectionState.FAILED,
-                        ConnectionState.LOST) for h in hosts)
-        if not settled and waited["ticks"] < 60:
-            QTimer.singleShot(250, take)
-            return
-        window.vm_view.setFocus()
-        if window.vm_proxy.rowCount() and window.selected_domain() is None:
-            window.vm_view.setCurrentIndex(window.vm_proxy.index(0, 0))
-        # A couple of statistics ticks give the sparklines something to show.
-        QTimer.singleShot(3500, lambda: (window.grab().save(str(path)), QApplication.quit()))
-
-    QTimer.singleShot(500, take)
+    schedule_screenshot(window, inventory, path)
 
 
 if __name__ == "__main__":

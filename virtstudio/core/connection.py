@@ -94,6 +94,8 @@ class HostConnection:
         self.domains: dict[str, Domain] = {}
         self.pools: dict[str, StoragePool] = {}
         self.networks: dict[str, Network] = {}
+        # True once every entity of the open connection has been read and emitted.
+        self.is_populated = False
 
         self.state_changed = Signal("state_changed")
         self.domains_added = Signal("domains_added")
@@ -220,6 +222,7 @@ class HostConnection:
         except Exception as exc:
             self._drop(describe(exc))
             return
+        self.is_populated = True
         self.populated.emit(self)
         if self.stats_interval > 0:
             self._worker.call_later(self.stats_interval, self._stats_tick, gen)
@@ -250,6 +253,7 @@ class HostConnection:
 
     def _disconnect(self, error: UserError | None, state: ConnectionState) -> None:
         conn, self._conn = self._conn, None
+        self.is_populated = False
         self._generation += 1
         if conn is not None:
             for kind, cb_id in self._callback_ids:

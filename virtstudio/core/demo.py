@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import xml.etree.ElementTree as ET
+from importlib import resources
 from pathlib import Path
 
 from virtstudio.core.errors import VirtStudioError
@@ -13,11 +13,16 @@ _RELATIVE = Path("demo") / "demo-host.xml"
 
 
 def resources_dir() -> Path:
-    """resources/ beside the package in a checkout, else the installed share dir."""
-    here = Path(__file__).resolve().parents[2] / "resources"
-    if here.is_dir():
-        return here
-    return Path(sys.prefix) / "share" / "virtstudio"
+    """The package's resources (demo fixture, icons), wherever the package is installed.
+
+    A real directory, not just a Traversable: libvirt's test driver opens the
+    fixture by its path.  Wheels and the Debian package install unzipped.
+    """
+    found = resources.files("virtstudio") / "resources"
+    if not isinstance(found, Path):
+        raise VirtStudioError("VirtStudio's resources are not in a directory on disk; "
+                              "install the package unzipped.")
+    return found
 
 
 def demo_fixture_path() -> Path:
