@@ -21,7 +21,7 @@ import libvirt
 import pytest
 
 from tests.helpers import off_gui_thread, wait_for
-from tests.lab.daemon import SYSTEM_URI, ensure_libvirtd
+from tests.lab.daemon import SYSTEM_URI, require_libvirtd
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.domain_actions import Action, run_action
 from virtstudio.core.errors import VirtStudioError
@@ -115,7 +115,7 @@ class Lab:
 
 @pytest.fixture
 def lab():
-    off_gui_thread(ensure_libvirtd)
+    off_gui_thread(require_libvirtd)
     off_gui_thread(_cleanup)
     made = Lab()
     try:
@@ -303,7 +303,7 @@ def test_delete_dialogs_name_the_shut_off_machine_that_reads_the_file(make_main_
     from virtstudio.core.inventory import Inventory
     from virtstudio.ui.delete_dialog import DeletePlanDialog, DeleteVmDialog
 
-    off_gui_thread(ensure_libvirtd)
+    off_gui_thread(require_libvirtd)
     off_gui_thread(_cleanup)
     lab = off_gui_thread(Lab)
     try:

@@ -22,7 +22,7 @@ import libvirt
 import pytest
 
 from tests.helpers import wait_for
-from tests.lab.daemon import SYSTEM_URI, ensure_libvirtd
+from tests.lab.daemon import SYSTEM_URI, require_libvirtd
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
@@ -251,7 +251,7 @@ class Lab:
 
 @pytest.fixture
 def lab(request, secret):
-    ensure_libvirtd()
+    require_libvirtd()
     made = Lab(request.node.name[5:20].replace("_", "-").strip("-"), secret)
     yield made
     made.remove()

@@ -23,7 +23,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from tests.helpers import off_gui_thread, wait_for
-from tests.lab.daemon import SYSTEM_URI, ensure_libvirtd
+from tests.lab.daemon import SYSTEM_URI, require_libvirtd
 from tests.qt_input import click, retype
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.errors import VirtStudioError
@@ -85,7 +85,7 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path, secret):
-    off_gui_thread(ensure_libvirtd)
+    off_gui_thread(require_libvirtd)
     made = Lab(tmp_path, secret)
     yield made
     off_gui_thread(made.remove)
