@@ -5,17 +5,24 @@ polkit, whose packaged rule admits the group) and sees its machines; outside it
 VirtStudio opens the user's own ``qemu:///session`` and a first-run page that
 says how to get system access.  Neither start may print a traceback.
 
-libvirtd asks polkit over the system bus, and connects to that bus once: a
-system daemon started before any bus (machines without an init system) can
-never admit a user.  Then the test starts a QEMU libvirtd of its own after the
-bus, with polkit authentication, and shows the user its socket in place of the
+The group member also manages the host through VirtStudio's own code:
+a pool, a volume, a network, a machine with a disk in that pool on that
+network, its console, and the deletes (ordinary_user_manage.py, run as them).
+
+libvirtd asks polkit over the system bus, and joins that bus once:
+packaging/dev/start-libvirtd starts the bus and polkitd first where no init
+system does.  A system daemon started before any bus can never admit a user;
+on such a machine the test starts a QEMU libvirtd of its own after the bus,
+with polkit authentication, and shows the user its socket in place of the
 system one (a private mount namespace for the user's command only).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -25,6 +32,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from tests.integration.ordinary_user_manage import names as managed_names
 from tests.lab.polkit import polkit_running, polkit_unavailable
 from tests.lab.qemu_daemon import PrivateQemuDaemon, qemu_daemon_unavailable
 from tests.lab.users import (
@@ -192,6 +200,55 @@ def test_libvirt_group_member_manages_the_system_daemon(group_user, system_daemo
     assert seen["uris"] == ["qemu:///system"]
     assert name in seen["names"]
     assert not seen["first_run"] and not seen["root_banner"]
+
+
+def _remove_managed(uri: str, prefix: str) -> None:
+    """Whatever a failed run of ordinary_user_manage left, removed as root."""
+    made = managed_names(prefix)
+    conn = libvirt.open(uri)
+    try:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom = conn.lookupByName(made["machine"])
+            if dom.isActive():
+                dom.destroy()
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+        with contextlib.suppress(libvirt.libvirtError):
+            net = conn.networkLookupByName(made["network"])
+            if net.isActive():
+                net.destroy()
+            net.undefine()
+        with contextlib.suppress(libvirt.libvirtError):
+            pool = conn.storagePoolLookupByName(made["pool"])
+            if not pool.isActive():
+                pool.create(0)
+            for volume in pool.listAllVolumes(0):
+                volume.delete(0)
+            pool.destroy()
+            pool.delete(0)
+            pool.undefine()
+    finally:
+        conn.close()
+
+
+def test_libvirt_group_member_creates_uses_and_deletes(group_user, system_daemon):
+    """Pool, volume, network, machine, console and deletes, as the group member."""
+    uri, file_binds = system_daemon
+    prefix = f"vstest-grpmanage-{os.getpid()}"
+    subnet = random.Random(os.getpid()).randrange(150, 200)
+    try:
+        done = run_as(group_user, [sys.executable, "-m", "tests.integration.ordinary_user_manage",
+                                   prefix, str(subnet)],
+                      env={"PYTHONPATH": str(REPO)}, binds=interpreter_binds(),
+                      file_binds=file_binds, timeout=600)
+    finally:
+        _remove_managed(uri, prefix)
+    steps = [ln.removeprefix("STEP ").removesuffix(" ok") for ln in done.stdout.splitlines()
+             if ln.startswith("STEP ")]
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.returncode == 0, (steps, done.stderr[-3000:])
+    assert steps == ["create pool", "create and delete volume", "create network",
+                     "create and start machine", "console", "delete machine with its disk",
+                     "delete network and pool"]
 
 
 def test_user_outside_the_group_gets_session_and_the_first_run_page(plain_user):
