@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from tests.helpers import wait_for
 from virtstudio.console.local import open_graphics_socket
 from virtstudio.console.rfb_client import RfbClient
 from virtstudio.core.connection import HostConnection
@@ -49,14 +49,10 @@ def names(prefix: str) -> dict[str, str]:
 
 
 def until(what: str, check: Callable[[], T | None]) -> T:
-    deadline = time.monotonic() + CEILING_S
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise SystemExit(f"gave up waiting for {what} after {CEILING_S} s")
-        time.sleep(0.1)  # the poll's interval
+    try:
+        return wait_for(check, timeout=CEILING_S, interval=0.1)
+    except AssertionError:
+        raise SystemExit(f"gave up waiting for {what} after {CEILING_S} s") from None
 
 
 def finish(job: Job) -> None:
