@@ -224,7 +224,7 @@ def live_latency() -> dict:
         conn = libvirt.open(SYSTEM_URI)
     except Exception as exc:
         return {"encoding": "zrle", "live": False, "reason": f"no local libvirtd: {exc}"}
-    name = f"vsbench-console-{os.getpid()}"
+    name = f"vstest-bench-console-{os.getpid()}"
     dom = conn.createXML(lab_domain_xml(name, build_lab_guest(), graphics=("vnc",)), 0)
     try:
         time.sleep(12)  # boot to the prompt

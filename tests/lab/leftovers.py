@@ -23,8 +23,10 @@ import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
+import string
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -118,6 +120,16 @@ def other_sessions() -> set[int]:
                 and not _descends_from(int(entry.name), mine):
             found.add(int(entry.name))
     return found
+
+
+def session_name(tag: str, max_length: int = 64) -> str:
+    """A name for something this session makes: ``vstest-<tag>-<pid>-<random>``.  The pid
+    is a part of its own so that ``ours`` can tell whose it is; the random part, letters
+    only so that it never reads as a pid, tells apart two made with one tag.  Past
+    ``max_length`` the tag gives way, never the pid."""
+    tail = f"-{os.getpid()}-" + "".join(secrets.choice(string.ascii_lowercase)
+                                       for _ in range(4))
+    return f"{PREFIX}{tag}"[:max_length - len(tail)] + tail
 
 
 def _pids_in(name: str) -> set[int]:
@@ -359,6 +371,8 @@ def ours(found: list[Leftover], *, at_start: bool) -> list[Leftover]:
     kept = []
     for item in found:
         pids = _pids_in(item.name)
+        if item.kind == "loop device":
+            pids |= _pids_in(Path(item.detail).name)  # /dev/loopN names none: its file does
         if item.kind == "private server":
             kept.append(item)  # an orphan by construction: its session is gone
         elif pids & others:

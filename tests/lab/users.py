@@ -1,7 +1,8 @@
 """Real unprivileged users for tests: made with useradd, removed with userdel after.
 
-Every name starts with ``vstest-``.  ``run_as`` starts a command as the user
-with ``runuser`` and a clean environment.  An interpreter that lives in a
+Every name is ``vstest-<label>-<pid>-<random>`` (tests/lab/leftovers.py tells by the pid
+whose a left-over user is).  ``run_as`` starts a command as the user with ``runuser`` and
+a clean environment.  An interpreter that lives in a
 folder the user cannot enter (a pyenv under /root) is shown to the user inside
 a private mount namespace only: a tmpfs over the closed folder holds a bind
 of the one entry needed, so nothing on the system is chmod-ed.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import subprocess
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.helpers import wait_for
+from tests.lab.leftovers import session_name
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -58,8 +59,9 @@ def _pids_of(uid: int) -> list[int]:
 
 @contextmanager
 def lab_user(label: str, groups: Sequence[str] = ()) -> Iterator[LabUser]:
-    """A new user ``vstest-<label>-<random>`` (in ``groups``), removed with its home after."""
-    name = f"vstest-{label}-{secrets.token_hex(2)}"[:32]
+    """A new user ``vstest-<label>-<pid>-<random>`` (in ``groups``), removed with its home
+    after."""
+    name = session_name(label, max_length=32)  # useradd's limit
     argv = ["useradd", "--create-home", "--shell", "/bin/sh"]
     if groups:
         argv += ["--groups", ",".join(groups)]

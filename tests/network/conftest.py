@@ -1,12 +1,15 @@
-"""Fixtures for host-network tests: namespaces made and removed by the test itself."""
+"""Fixtures for host-network tests: namespaces made and removed by the test itself.
+
+Every link a test makes lives in one of these namespaces and goes with it, so link names
+stay short and need no prefix; the namespaces are ``vstest-net-<tag>-<pid>-<random>``."""
 
 from __future__ import annotations
 
 import subprocess
-import uuid
 
 import pytest
 
+from tests.lab.leftovers import session_name
 from virtstudio.network.host_links import HostNetwork
 
 
@@ -19,14 +22,16 @@ def netns():
     names = []
 
     def make(tag: str) -> str:
-        name = f"vs-net-{tag}-{uuid.uuid4().hex[:8]}"
+        name = session_name(f"net-{tag}")
         ip("netns", "add", name)
         names.append(name)
         return name
 
-    yield make
-    for name in names:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    try:
+        yield make
+    finally:
+        for name in names:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
 
 
 @pytest.fixture

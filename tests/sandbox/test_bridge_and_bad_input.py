@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import wait_for
+from tests.lab.leftovers import session_name
 from tests.sandbox.conftest import run, usable_by_sandbox
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.manager import SandboxManager
@@ -24,8 +24,7 @@ def ip(*args: str) -> None:
 @pytest.fixture
 def lab_bridge():
     """A host namespace with bridge vsbr0 and a peer namespace at 10.77.0.1 on it."""
-    tag = f"{os.getpid() % 100000}"
-    host_ns, peer_ns = f"vs-sbx-host-{tag}", f"vs-sbx-peer-{tag}"
+    host_ns, peer_ns = session_name("sbx-host"), session_name("sbx-peer")
     ip("netns", "add", host_ns)
     ip("netns", "add", peer_ns)
     try:
@@ -102,16 +101,14 @@ def test_granting_a_missing_path_starts_nothing(manager, tmp_path):
 def test_stop_ends_every_process(manager):
     sandbox = manager.launch(SandboxProfile(name="t"),
                              ["/bin/sh", "-c", "sleep 100 & sleep 100 & wait"])
-    deadline = time.monotonic() + 5
-    while len(sandbox.processes) < 3 and time.monotonic() < deadline:
+    def all_started() -> bool:
         manager.sample(sandbox)
-        time.sleep(0.05)
+        return len(sandbox.processes) >= 3
+
+    wait_for(all_started, timeout=10, interval=0.05)
     pids = [p.pid for p in sandbox.processes]
-    assert len(pids) >= 3
     manager.stop(sandbox, grace=0.5)
-    deadline = time.monotonic() + 10
-    while sandbox.ended is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: sandbox.ended is not None, timeout=10, interval=0.05)
     assert sandbox.state == "stopped"
     for pid in pids:
         status = Path(f"/proc/{pid}/status")
@@ -121,8 +118,7 @@ def test_stop_ends_every_process(manager):
 @pytest.fixture
 def lab_upstream():
     """A namespace standing for the host, routed to a peer namespace at 10.78.0.1."""
-    tag = f"{os.getpid() % 100000}"
-    host_ns, peer_ns = f"vs-sbx-up-{tag}", f"vs-sbx-far-{tag}"
+    host_ns, peer_ns = session_name("sbx-up"), session_name("sbx-far")
     ip("netns", "add", host_ns)
     ip("netns", "add", peer_ns)
     try:
@@ -148,14 +144,12 @@ def serve_once(netns: str, address: str, port: int, answer: str) -> subprocess.P
 
 
 def wait_listening(netns: str, port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         out = subprocess.run(["ip", "netns", "exec", netns, "ss", "-Hltn", f"sport = :{port}"],
                              capture_output=True, text=True, timeout=10).stdout
-        if out.strip():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port} in {netns}")
+        return bool(out.strip())
+
+    wait_for(listening, timeout=10, interval=0.05)
 
 
 def test_internet_mode_reaches_out_through_pasta_but_not_the_hosts_loopback(tmp_path,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.sandbox.conftest import run
 from virtstudio.sandbox.profile import SandboxProfile
 
@@ -22,13 +22,13 @@ def session_bus(tmp_path, monkeypatch):
     daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
                                f"--address=unix:path={socket}"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not socket.exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={socket}")
-    yield socket
-    daemon.terminate()
-    daemon.wait(10)
+    try:
+        wait_for(socket.exists, timeout=10)
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={socket}")
+        yield socket
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="started by root, a sandbox runs as nobody, "

@@ -33,7 +33,7 @@ from virtstudio.storage.volumes import delete_volume
 pytestmark = pytest.mark.libvirtd
 
 IMAGES = Path("/var/lib/libvirt/images")
-PREFIX = f"vstest-del{os.getpid()}"
+PREFIX = f"vstest-del-{os.getpid()}"  # every name here is PREFIX-<what>
 
 
 def qemu_img(*args: str) -> None:
@@ -67,20 +67,20 @@ def _cleanup() -> None:
     conn = libvirt.open(SYSTEM_URI)
     try:
         for dom in conn.listAllDomains(0):
-            if dom.name().startswith(PREFIX):
+            if dom.name().startswith(f"{PREFIX}-"):
                 if dom.isActive():
                     dom.destroy()
                 for snap in dom.listAllSnapshots(0):
                     snap.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
                 dom.undefine()
         for pool in conn.listAllStoragePools(0):
-            if pool.name().startswith(PREFIX):
+            if pool.name().startswith(f"{PREFIX}-"):
                 if pool.isActive():
                     pool.destroy()
                 pool.undefine()
     finally:
         conn.close()
-    for folder in IMAGES.glob(f"{PREFIX}*"):
+    for folder in IMAGES.glob(f"{PREFIX}-*"):
         shutil.rmtree(folder, ignore_errors=True)
 
 

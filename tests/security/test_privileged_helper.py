@@ -42,7 +42,9 @@ def signatures(device: str) -> list[str]:
     return [s["type"] for s in json.loads(out or '{"signatures": []}')["signatures"]]
 
 
-VGS = ("vstesthelpervg", "vstesthelpertaken")
+# With the session's pid: two sessions on one machine never share, or remove, a group.
+VG, TAKEN_VG = f"vstest-helper-vg-{os.getpid()}", f"vstest-helper-taken-{os.getpid()}"
+VGS = (VG, TAKEN_VG)
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def make_loop_device(tmp_path: Path) -> Iterator:
     made: list[str] = []
 
     def make() -> str:
-        image = tmp_path / f"vstest-helper-disk{len(made)}.img"
+        image = tmp_path / f"vstest-helper-{os.getpid()}-disk{len(made)}.img"
         with open(image, "wb") as f:
             f.truncate(64 << 20)
         device = subprocess.run(["losetup", "--find", "--show", str(image)],
@@ -92,7 +94,7 @@ def make_gpt(device: str) -> None:
 def test_helper_refuses_a_device_carrying_a_signature(loop_device, prepare, kind, words):
     prepare(loop_device)
     for request in ({"op": "create_volume_group",
-                     "args": {"name": "vstesthelpervg", "devices": [loop_device]}},
+                     "args": {"name": VG, "devices": [loop_device]}},
                     {"op": "create_partition_table",
                      "args": {"device": loop_device, "label": "dos"}}):
         code, answer = helper(request)
@@ -100,7 +102,7 @@ def test_helper_refuses_a_device_carrying_a_signature(loop_device, prepare, kind
         assert words in answer["error"] and loop_device in answer["error"]
         assert "typing the device's name" in answer["error"]
         assert kind in signatures(loop_device)  # nothing was changed
-    assert subprocess.run(["vgs", "vstesthelpervg"], capture_output=True).returncode != 0
+    assert subprocess.run(["vgs", VG], capture_output=True).returncode != 0
 
 
 def test_helper_refuses_an_lvm_physical_volume(loop_device):
@@ -114,11 +116,11 @@ def test_helper_refuses_an_lvm_physical_volume(loop_device):
 def test_helper_wipes_and_writes_when_the_request_says_wipe(loop_device):
     make_ext4(loop_device)
     code, answer = helper({"op": "create_volume_group",
-                           "args": {"name": "vstesthelpervg", "devices": [loop_device],
+                           "args": {"name": VG, "devices": [loop_device],
                                     "wipe": True}})
     assert code == 0 and answer["ok"], answer
     assert signatures(loop_device) == ["LVM2_member"]
-    assert subprocess.run(["vgs", "vstesthelpervg"], capture_output=True).returncode == 0
+    assert subprocess.run(["vgs", VG], capture_output=True).returncode == 0
 
 
 def test_a_mounted_device_is_refused_even_with_wipe(loop_device, tmp_path):
@@ -128,7 +130,7 @@ def test_a_mounted_device_is_refused_even_with_wipe(loop_device, tmp_path):
     subprocess.run(["mount", loop_device, str(mountpoint)], check=True, capture_output=True)
     try:
         code, answer = helper({"op": "create_volume_group",
-                               "args": {"name": "vstesthelpervg", "devices": [loop_device],
+                               "args": {"name": VG, "devices": [loop_device],
                                         "wipe": True}})
     finally:
         subprocess.run(["umount", str(mountpoint)], check=True, capture_output=True)
@@ -138,21 +140,21 @@ def test_a_mounted_device_is_refused_even_with_wipe(loop_device, tmp_path):
 
 def test_a_physical_volume_of_a_group_is_refused_even_with_wipe(make_loop_device):
     device = make_loop_device()
-    subprocess.run(["vgcreate", "--yes", "vstesthelpertaken", device], check=True,
+    subprocess.run(["vgcreate", "--yes", TAKEN_VG, device], check=True,
                    capture_output=True)
     code, answer = helper({"op": "create_partition_table",
                            "args": {"device": device, "label": "gpt", "wipe": True}})
-    assert code == 1 and "volume group vstesthelpertaken" in answer["error"], answer
+    assert code == 1 and f"volume group {TAKEN_VG}" in answer["error"], answer
     assert "LVM2_member" in signatures(device)
 
 
 def test_a_taken_volume_group_name_wipes_nothing(make_loop_device):
     other, device = make_loop_device(), make_loop_device()
-    subprocess.run(["vgcreate", "--yes", "vstesthelpertaken", other], check=True,
+    subprocess.run(["vgcreate", "--yes", TAKEN_VG, other], check=True,
                    capture_output=True)
     make_ext4(device)
     code, answer = helper({"op": "create_volume_group",
-                           "args": {"name": "vstesthelpertaken", "devices": [device],
+                           "args": {"name": TAKEN_VG, "devices": [device],
                                     "wipe": True}})
     assert code == 1 and "exists already" in answer["error"]
     assert "ext4" in signatures(device)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from html import escape
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -36,12 +35,12 @@ from virtstudio.machines.clone import (
 from virtstudio.storage.backing_chains import (
     ChainReview,
     PoolPlaces,
-    confirmed_by_name,
     pool_places,
 )
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.dialog_buttons import act_and_cancel
 from virtstudio.ui.plain_text import plain_label, plain_tooltip
+from virtstudio.ui.typed_name_confirm import BackingFileConfirm
 
 
 def _read_chains(_conn: object, domain: Domain,
@@ -73,8 +72,8 @@ class CloneDialog(QDialog):
         self.plan = QLabel(objectName="clonePlan", wordWrap=True)
         self.chains = QLabel(objectName="cloneChains", wordWrap=True)
         self.chains.setTextFormat(Qt.TextFormat.PlainText)
-        self.confirm_form = QFormLayout()
-        self.confirm_edits: dict[str, QLineEdit] = {}
+        self.file_confirm = BackingFileConfirm("clone", "clone")
+        self.file_confirm.changed.connect(self._validate)
         self.chain_reviews: dict[str, ChainReview | str] | None = None
         self.error = plain_label(objectName="cloneError", wordWrap=True)
         self.error.setStyleSheet("color: #b3261e;")
@@ -86,7 +85,7 @@ class CloneDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.plan)
         layout.addWidget(self.chains)
-        layout.addLayout(self.confirm_form)
+        layout.addWidget(self.file_confirm)
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.name_edit.textChanged.connect(self._validate)
@@ -124,22 +123,16 @@ class CloneDialog(QDialog):
         self.chains.setText("\n".join(lines))
         outside = [path for review in reviews.values() if isinstance(review, ChainReview)
                    for path in review.outside]
-        for i, path in enumerate(dict.fromkeys(outside)):
-            edit = QLineEdit(objectName=f"cloneConfirmName{i}")
-            edit.setPlaceholderText(f"type {Path(path).name} to read it")
-            edit.textChanged.connect(self._validate)
-            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
-                           "clone read it:", wordWrap=True)
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            self.confirm_form.addRow(label)
-            self.confirm_form.addRow(edit)
-            self.confirm_edits[path] = edit
+        self.file_confirm.show_paths(outside)
         self._validate()
+
+    @property
+    def confirm_edits(self) -> dict[str, QLineEdit]:
+        return self.file_confirm.edits
 
     def confirmed(self) -> set[str]:
         """The backing files outside the pools whose names the user typed."""
-        return {path for path, edit in self.confirm_edits.items()
-                if confirmed_by_name(edit.text(), path)}
+        return self.file_confirm.confirmed()
 
     def name(self) -> str:
         return self.name_edit.text().strip()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -26,9 +25,9 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner
-from virtstudio.storage.backing_chains import confirmed_by_name
 from virtstudio.storage.drop_plans import DropPlan
 from virtstudio.ui.plain_text import plain_label
+from virtstudio.ui.typed_name_confirm import BackingFileConfirm, TypedNameField
 
 
 @dataclass(frozen=True)
@@ -67,14 +66,13 @@ class DropConfirmDialog(QDialog):
         self.reads_title = QLabel("<b>This will read:</b>")
         self.reads = QLabel(objectName="dropReads", wordWrap=True)
         self.reads.setTextFormat(Qt.TextFormat.PlainText)
-        self.confirm_form = QFormLayout()
-        self.confirm_edits: dict[str, QLineEdit] = {}
+        self.file_confirm = BackingFileConfirm("drop", "copy")
+        self.file_confirm.changed.connect(self._update_go)
         self.error = plain_label(objectName="dropError", wordWrap=True)
         # A device that carries something is erased only after its name is typed here.
-        self.type_label = QLabel(objectName="dropTypeLabel", wordWrap=True)
-        self.type_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.type_edit = QLineEdit(objectName="dropTypeDevice")
-        self.type_edit.textChanged.connect(self._update_go)
+        self.erase_confirm = TypedNameField("dropTypeDevice", label_name="dropTypeLabel")
+        self.erase_confirm.changed.connect(self._update_go)
+        self.type_label, self.type_edit = self.erase_confirm.label, self.erase_confirm.edit
         self.error.setStyleSheet("color: #b3261e;")
         self.form = QFormLayout()
         self.form.addRow("Make:", self.kind_combo)
@@ -91,9 +89,8 @@ class DropConfirmDialog(QDialog):
         layout.addWidget(self.writes)
         layout.addWidget(self.reads_title)
         layout.addWidget(self.reads)
-        layout.addLayout(self.confirm_form)
-        layout.addWidget(self.type_label)
-        layout.addWidget(self.type_edit)
+        layout.addWidget(self.file_confirm)
+        layout.addWidget(self.erase_confirm)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.kind_combo.currentIndexChanged.connect(self._replan)
@@ -134,41 +131,24 @@ class DropConfirmDialog(QDialog):
         self.reads.setText("\n".join(f"• {line}" for line in reads))
         self.reads_title.setVisible(bool(reads))
         self.reads.setVisible(bool(reads))
-        self._show_confirm_fields(self.plan.confirm_names if self.plan is not None else ())
+        self.file_confirm.show_paths(self.plan.confirm_names if self.plan is not None else ())
         wanted = self.plan.type_to_confirm if self.plan is not None else ""
-        self.type_label.setText(f"Type {wanted} to erase what it holds:" if wanted else "")
-        self.type_label.setVisible(bool(wanted))
-        self.type_edit.setVisible(bool(wanted))
+        self.erase_confirm.ask(wanted, f"Type {wanted} to erase what it holds:" if wanted else "")
         self._update_go()
 
-    def _show_confirm_fields(self, paths: tuple[str, ...]) -> None:
-        if tuple(self.confirm_edits) == paths:
-            return
-        while self.confirm_form.rowCount():
-            self.confirm_form.removeRow(0)
-        self.confirm_edits = {}
-        for i, path in enumerate(paths):
-            edit = QLineEdit(objectName=f"dropConfirmName{i}")
-            edit.setPlaceholderText(f"type {Path(path).name} to read it")
-            edit.textChanged.connect(self._update_go)
-            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
-                           "copy read it:", wordWrap=True)
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            self.confirm_form.addRow(label)
-            self.confirm_form.addRow(edit)
-            self.confirm_edits[path] = edit
+    @property
+    def confirm_edits(self) -> dict[str, QLineEdit]:
+        return self.file_confirm.edits
 
     def confirmed(self) -> set[str]:
         """The files whose names the user typed."""
-        return {path for path, edit in self.confirm_edits.items()
-                if confirmed_by_name(edit.text(), path)}
+        return self.file_confirm.confirmed()
 
     def _confirmed(self) -> bool:
         """Every file to read named, and the device to erase typed, where asked."""
         if self.plan is None or self.plan.missing_confirmations(self.confirmed()):
             return False
-        wanted = self.plan.type_to_confirm
-        return not wanted or self.type_edit.text() == wanted
+        return not self.plan.type_to_confirm or self.erase_confirm.confirmed()
 
     def _update_go(self, *_: object) -> None:
         self.go_button.setEnabled(self._confirmed())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.machines.new_vm import DiskChoice, Field, InstallSource, NetworkChoice
 from virtstudio.ui.plain_text import plain_label
+from virtstudio.ui.typed_name_confirm import BackingFileConfirm
 
 ERROR_STYLE = "color: #b3261e;"
 
@@ -99,32 +99,22 @@ class ImageRows:
         self.format_combo.setCurrentIndex(-1)
         self.chain_label = QLabel(objectName=f"{prefix}Chain", wordWrap=True)
         self.chain_label.setTextFormat(Qt.TextFormat.PlainText)  # file names from the image
-        self.confirm_form = QFormLayout()
-        self.confirm_edits: dict[str, QLineEdit] = {}
+        self.file_confirm = BackingFileConfirm(prefix, "new machine")
 
     def add_to(self, page: FieldPage, form: QFormLayout, format_field: Field,
                chain_field: Field) -> None:
         page.add_row(form, "Format:", self.format_combo, format_field)
         page.add_row(form, "Reads:", self.chain_label, chain_field)
-        form.addRow(self.confirm_form)
+        form.addRow(self.file_confirm)
 
-    def show_confirm_fields(self, paths: tuple[str, ...], on_edit: Callable[[], None]) -> None:
-        """One field per backing file outside the pools, in which its name must be typed."""
-        if tuple(self.confirm_edits) == paths:
-            return
-        while self.confirm_form.rowCount():
-            self.confirm_form.removeRow(0)
-        self.confirm_edits = {}
-        for i, path in enumerate(paths):
-            edit = QLineEdit(objectName=f"{self.prefix}ConfirmName{i}")
-            edit.setPlaceholderText(f"type {Path(path).name} to read it")
-            edit.textChanged.connect(lambda _t: on_edit())
-            label = QLabel(f"{path} is outside every storage pool. Type its name to let the "
-                           "new machine read it:", wordWrap=True)
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            self.confirm_form.addRow(label)
-            self.confirm_form.addRow(edit)
-            self.confirm_edits[path] = edit
+    def show_confirm_fields(self, paths: tuple[str, ...]) -> None:
+        """One field per backing file outside the pools, in which its name must be typed
+        (``file_confirm.changed`` tells of typing)."""
+        self.file_confirm.show_paths(paths)
+
+    @property
+    def confirm_edits(self) -> dict[str, QLineEdit]:
+        return self.file_confirm.edits
 
 
 class SourcePage(FieldPage):

@@ -45,7 +45,7 @@ from virtstudio.machines.new_vm import (
     validate,
 )
 from virtstudio.machines.os_variants import DEFAULT_VARIANT, OsVariant, available_variants
-from virtstudio.storage.backing_chains import ChainReview, confirmed_by_name
+from virtstudio.storage.backing_chains import ChainReview
 from virtstudio.ui.bridge import relay
 from virtstudio.ui.host_model import HostRole
 from virtstudio.ui.new_vm_pages import (
@@ -148,6 +148,7 @@ class NewVmWizard(QWizard):
             rows.format_combo.activated.connect(
                 lambda _i, r=rows: self._formats_picked.add(r.prefix))
             rows.format_combo.currentIndexChanged.connect(self._revalidate)
+            rows.file_confirm.changed.connect(self._revalidate)
         for group in (src.source_group, disk.disk_group, dev.net_group):
             group.buttonToggled.connect(lambda _b, on: on and self._revalidate())
         for combo, edit in ((src.iso_volumes, src.iso_edit), (src.import_volumes, src.import_edit),
@@ -404,7 +405,7 @@ class NewVmWizard(QWizard):
         self._image_key = self.image_review = None
         for rows in (self.source_page.import_image, self.storage_page.existing_image):
             rows.chain_label.clear()
-            rows.show_confirm_fields((), self._revalidate)
+            rows.show_confirm_fields(())
 
     def _read_image_chain(self, host: HostConnection, rows: ImageRows,
                           key: tuple[str, str, str, str]) -> None:
@@ -433,12 +434,11 @@ class NewVmWizard(QWizard):
         else:  # the field's message says it is being read, or why it could not be
             rows.chain_label.clear()
         outside = review.outside if isinstance(review, ChainReview) else ()
-        rows.show_confirm_fields(outside, self._revalidate)
+        rows.show_confirm_fields(outside)
 
     def confirmed_image(self) -> set[str]:
         """The backing files outside the pools whose names the user typed."""
-        return {path for path, edit in self._image_shown_in.confirm_edits.items()
-                if confirmed_by_name(edit.text(), path)}
+        return self._image_shown_in.file_confirm.confirmed()
 
     def _show_choices(self, spec: VmSpec) -> None:
         src, disk = self.source_page, self.storage_page
