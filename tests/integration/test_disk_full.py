@@ -15,7 +15,6 @@ import libvirt
 import pytest
 
 from tests.helpers import off_gui_thread, wait_for
-from tests.integration.conftest import _remove_domain
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml, wait_for_prompt
 from virtstudio.core.connection import ConnectionState, HostConnection
@@ -65,7 +64,11 @@ class FullDiskGuest:
                      timeout=BOOT_S, interval=0.2)
 
     def remove(self) -> None:
-        _remove_domain(NAME)
+        # Transient: destroying it removes it.
+        try:
+            self.conn.lookupByName(NAME).destroy()
+        except libvirt.libvirtError:
+            pass
         try:
             self.conn.storagePoolLookupByName(NAME).destroy()
         except libvirt.libvirtError:
@@ -83,8 +86,8 @@ def full_guest(lab_images):
     guest = off_gui_thread(FullDiskGuest, lab_images, timeout=120)
     try:
         off_gui_thread(guest.fill_disk, timeout=BOOT_S * 2 + 30)
-        assert guest.dom.state() == (libvirt.VIR_DOMAIN_PAUSED,
-                                     libvirt.VIR_DOMAIN_PAUSED_IOERROR)
+        assert tuple(guest.dom.state()) == (libvirt.VIR_DOMAIN_PAUSED,
+                                            libvirt.VIR_DOMAIN_PAUSED_IOERROR)
         yield guest
     finally:
         off_gui_thread(guest.remove)
@@ -116,8 +119,8 @@ def test_a_full_disk_pause_is_reported_and_resume_says_it_is_still_full(full_gue
     assert job.error is not None
     assert "vda" in job.error.message and NAME in job.error.message
     assert "Add space" in job.error.message
-    assert full_guest.dom.state() == (libvirt.VIR_DOMAIN_PAUSED,
-                                      libvirt.VIR_DOMAIN_PAUSED_IOERROR)
+    assert tuple(full_guest.dom.state()) == (libvirt.VIR_DOMAIN_PAUSED,
+                                             libvirt.VIR_DOMAIN_PAUSED_IOERROR)
 
 
 def test_the_window_shows_the_disk_full_pause_with_disk_and_pool(full_guest, make_main_window,
