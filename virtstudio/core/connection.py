@@ -27,6 +27,7 @@ from virtstudio.core.demo import validate_fixture
 from virtstudio.core.entities import Domain, Network, StoragePool, Volume
 from virtstudio.core.errors import UserError, VirtStudioError, describe
 from virtstudio.core.events import ensure_event_loop
+from virtstudio.core.io_errors import paused_on_io_error, read_disk_errors
 from virtstudio.core.signal import Signal
 from virtstudio.core.stats import StatsTracker
 from virtstudio.core.worker import Worker
@@ -111,6 +112,8 @@ class HostConnection:
         self.populated = Signal("populated")
         # (host, uuid, VIR_DOMAIN_EVENT_*) for each lifecycle event, after the refresh.
         self.domain_lifecycle = Signal("domain_lifecycle")
+        # (host, [Domain]) for machines that just paused on a disk I/O error (disk full).
+        self.domains_io_paused = Signal("domains_io_paused")
 
         self._conn: libvirt.virConnect | None = None
         self._generation = 0
@@ -318,6 +321,8 @@ class HostConnection:
             libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
             libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
             libvirt.VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
+            # Says which disk failed; the refresh reads the pause reason and disk errors.
+            libvirt.VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON,
         ]
         for event_id in domain_events:
             try:
@@ -375,6 +380,7 @@ class HostConnection:
                 raise
             entity = Domain(self.uri, uuid, xml, state, reason,
                             uuid in persistent, uuid in autostart)
+            entity.disk_errors = read_disk_errors(dom, state, reason)
             self.domains[uuid] = entity
             batch.append(entity)
             if len(batch) >= POPULATE_CHUNK:
@@ -398,6 +404,10 @@ class HostConnection:
             nets.append(entity)
         if nets:
             self.networks_added.emit(self, nets)
+        # After the pools, so listeners can name the pool of each failing disk.
+        io_paused = [d for d in self.domains.values() if paused_on_io_error(d)]
+        if io_paused:
+            self.domains_io_paused.emit(self, io_paused)
 
     def _read_pool(self, pool: libvirt.virStoragePool) -> StoragePool:
         active = bool(pool.isActive())
@@ -417,7 +427,7 @@ class HostConnection:
         conn = self._conn
         if conn is None or gen != self._generation:
             return
-        added, changed, removed = [], [], []
+        added, changed, removed, io_paused = [], [], [], []
         for uuid in uuids:
             try:
                 dom = conn.lookupByUUIDString(uuid)
@@ -425,6 +435,7 @@ class HostConnection:
                 xml = dom.XMLDesc(0)
                 persistent = bool(dom.isPersistent())
                 autostart = bool(dom.autostart()) if persistent else False
+                disk_errors = read_disk_errors(dom, state, reason)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                     log.warning("refreshing %s on %s failed: %s", uuid, self.uri, exc)
@@ -437,11 +448,14 @@ class HostConnection:
                     removed.append(entity)
                 continue
             entity = self.domains.get(uuid)
+            was_io_paused = entity is not None and paused_on_io_error(entity)
             if entity is None:
                 entity = Domain(self.uri, uuid, xml, state, reason, persistent, autostart)
+                entity.disk_errors = disk_errors
                 self.domains[uuid] = entity
                 added.append(entity)
             else:
+                entity.disk_errors = disk_errors
                 if xml != entity.xml:
                     entity.set_xml(xml)
                 entity.set_state(state, reason)
@@ -453,12 +467,16 @@ class HostConnection:
                     entity.stats.disk_bytes_per_s = 0.0
                     entity.stats.net_bytes_per_s = 0.0
                 changed.append(entity)
+            if paused_on_io_error(entity) and not was_io_paused:
+                io_paused.append(entity)
         if added:
             self.domains_added.emit(self, added)
         if changed:
             self.domains_changed.emit(self, changed)
         if removed:
             self.domains_removed.emit(self, removed)
+        if io_paused:
+            self.domains_io_paused.emit(self, io_paused)
 
     def _refresh_pool(self, gen: int, uuid: str) -> None:
         conn = self._conn

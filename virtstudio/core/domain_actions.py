@@ -16,12 +16,17 @@ import libvirt
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain, DomainState
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.io_errors import describe_faults, read_disk_errors
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.storage.delete_plans import DeletePlan, DiskChoice, check_unchanged, plan_machine
 
 __all__ = ["Action", "DiskChoice", "allowed", "ask_delete", "delete_domain", "run_action"]
 
 SHUTDOWN_WAIT_S = 120.0
+# After resuming a machine paused on a full disk, QEMU retries the failed writes at
+# once: if there is still no room it pauses again within moments.
+RESUME_RECHECK_S = 5.0
+RESUME_SETTLED_S = 1.5
 
 
 class Action(enum.Enum):
@@ -125,6 +130,40 @@ def _resume(dom: libvirt.virDomain) -> None:
         dom.resume()
 
 
+def _resume_checked(job: Job, host: HostConnection, domain: Domain,
+                    dom: libvirt.virDomain) -> None:
+    """Resume; if the machine was stopped by a disk error, fail when it stops again."""
+    state, reason = dom.state()
+    io_paused = (state == libvirt.VIR_DOMAIN_PAUSED
+                 and reason == libvirt.VIR_DOMAIN_PAUSED_IOERROR)
+    _resume(dom)
+    if not io_paused:
+        return
+    job.report(None, "Resumed; checking that the disk error is gone")
+    # Running for a short while without pausing again means the writes went through.
+    waited = 0.0
+    running_since: float | None = None
+    while waited < RESUME_RECHECK_S:
+        state, reason = dom.state()
+        if state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_IOERROR:
+            probe = Domain(host.uri, domain.uuid, dom.XMLDesc(0),
+                           state, reason)
+            probe.disk_errors = read_disk_errors(dom, state, reason)
+            host.refresh_domain(domain.uuid)
+            raise VirtStudioError(
+                "The machine paused again: the disk error is still there. "
+                + describe_faults(probe, list(host.pools.values())),
+                f"state {state}, reason {reason}, disk errors {probe.disk_errors}")
+        if state == libvirt.VIR_DOMAIN_RUNNING:
+            running_since = waited if running_since is None else running_since
+            if waited - running_since >= RESUME_SETTLED_S:
+                return
+        else:
+            running_since = None
+        job.wait(0.1)
+        waited += 0.1
+
+
 _SIMPLE: dict[Action, Callable[[libvirt.virDomain], object]] = {
     Action.START: lambda dom: dom.create(),
     Action.PAUSE: lambda dom: dom.suspend(),
@@ -153,6 +192,9 @@ def run_action(runner: JobRunner, host: HostConnection, domain: Domain, action: 
             dom = host.virconn.lookupByUUIDString(uuid)
             if action is Action.SHUTDOWN:
                 _shutdown(job, dom)
+            elif action is Action.RESUME:
+                job.report(None, f"{action.value}: {name}")
+                _resume_checked(job, host, domain, dom)
             else:
                 job.report(None, f"{action.value}: {name}")
                 _SIMPLE[action](dom)

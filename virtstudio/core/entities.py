@@ -76,6 +76,8 @@ class Domain:
         self.persistent = persistent
         self.autostart = autostart
         self.stats = DomainStats()
+        # Target (vda) -> VIR_DOMAIN_DISK_ERROR_*, read while paused on an I/O error.
+        self.disk_errors: dict[str, int] = {}
         self.set_xml(xml)
 
     @property

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
+from virtstudio.core.io_errors import describe_faults, state_label
 from virtstudio.core.jobs import JobRunner
 from virtstudio.core.units import format_kib
 from virtstudio.network.nic_vlan import nic_vlans
@@ -83,6 +84,13 @@ class DetailsPane(QStackedWidget):
 
         overview = QWidget()
         form = QFormLayout(overview)
+        # Why a paused machine cannot go on (a full disk), and what to do about it.
+        self.io_error = _value_label()
+        self.io_error.setObjectName("ioErrorNotice")
+        self.io_error.setStyleSheet(
+            "QLabel#ioErrorNotice { background: #fde7e9; color: #7a1c24; padding: 6px; }")
+        self.io_error.hide()
+        form.addRow(self.io_error)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._fields: dict[str, QLabel] = {}
         for key, label in (
@@ -145,7 +153,10 @@ class DetailsPane(QStackedWidget):
         f = self._fields
         f["name"].setText(s.name)
         f["title"].setText(s.title or "—")
-        f["state"].setText(domain.state.label)
+        f["state"].setText(state_label(domain))
+        fault = describe_faults(domain, list(host.pools.values()) if host is not None else [])
+        self.io_error.setText(fault)
+        self.io_error.setVisible(bool(fault))
         f["host"].setText(host_name)
         f["uuid"].setText(domain.uuid)
         arch = " ".join(x for x in (s.os_type, s.arch, s.machine) if x)

@@ -39,6 +39,7 @@ from virtstudio.core.domain_actions import Action, allowed, ask_delete, run_acti
 from virtstudio.core.entities import Domain, StoragePool
 from virtstudio.core.errors import UserError, VirtStudioError
 from virtstudio.core.inventory import Inventory
+from virtstudio.core.io_errors import describe_faults, paused_on_io_error
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.local_probe import LocalAccess
 from virtstudio.machines.groups import Groups, groups_of, save_groups
@@ -202,6 +203,16 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.demo_banner)
         self.root_banner = root_banner()
         layout.addWidget(self.root_banner)
+        # Stays until no machine is paused on a disk error any more.
+        self.io_error_banner = QLabel()
+        self.io_error_banner.setObjectName("ioErrorBanner")
+        self.io_error_banner.setWordWrap(True)
+        self.io_error_banner.setTextFormat(Qt.TextFormat.PlainText)
+        self.io_error_banner.setStyleSheet(
+            "QLabel#ioErrorBanner { background: #fde7e9; color: #7a1c24; padding: 6px 10px;"
+            " border-bottom: 1px solid #e8a0a8; }")
+        self.io_error_banner.hide()
+        layout.addWidget(self.io_error_banner)
 
         outer = QSplitter(Qt.Orientation.Horizontal)
         outer.setObjectName("outerSplitter")
@@ -390,6 +401,7 @@ class MainWindow(QMainWindow):
     def _on_connection_added(self, conn: HostConnection) -> None:
         relay(conn.state_changed, self._on_host_state, self)
         relay(conn.pools_added, lambda *_: self._update_status(), self)
+        relay(conn.domains_io_paused, self._on_io_paused, self)
         self._on_connections_changed()
 
     def _on_connections_changed(self, *_: object) -> None:
@@ -735,6 +747,20 @@ class MainWindow(QMainWindow):
 
     # ---- jobs, errors, status ---------------------------------------------------------
 
+    def _on_io_paused(self, host: HostConnection, domains: list[Domain]) -> None:
+        """A machine just stopped on a full or failing disk: say which disk, which pool."""
+        text = " ".join(describe_faults(d, list(host.pools.values())) for d in domains)
+        self.io_error_banner.setText(text)
+        self.io_error_banner.show()
+        self.statusBar().showMessage(text, 30000)
+
+    def _update_io_banner(self) -> None:
+        if self.io_error_banner.isHidden():
+            return
+        if not any(paused_on_io_error(d) for h in self.inventory.connections
+                   for d in list(h.domains.values())):
+            self.io_error_banner.hide()
+
     def _on_job_failed(self, job: Job) -> None:
         if job.error is not None:
             self.show_error(f"{job.title} failed", job.error)
@@ -751,6 +777,7 @@ class MainWindow(QMainWindow):
         self._status_timer.start()
 
     def _update_status_now(self) -> None:
+        self._update_io_banner()
         hosts = self.inventory.connections
         connected = sum(1 for h in hosts if h.state is ConnectionState.CONNECTED)
         total = self.vm_model.rowCount()

@@ -26,6 +26,7 @@ from PySide6.QtCore import (
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.inventory import Inventory
+from virtstudio.core.io_errors import describe_faults, state_label
 from virtstudio.core.units import format_kib, format_percent, format_rate
 from virtstudio.machines.groups import groups_of
 from virtstudio.ui.bridge import Relay, relay
@@ -348,7 +349,7 @@ class VmListModel(QAbstractTableModel):
         if col is VmColumn.NAME:
             return dom.name
         if col is VmColumn.STATE:
-            return dom.state.label
+            return state_label(dom)
         if col is VmColumn.HOST:
             return host.name
         if col is VmColumn.VCPUS:
@@ -382,7 +383,10 @@ class VmListModel(QAbstractTableModel):
         lines = [f"<b>{html(dom.name)}</b>"]
         if dom.summary.title:
             lines.append(html(dom.summary.title))
-        lines.append(html(f"{dom.state.label} on {host.name}"))
+        lines.append(html(f"{state_label(dom)} on {host.name}"))
+        fault = describe_faults(dom, list(host.pools.values()))
+        if fault:
+            lines.append(html(fault))
         if not dom.persistent:
             lines.append("Transient: disappears once it stops")
         groups = groups_of(dom)
