@@ -148,3 +148,8 @@ def test_the_window_shows_the_disk_full_pause_with_disk_and_pool(full_guest, mak
     banner = window.findChild(object, "ioErrorBanner")
     qtbot.waitUntil(banner.isVisible, timeout=10000)
     assert f"disk vda ({full_guest.disk}) in storage pool {NAME}" in banner.text()
+
+    # With nothing selected, the banner goes once no machine is paused on a disk error.
+    window.vm_view.clearSelection()
+    off_gui_thread(full_guest.dom.destroy)
+    qtbot.waitUntil(banner.isHidden, timeout=60000)

@@ -402,6 +402,9 @@ class MainWindow(QMainWindow):
         relay(conn.state_changed, self._on_host_state, self)
         relay(conn.pools_added, lambda *_: self._update_status(), self)
         relay(conn.domains_io_paused, self._on_io_paused, self)
+        # The banner goes once no machine is paused on a disk error, whatever is selected.
+        relay(conn.domains_changed, lambda *_: self._update_io_banner(), self)
+        relay(conn.domains_removed, lambda *_: self._update_io_banner(), self)
         self._on_connections_changed()
 
     def _on_connections_changed(self, *_: object) -> None:
