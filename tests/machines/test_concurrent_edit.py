@@ -51,7 +51,10 @@ def test_changes_made_meanwhile_are_named_element_by_element():
     lines = xml_changes(BASE, current)
     assert "currentMemory: “1048576” → “2097152”" in lines
     assert "devices/video/model: type “vga” → “virtio”" in lines
-    assert "devices/rng: added" in lines
+    assert "devices/rng: added <rng model=\"virtio\" />" in lines
+    hidden = _with(BASE, "</devices>", "<graphics type='spice' passwd='new-pw'/></devices>")
+    assert xml_changes(BASE, hidden) == [
+        "devices/graphics spice: added <graphics type=\"spice\" passwd=\"(hidden)\" />"]
     removed = _with(BASE, "<source file='/img/a.qcow2'/><target dev='vda' bus='virtio'/>",
                     "<source file='/img/b.qcow2'/><target dev='vda' bus='virtio'/>")
     assert xml_changes(BASE, removed) == [

@@ -11,6 +11,7 @@ saved XML it reads afresh), never the whole stale document.
 
 from __future__ import annotations
 
+import copy
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,17 @@ def _shown(name: str, value: str | None) -> str:
     return f"“{value}”"
 
 
+def _brief(el: ET.Element, limit: int = 120) -> str:
+    """An added or removed element as short XML, secrets masked."""
+    shown = copy.deepcopy(el)
+    for node in shown.iter():
+        node.tail = None
+        for name in _SECRET_ATTRIBUTES & set(node.attrib):
+            node.set(name, "(hidden)")
+    text = " ".join(ET.tostring(shown, encoding="unicode").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _walk(path: str, old: ET.Element, new: ET.Element, out: list[str]) -> None:
     old_text, new_text = (old.text or "").strip(), (new.text or "").strip()
     if old_text != new_text:
@@ -95,12 +107,13 @@ def _walk(path: str, old: ET.Element, new: ET.Element, out: list[str]) -> None:
     for key in olds:
         where = f"{path}/{key}" if path else key
         if key not in news:
-            out.append(f"{where}: removed")
+            out.append(f"{where}: removed {_brief(olds[key])}")
         else:
             _walk(where, olds[key], news[key], out)
     for key in news:
         if key not in olds:
-            out.append(f"{path}/{key}: added" if path else f"{key}: added")
+            where = f"{path}/{key}" if path else key
+            out.append(f"{where}: added {_brief(news[key])}")
 
 
 def xml_changes(base: str, current: str) -> list[str]:

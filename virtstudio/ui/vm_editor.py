@@ -313,6 +313,7 @@ class VmEditor(QScrollArea):
                                         self.nic_mac_edit, self.display_password_edit))
 
     def _load(self, domain: Domain) -> None:
+        self._drop_question()  # its answer was about fields no longer shown
         s = self._base = domain.summary
         self._read_base(domain)
         self.vcpus_edit.setText(str(s.vcpus))
@@ -650,6 +651,7 @@ class VmEditor(QScrollArea):
         self._validate()
         self.status.setText("The saved configuration changed meanwhile: nothing applied yet.")
         mine = "\n".join(f"  • {c.describe()}" for c in changes)
+        self._drop_question()
         self.question = confirm_box(
             self, f"{self.domain.name} changed meanwhile",
             f"{found.text(self.domain.name)}\n\nApplying writes only your changes on top "
@@ -661,6 +663,13 @@ class VmEditor(QScrollArea):
     def _confirmed(self, uuid: str, changes: list[de.Change], current: str) -> None:
         if self.domain is not None and self.domain.uuid == uuid:
             self._submit(changes, current)
+
+    def _drop_question(self) -> None:
+        """Close an older question: its answer would apply to a configuration now stale."""
+        if self.question is not None:
+            self.question.close()
+            self.question.deleteLater()
+            self.question = None
 
     def _submit(self, changes: list[de.Change], saved: str) -> None:
         """Apply ``changes``, provided the saved XML is still ``saved`` when the job runs."""

@@ -147,6 +147,7 @@ class XmlEditor(QWidget):
         self._validate()
 
     def stop_editing(self) -> None:
+        self._drop_question()
         self.original = None
         self.text.setReadOnly(True)
         self.error.clear()
@@ -193,6 +194,7 @@ class XmlEditor(QWidget):
             return
         self._validate()
         self.status.setText("The saved configuration changed meanwhile: nothing saved yet.")
+        self._drop_question()
         self.question = confirm_box(
             self, f"{self.domain.name} changed meanwhile",
             f"{found.text(self.domain.name)}\n\nYour text replaces the whole configuration: "
@@ -201,6 +203,13 @@ class XmlEditor(QWidget):
             "Apply my text anyway (discards theirs)", lambda: self._define(uuid, current),
             name="changedMeanwhileBox",
             other=("Reload", "reloadButton", lambda: self._reload(uuid, current)))
+
+    def _drop_question(self) -> None:
+        """Close an older question: its answer would apply to a configuration now stale."""
+        if self.question is not None:
+            self.question.close()
+            self.question.deleteLater()
+            self.question = None
 
     def _define(self, uuid: str, saved: str) -> None:
         """Define the text, provided the saved XML is still ``saved`` when the job runs."""
