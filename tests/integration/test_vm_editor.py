@@ -217,7 +217,8 @@ def test_display_password_on_a_running_guest(window, qtbot, lab_vm):
 
     def apply(expected: str) -> None:
         qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: editor.status.text() not in ("", "Applying…"), timeout=60000)
+        busy = ("", "Checking the saved configuration…", "Applying…")
+        qtbot.waitUntil(lambda: editor.status.text() not in busy, timeout=60000)
         assert editor.status.text().startswith(expected), editor.status.text()
 
     qtbot.keyClicks(editor.display_password_edit, "Pw-1234")
