@@ -217,7 +217,8 @@ def test_display_password_on_a_running_guest(window, qtbot, lab_vm):
 
     def apply(expected: str) -> None:
         qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: editor.status.text() not in ("", "Applying…"), timeout=60000)
+        busy = ("", "Checking the saved configuration…", "Applying…")
+        qtbot.waitUntil(lambda: editor.status.text() not in busy, timeout=60000)
         assert editor.status.text().startswith(expected), editor.status.text()
 
     qtbot.keyClicks(editor.display_password_edit, "Pw-1234")
@@ -254,3 +255,143 @@ def test_display_password_on_a_running_guest(window, qtbot, lab_vm):
     saved = ET.fromstring(_libvirt(lambda d: d.XMLDesc(secure), lab_vm))
     assert all(g.get("passwd") is None for g in saved.findall("devices/graphics"))
     assert _vnc_login(lab_vm, "Pw-5678") == "ok"  # until the machine starts again
+
+
+# ---- changes made elsewhere while an edit is pending --------------------------------------
+
+_SECURE = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+
+def _change_elsewhere(name, memory_kib=None, video=None, passwd=None):
+    """Change the saved configuration through a connection of the test's own, as virsh would."""
+    def change(dom):
+        root = ET.fromstring(dom.XMLDesc(_SECURE))
+        if memory_kib is not None:
+            current = root.find("currentMemory")
+            if current is None:
+                current = ET.SubElement(root, "currentMemory")
+            current.attrib = {"unit": "KiB"}
+            current.text = str(memory_kib)
+        if video is not None:
+            root.find("devices/video/model").set("type", video)
+        if passwd is not None:
+            for graphics in root.findall("devices/graphics"):
+                graphics.set("passwd", passwd)
+        dom.connect().defineXML(ET.tostring(root, encoding="unicode"))
+    _libvirt(change, name)
+
+
+def _question(widget):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = [b for b in widget.findChildren(QMessageBox, "changedMeanwhileBox")
+             if b.isVisible()]
+    assert len(shown) <= 1
+    return shown[0] if shown else None
+
+
+def _click_in(qtbot, box, object_name):
+    from PySide6.QtWidgets import QAbstractButton
+
+    button = box.findChild(QAbstractButton, object_name)
+    assert button is not None, object_name
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_edit_tab_asks_before_writing_over_a_change_made_elsewhere(window, qtbot, lab_vm):
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=60000)
+    editor = window.details.editor
+    window.details.tabs.setCurrentWidget(editor)
+    qtbot.waitUntil(lambda: editor._base_xml is not None, timeout=60000)
+
+    # Nobody else changed anything: Apply saves without a question.
+    _retype(qtbot, editor.vcpus_edit, "2")
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=60000)
+    assert _question(editor) is None
+    assert _saved(lab_vm).findtext("vcpu") == "2"
+    qtbot.waitUntil(lambda: editor.vcpus_edit.text() == "2" and not editor.dirty
+                    and editor._base_xml is not None, timeout=60000)
+
+    # The user edits vCPUs; meanwhile memory, video and a display password change elsewhere.
+    _retype(qtbot, editor.vcpus_edit, "3")
+    _change_elsewhere(lab_vm, memory_kib=80 * 1024, video="virtio", passwd="Other-pw")
+    qtbot.waitUntil(lambda: _domain(window, lab_vm).summary.video == "virtio", timeout=60000)
+    assert editor.memory_edit.text() == "96"  # the pending edit keeps its fields
+    assert [c.describe() for c in editor.changes()] == ["vCPUs: 3"]
+    qtbot.mouseClick(editor.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _question(editor) is not None, timeout=60000)
+    text = _question(editor).text()
+    assert "currentMemory" in text and "video/model: type “vga” → “virtio”" in text
+    assert "passwd changed" in text and "Other-pw" not in text
+    assert "vCPUs: 3" in text
+    assert _saved(lab_vm).findtext("vcpu") == "2"  # nothing written before the answer
+    _click_in(qtbot, _question(editor), "confirmButton")
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=60000)
+
+    root = ET.fromstring(_libvirt(lambda d: d.XMLDesc(_SECURE), lab_vm))
+    assert root.findtext("vcpu") == "3"  # the user's edit
+    assert root.findtext("currentMemory") == str(80 * 1024)  # and theirs, kept
+    assert root.find("devices/video/model").get("type") == "virtio"
+    assert {g.get("passwd") for g in root.findall("devices/graphics")} == {"Other-pw"}
+
+
+def _xml_replace(qtbot, xml, pattern, text):
+    from PySide6.QtCore import QRegularExpression
+
+    assert xml.text.find(QRegularExpression(pattern)), pattern
+    qtbot.keyClicks(xml.text, text)
+
+
+def test_xml_tab_asks_before_defining_over_a_change_made_elsewhere(window, qtbot, lab_vm):
+    qtbot.waitUntil(lambda: _domain(window, lab_vm) is not None, timeout=60000)
+    qtbot.waitUntil(lambda: window.select_domain(lab_vm), timeout=60000)
+    xml = window.details.xml_editor
+    window.details.tabs.setCurrentWidget(xml)
+    vcpu = r"(?<=>)\d+(?=</vcpu>)"
+
+    # Nobody else changed anything: Apply saves without a question.
+    qtbot.mouseClick(xml.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.editing, timeout=60000)
+    _xml_replace(qtbot, xml, vcpu, "2")
+    qtbot.mouseClick(xml.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.status.text() == "Saved.", timeout=60000)
+    assert _question(xml) is None and _saved(lab_vm).findtext("vcpu") == "2"
+
+    # The user edits vCPUs in the text; meanwhile memory and video change elsewhere.
+    qtbot.mouseClick(xml.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.editing, timeout=60000)
+    _xml_replace(qtbot, xml, vcpu, "3")
+    _change_elsewhere(lab_vm, memory_kib=80 * 1024, video="virtio")
+    qtbot.mouseClick(xml.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _question(xml) is not None, timeout=60000)
+    text = _question(xml).text()
+    assert "currentMemory" in text and "video/model: type “vga” → “virtio”" in text
+    assert _saved(lab_vm).findtext("vcpu") == "2"  # nothing defined before the answer
+
+    # Reload: the text becomes the configuration as it is now; the user edits it again.
+    _click_in(qtbot, _question(xml), "reloadButton")
+    qtbot.waitUntil(lambda: "virtio" in xml.text.toPlainText()
+                    and not xml.apply_button.isEnabled(), timeout=60000)
+    _xml_replace(qtbot, xml, vcpu, "3")
+    qtbot.mouseClick(xml.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.status.text() == "Saved.", timeout=60000)
+    assert _question(xml) is None
+    root = _saved(lab_vm)
+    assert root.findtext("vcpu") == "3"
+    assert root.findtext("currentMemory") == str(80 * 1024)
+    assert root.find("devices/video/model").get("type") == "virtio"
+
+    # "Apply my text anyway" replaces the whole configuration, theirs included.
+    qtbot.mouseClick(xml.edit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: xml.editing, timeout=60000)
+    _xml_replace(qtbot, xml, vcpu, "1")
+    _change_elsewhere(lab_vm, video="vga")
+    qtbot.mouseClick(xml.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _question(xml) is not None, timeout=60000)
+    _click_in(qtbot, _question(xml), "confirmButton")
+    qtbot.waitUntil(lambda: xml.status.text() == "Saved.", timeout=60000)
+    root = _saved(lab_vm)
+    assert root.findtext("vcpu") == "1"
+    assert root.find("devices/video/model").get("type") == "virtio"

@@ -324,3 +324,61 @@ def test_a_typed_password_does_not_follow_to_another_machine(window, qtbot):
     qtbot.waitUntil(lambda: editor.domain is not None and editor.domain.name == other.name,
                     timeout=2000)
     assert editor.display_password_edit.text() == ""
+
+
+def _video_elsewhere(window, dom, model):
+    """What virsh edit would do: rewrite the saved configuration behind the editor's back."""
+    import xml.etree.ElementTree as ET
+
+    def change(conn):
+        d = conn.lookupByUUIDString(dom.uuid)
+        root = ET.fromstring(d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
+                                       | libvirt.VIR_DOMAIN_XML_SECURE))
+        devices = root.find("devices")
+        for video in devices.findall("video"):
+            devices.remove(video)
+        ET.SubElement(ET.SubElement(devices, "video"), "model", type=model)
+        conn.defineXML(ET.tostring(root, encoding="unicode"))
+    window.inventory.connections[0].call(change).result(5)
+
+
+def _question(widget):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = [b for b in widget.findChildren(QMessageBox, "changedMeanwhileBox")
+             if b.isVisible()]
+    return shown[0] if shown else None
+
+
+def test_editor_names_a_field_both_sides_changed_and_cancel_writes_nothing(window, qtbot):
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    qtbot.waitUntil(lambda: editor._base_xml is not None, timeout=5000)
+    editor.video_combo.setCurrentText("qxl")
+    _video_elsewhere(window, dom, "bochs")
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: _question(editor) is not None, timeout=5000)
+    box = _question(editor)
+    assert "Video: you chose qxl; meanwhile it changed from" in box.text()
+    assert "to bochs" in box.text()
+    qtbot.mouseClick(box.button(box.StandardButton.Cancel), Qt.MouseButton.LeftButton)
+    assert "bochs" in saved_xml(window, dom) and "qxl" not in saved_xml(window, dom)
+    assert editor.apply_button.isEnabled()  # the user may still decide to apply
+    assert editor.status.text().startswith("The saved configuration changed meanwhile")
+
+
+def test_xml_tab_apply_anyway_defines_the_users_text(window, qtbot):
+    xml, dom = _start_xml_edit(window, qtbot)
+    _replace(qtbot, xml, r"(?<=>)\d+(?=</vcpu>)", "5")
+    _video_elsewhere(window, dom, "bochs")
+    click(qtbot, xml.apply_button)
+    qtbot.waitUntil(lambda: _question(xml) is not None, timeout=5000)
+    box = _question(xml)
+    assert "video" in box.text() and "bochs" in box.text()
+    assert box.findChild(QPushButton, "reloadButton").text() == "Reload"
+    assert box.findChild(QPushButton, "confirmButton").text() == (
+        "Apply my text anyway (discards theirs)")
+    click(qtbot, box.findChild(QPushButton, "confirmButton"))
+    qtbot.waitUntil(lambda: xml.status.text() == "Saved.", timeout=5000)
+    saved = saved_xml(window, dom)
+    assert re.search(r"<vcpu[^>]*>5</vcpu>", saved) and "bochs" not in saved

@@ -25,6 +25,7 @@ from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.machines.disk_files import disk_format, require_local
 from virtstudio.machines.groups import NAMESPACE, PREFIX
+from virtstudio.machines.xml_edit import require_saved
 from virtstudio.storage import qemu_img
 from virtstudio.storage.volumes import VolumeSpec, check_spec, volume_xml
 
@@ -503,8 +504,14 @@ def _resize(conn: libvirt.virConnect, dom: libvirt.virDomain, change: ResizeDisk
 
 def apply_changes(runner: JobRunner, host: HostConnection, uuid: str, name: str,
                   changes: list[Change],
-                  done: Callable[[Outcome], None] | None = None) -> Job:
-    """Apply ``changes`` in order as one job; ``done`` gets what applied when."""
+                  done: Callable[[Outcome], None] | None = None,
+                  saved: str | None = None) -> Job:
+    """Apply ``changes`` in order as one job; ``done`` gets what applied when.
+
+    Each change is written into the saved XML read afresh, so settings changed
+    elsewhere stay.  With ``saved`` (the saved XML the user last saw), nothing
+    applies unless the saved configuration is still that.
+    """
     if not changes:
         raise VirtStudioError("Nothing to apply.")
 
@@ -514,6 +521,8 @@ def apply_changes(runner: JobRunner, host: HostConnection, uuid: str, name: str,
         if not dom.isPersistent():
             raise VirtStudioError(f"{name} is transient: it has no saved configuration "
                                   "to change.")
+        if saved is not None:
+            require_saved(conn, uuid, saved, name)
         outcome = Outcome()
         try:
             for i, change in enumerate(changes):

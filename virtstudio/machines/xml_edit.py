@@ -57,9 +57,36 @@ def read_inactive_xml(conn: libvirt.virConnect, uuid: str) -> str:
     return dom.XMLDesc(flags | libvirt.VIR_DOMAIN_XML_SECURE)
 
 
+def same_config(a: str, b: str) -> bool:
+    """Whether two XML texts describe the same configuration (layout aside)."""
+    try:
+        return ET.canonicalize(a, strip_text=True) == ET.canonicalize(b, strip_text=True)
+    except ET.ParseError:
+        return a == b
+
+
+# The detail of the error below, so an editor can tell it from libvirt refusing the XML.
+CHANGED_AGAIN = "The saved configuration differs from the one the user reviewed."
+
+
+def require_saved(conn: libvirt.virConnect, uuid: str, expected: str, name: str) -> None:
+    """Refuse to write when the saved configuration is no longer ``expected``.
+
+    The user reviewed ``expected`` just before; a change landing after that would
+    otherwise be overwritten unseen (libvirt has no compare-and-define).
+    """
+    if not same_config(read_inactive_xml(conn, uuid), expected):
+        raise VirtStudioError(f"The configuration of {name} changed again while you "
+                              "decided; nothing was applied. Apply again to see what "
+                              "changed.", CHANGED_AGAIN)
+
+
 def define_edited_xml(runner: JobRunner, host: HostConnection, uuid: str, original: str,
-                      edited: str) -> Job:
-    """Check ``edited`` and define it as a job; raise VirtStudioError when it is refused."""
+                      edited: str, saved: str | None = None) -> Job:
+    """Check ``edited`` and define it as a job; raise VirtStudioError when it is refused.
+
+    With ``saved``, nothing is defined unless the saved configuration is still that.
+    """
     problem = check_xml_edit(original, edited)
     if problem:
         raise VirtStudioError(problem)
@@ -72,6 +99,8 @@ def define_edited_xml(runner: JobRunner, host: HostConnection, uuid: str, origin
         if not dom.isPersistent():
             raise VirtStudioError(f"{name} is transient: there is no saved configuration "
                                   "to change.")
+        if saved is not None:
+            require_saved(conn, uuid, saved, name)
         conn.defineXML(edited)
         if dom.isActive():
             job.log("The machine is running: the new configuration applies at next boot.")

@@ -121,7 +121,8 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
             else:
                 # A shut-off machine's definition takes the card directly (drivers
                 # without device attach too).
-                root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+                root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
+                                                 | libvirt.VIR_DOMAIN_XML_SECURE))
                 devices = root.find("devices")
                 if devices is None:
                     devices = ET.SubElement(root, "devices")
@@ -139,7 +140,8 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
             if dom.isPersistent():
                 # The stored definition is rewritten whole: drivers without device
                 # updates (and shut-off machines) still get the change.
-                inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+                inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
+                                       | libvirt.VIR_DOMAIN_XML_SECURE)
                 host.virconn.defineXML(moved_domain_xml(inactive, nic.mac, kind, target))
         if vlan is not None and moved:
             vlans = {**nic_vlans(dom.XMLDesc(0)), moved: vlan}

@@ -31,5 +31,10 @@ def when_finished(job: Job, slot: Callable[[Job], None], owner: QObject) -> None
 def when_done(future: Future[Any], slot: Callable[[Future[Any]], None], owner: QObject) -> None:
     """Call ``slot(future)`` on the GUI thread once ``future`` has a result or an error."""
     done = Signal("future done")
-    relay(done, slot, owner)
+
+    def once(finished: Future[Any]) -> None:
+        link.detach()  # a future resolves once: the owner need not keep the relay
+        slot(finished)
+
+    link = relay(done, once, owner)
     future.add_done_callback(done.emit)

@@ -4,9 +4,17 @@ Plain fields (CPUs, memory, boot order, display) turn into changes when they
 differ from the machine; disk and network-card actions are queued with their
 buttons.  Apply runs them all as one task (``domain_edit.apply_changes``) and
 says plainly what applied now and what waits for the next boot.
+
+The editor remembers the saved XML it started from.  Apply reads it again
+first; when someone else changed it meanwhile (virsh, another VirtStudio), the
+user sees what changed and decides, and only the user's own changes are
+written on top (``concurrent_edit``).
 """
 
 from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -19,6 +27,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QTableWidget,
@@ -28,14 +37,18 @@ from PySide6.QtWidgets import (
 )
 
 from virtstudio.core.connection import HostConnection
+from virtstudio.core.domain_xml import DomainSummary
 from virtstudio.core.entities import Domain, StoragePool
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner, JobState
 from virtstudio.machines import domain_edit as de
+from virtstudio.machines.concurrent_edit import review
+from virtstudio.machines.xml_edit import read_inactive_xml
 from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.volumes import VolumeSpec
+from virtstudio.ui.confirm import confirm_box
 from virtstudio.ui.groups_editor import GroupsEditor
-from virtstudio.ui.job_watch import when_finished
+from virtstudio.ui.job_watch import when_done, when_finished
 from virtstudio.ui.plain_text import plain_label
 from virtstudio.ui.xml_editor import ERROR_STYLE
 
@@ -87,6 +100,12 @@ class VmEditor(QScrollArea):
         self.staged: list[de.Change] = []
         self._reload = False
         self._loaded_texts: tuple[str, ...] = ()
+        # What the fields were filled from, and the saved XML read then: Apply
+        # compares it with the saved XML of that moment.
+        self._base: DomainSummary | None = None
+        self._base_xml: str | None = None
+        self._loads = 0
+        self.question: QMessageBox | None = None
         page = QWidget()
         self.setWidget(page)
         layout = QVBoxLayout(page)
@@ -294,7 +313,9 @@ class VmEditor(QScrollArea):
                                         self.nic_mac_edit, self.display_password_edit))
 
     def _load(self, domain: Domain) -> None:
-        s = domain.summary
+        self._drop_question()  # its answer was about fields no longer shown
+        s = self._base = domain.summary
+        self._read_base(domain)
         self.vcpus_edit.setText(str(s.vcpus))
         self.memory_edit.setText(str(s.current_memory_kib // 1024))
         self.max_memory_edit.setText(str(s.memory_kib // 1024))
@@ -329,6 +350,21 @@ class VmEditor(QScrollArea):
         self._disk_source_changed()
         self._loaded_texts = self._typed_texts()
         self._validate()
+
+    def _read_base(self, domain: Domain) -> None:
+        """Remember the saved XML the fields now stand for (read on the host's worker)."""
+        self._loads += 1
+        self._base_xml = None
+        if self.host is None:
+            return
+        loads, uuid = self._loads, domain.uuid
+        future = self.host.call(read_inactive_xml, uuid)
+
+        def read(done: Future[Any]) -> None:
+            if loads == self._loads and done.exception() is None:
+                self._base_xml = done.result()
+
+        when_done(future, read, self)
 
     @staticmethod
     def _fill_table(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:
@@ -369,7 +405,9 @@ class VmEditor(QScrollArea):
         """Changes the plain fields ask for, and the first problem with them."""
         if self.domain is None:
             return [], ""
-        s = self.domain.summary
+        # Against what the fields were filled from: a field the user left alone never
+        # turns into a change, even when the machine changed elsewhere meanwhile.
+        s = self._base or self.domain.summary
         vcpus, bad_cpus = _int(self.vcpus_edit.text(), "vCPUs")
         memory, bad_mem = _int(self.memory_edit.text(), "Memory")
         maximum, bad_max = _int(self.max_memory_edit.text(), "Maximum memory")
@@ -585,16 +623,65 @@ class VmEditor(QScrollArea):
         self.status.clear()
 
     def apply(self) -> None:
+        """Read the saved XML again, then apply (or ask first when it changed meanwhile)."""
         if not self.apply_button.isEnabled() or self.runner is None:
             return
         assert self.host is not None and self.domain is not None
-        changes = self.changes()
+        changes, uuid = self.changes(), self.domain.uuid
+        self.apply_button.setEnabled(False)
+        self.status.setText("Checking the saved configuration…")
+        future = self.host.call(read_inactive_xml, uuid)
+        when_done(future, lambda f: self._checked(uuid, changes, f), self)
+
+    def _checked(self, uuid: str, changes: list[de.Change], future: Future[Any]) -> None:
+        if self.domain is None or self.domain.uuid != uuid:
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.status.setText("Not applied: the configuration could not be read: "
+                                f"{describe(exc).message}")
+            self._validate()
+            return
+        current = future.result()
+        # Without a remembered base (it could not be read) there is nothing to compare.
+        found = review(self._base_xml or current, current, changes)
+        if not found.changed:
+            self._submit(changes, current)
+            return
+        self._validate()
+        self.status.setText("The saved configuration changed meanwhile: nothing applied yet.")
+        mine = "\n".join(f"  • {c.describe()}" for c in changes)
+        self._drop_question()
+        self.question = confirm_box(
+            self, f"{self.domain.name} changed meanwhile",
+            f"{found.text(self.domain.name)}\n\nApplying writes only your changes on top "
+            f"of the configuration as it is now; everything else stays as they left it:"
+            f"\n{mine}",
+            "Apply my changes on top", lambda: self._confirmed(uuid, changes, current),
+            name="changedMeanwhileBox")
+
+    def _confirmed(self, uuid: str, changes: list[de.Change], current: str) -> None:
+        if self.domain is not None and self.domain.uuid == uuid:
+            self._submit(changes, current)
+
+    def _drop_question(self) -> None:
+        """Close an older question: its answer would apply to a configuration now stale."""
+        if self.question is not None:
+            self.question.close()
+            self.question.deleteLater()
+            self.question = None
+
+    def _submit(self, changes: list[de.Change], saved: str) -> None:
+        """Apply ``changes``, provided the saved XML is still ``saved`` when the job runs."""
+        if self.runner is None or self.host is None or self.domain is None:
+            return
         outcomes: list[de.Outcome] = []
         try:
             job = de.apply_changes(self.runner, self.host, self.domain.uuid, self.domain.name,
-                                   changes, outcomes.append)
+                                   changes, outcomes.append, saved=saved)
         except VirtStudioError as exc:
             self.status.setText(exc.message)
+            self._validate()
             return
         self.apply_button.setEnabled(False)
         self.status.setText("Applying…")

@@ -1,4 +1,10 @@
-"""The XML tab: the machine's XML, editable, with checks and a diff before anything applies."""
+"""The XML tab: the machine's XML, editable, with checks and a diff before anything applies.
+
+The text replaces the whole saved configuration, so Apply first reads it
+again: when someone changed it since the tab loaded it, the user sees what
+changed and chooses between their text and a reload; nothing is defined
+silently over another party's change.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -20,12 +27,15 @@ from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner, JobState
+from virtstudio.machines.concurrent_edit import review
 from virtstudio.machines.xml_edit import (
+    CHANGED_AGAIN,
     check_xml_edit,
     define_edited_xml,
     read_inactive_xml,
     xml_diff,
 )
+from virtstudio.ui.confirm import confirm_box
 from virtstudio.ui.job_watch import when_done, when_finished
 from virtstudio.ui.plain_text import plain_label
 
@@ -50,6 +60,7 @@ class XmlEditor(QWidget):
         self.host: HostConnection | None = None
         self.domain: Domain | None = None
         self.original: str | None = None  # the saved XML being edited; None when viewing
+        self.question: QMessageBox | None = None
 
         self.text = monospace_edit("xmlView")
         self.text.setReadOnly(True)
@@ -136,6 +147,7 @@ class XmlEditor(QWidget):
         self._validate()
 
     def stop_editing(self) -> None:
+        self._drop_question()
         self.original = None
         self.text.setReadOnly(True)
         self.error.clear()
@@ -155,19 +167,74 @@ class XmlEditor(QWidget):
         self.apply_button.setEnabled(not problem and bool(diff))
 
     def apply(self) -> None:
+        """Read the saved XML again; define the text only if nobody changed it meanwhile."""
         if self.original is None or self.host is None or self.domain is None:
             return
         if self.runner is None or not self.apply_button.isEnabled():
             return
+        uuid = self.domain.uuid
+        self.apply_button.setEnabled(False)
+        self.status.setText("Checking the saved configuration…")
+        future = self.host.call(read_inactive_xml, uuid)
+        when_done(future, lambda f: self._checked(uuid, f), self)
+
+    def _checked(self, uuid: str, future: Future[Any]) -> None:
+        if self.original is None or self.domain is None or self.domain.uuid != uuid:
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.status.setText("Nothing was changed.")
+            self.error.setText(f"The configuration could not be read: {describe(exc).message}")
+            self._validate()
+            return
+        current = future.result()
+        found = review(self.original, current)
+        if not found.changed:
+            self._define(uuid, current)
+            return
+        self._validate()
+        self.status.setText("The saved configuration changed meanwhile: nothing saved yet.")
+        self._drop_question()
+        self.question = confirm_box(
+            self, f"{self.domain.name} changed meanwhile",
+            f"{found.text(self.domain.name)}\n\nYour text replaces the whole configuration: "
+            "applying it discards those changes. Reload shows the configuration as it is "
+            "now, in place of your text.",
+            "Apply my text anyway (discards theirs)", lambda: self._define(uuid, current),
+            name="changedMeanwhileBox",
+            other=("Reload", "reloadButton", lambda: self._reload(uuid, current)))
+
+    def _drop_question(self) -> None:
+        """Close an older question: its answer would apply to a configuration now stale."""
+        if self.question is not None:
+            self.question.close()
+            self.question.deleteLater()
+            self.question = None
+
+    def _define(self, uuid: str, saved: str) -> None:
+        """Define the text, provided the saved XML is still ``saved`` when the job runs."""
+        if self.original is None or self.host is None or self.domain is None:
+            return
+        if self.runner is None or self.domain.uuid != uuid:
+            return
         try:
-            job = define_edited_xml(self.runner, self.host, self.domain.uuid, self.original,
-                                    self.text.toPlainText())
+            job = define_edited_xml(self.runner, self.host, uuid, self.original,
+                                    self.text.toPlainText(), saved=saved)
         except VirtStudioError as exc:
             self.error.setText(exc.message)
             return
         self.apply_button.setEnabled(False)
         self.status.setText("Saving…")
         when_finished(job, self._applied, self)
+
+    def _reload(self, uuid: str, current: str) -> None:
+        """Start over from the saved XML as it is now (the user's text is dropped)."""
+        if self.original is None or self.domain is None or self.domain.uuid != uuid:
+            return
+        self.original = current
+        self.text.setPlainText(current)
+        self.status.setText("Reloaded the saved configuration; your text was discarded.")
+        self._validate()
 
     def _applied(self, job: Job) -> None:
         if job.state is JobState.DONE:
@@ -177,6 +244,10 @@ class XmlEditor(QWidget):
                                 "until its next boot." if running else "Saved.")
         else:
             message = job.error.message if job.error is not None else job.state.value
+            self.status.setText("Nothing was changed.")
+            if job.error is not None and job.error.detail == CHANGED_AGAIN:
+                self.error.setText(message)
+                self._validate()  # Apply again shows what changed this time
+                return
             self.error.setText(f"libvirt refused the XML: {message}")
             # Apply stays off until the text changes: the same XML would fail again.
-            self.status.setText("Nothing was changed.")
