@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from tests.console.fake_server import FakeWriter, greeting
+from tests.console.fake_server import FakeWriter, greeting, rect, update
 from tests.console.vnc_fake_server import (
     FakeVncServer,
     ext_clipboard,
@@ -31,13 +31,30 @@ async def _connected(server: FakeVncServer, *, share: bool) -> tuple[RfbClient, 
     return client, texts, task
 
 
-async def _settle(client: RfbClient) -> None:
-    await client.drain()
-    await asyncio.sleep(0.2)
+async def _until(condition, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+async def _settle(client: RfbClient, server: FakeVncServer) -> None:
+    """Each side has handled all the other sent so far, proven by a later message on the
+    same connection: a one-pixel update the client must draw (so it has read, and answered,
+    everything before it), then a pointer move the server must record (so it has read
+    everything the client sent before it, those answers included)."""
+    updates = client.updates
+    server.push(update(rect(0, 0, 1, 1, 0, b"\x00\x00\x00\x00")))
+    await _until(lambda: client.updates > updates)
+    moves = len(server.of_kind("pointer"))
+    client.pointer_event(0, 0, 0)
+    await _until(lambda: len(server.of_kind("pointer")) > moves)
 
 
 def _run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 @pytest.fixture
@@ -57,12 +74,12 @@ def test_plain_cut_text_crosses_only_while_shared(plain_server):
         client, texts, task = await _connected(plain_server, share=False)
         plain_server.push(server_cut_text("secret from guest"))
         assert client.send_clipboard("secret from desktop") is False
-        await _settle(client)
+        await _settle(client, plain_server)
         assert texts == [] and plain_server.of_kind("cut") == []
         client.set_clipboard_sharing(True)
         plain_server.push(server_cut_text("line one\r\nline two"))
         assert client.send_clipboard("caf\u00e9 \u2713")
-        await _settle(client)
+        await _settle(client, plain_server)
         task.cancel()
         return texts
 
@@ -75,24 +92,24 @@ def test_plain_cut_text_crosses_only_while_shared(plain_server):
 def test_extended_clipboard_round_trip(ext_server):
     async def go():
         client, texts, task = await _connected(ext_server, share=True)
-        await _settle(client)
+        await _settle(client, ext_server)
         assert client.extended_clipboard
         caps = [f for f, _ in ext_server.of_kind("ext") if f & clip.ACTION_CAPS]
         assert caps and caps[0] & clip.FORMAT_TEXT and caps[0] & clip.ACTION_PROVIDE
         # Desktop to guest: Notify, the server asks, the client provides UTF-8.
         client.send_clipboard("caf\u00e9 \u2713")
-        await _settle(client)
+        await _settle(client, ext_server)
         assert (clip.ACTION_NOTIFY | clip.FORMAT_TEXT, b"") in ext_server.of_kind("ext")
         ext_server.push(ext_clipboard(clip.ACTION_REQUEST | clip.FORMAT_TEXT))
-        await _settle(client)
+        await _settle(client, ext_server)
         provided = [clip.parse_provide(f, p) for f, p in ext_server.of_kind("ext")
                     if f & clip.ACTION_PROVIDE and not f & clip.ACTION_CAPS]
         # Guest to desktop: the server notifies, the client asks, the server provides.
         ext_server.push(ext_clipboard(clip.ACTION_NOTIFY | clip.FORMAT_TEXT))
-        await _settle(client)
+        await _settle(client, ext_server)
         requested = (clip.ACTION_REQUEST | clip.FORMAT_TEXT, b"") in ext_server.of_kind("ext")
         ext_server.push(server_provide("gr\u00fc\u00df dich\r\n"))
-        await _settle(client)
+        await _settle(client, ext_server)
         task.cancel()
         return texts, provided, requested
 
@@ -105,12 +122,12 @@ def test_extended_clipboard_round_trip(ext_server):
 def test_extended_clipboard_off_sends_and_asks_nothing(ext_server):
     async def go():
         client, texts, task = await _connected(ext_server, share=False)
-        await _settle(client)
+        await _settle(client, ext_server)
         assert not client.send_clipboard("desktop text")
         ext_server.push(ext_clipboard(clip.ACTION_NOTIFY | clip.FORMAT_TEXT))
         ext_server.push(ext_clipboard(clip.ACTION_REQUEST | clip.FORMAT_TEXT))
         ext_server.push(server_provide("guest text"))
-        await _settle(client)
+        await _settle(client, ext_server)
         task.cancel()
         return texts
 
@@ -123,11 +140,11 @@ def test_extended_clipboard_off_sends_and_asks_nothing(ext_server):
 def test_turning_sharing_off_withdraws_offered_text(ext_server):
     async def go():
         client, _texts, task = await _connected(ext_server, share=True)
-        await _settle(client)
+        await _settle(client, ext_server)
         client.send_clipboard("offered")
         client.set_clipboard_sharing(False)
         ext_server.push(ext_clipboard(clip.ACTION_REQUEST | clip.FORMAT_TEXT))
-        await _settle(client)
+        await _settle(client, ext_server)
         task.cancel()
 
     _run(go())

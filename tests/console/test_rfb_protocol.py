@@ -155,6 +155,10 @@ def _type_a(client, writer) -> bytes:
         writer.sent.clear()
         client.key_event(True, 0x61, 0x1E)
         client.key_event(False, 0x61, 0x1E)
+        # The nudges are timers on this loop, the last one due NUDGE_COUNT intervals from
+        # now. The loop runs due timers in the order they fall due, however late it gets to
+        # them, so this sleep (due later) ends only after every nudge was sent: an ordering
+        # of the loop's timers, not a guess at how long a loaded machine takes.
         await asyncio.sleep(NUDGE_INTERVAL_S * (NUDGE_COUNT + 2))
         return bytes(writer.sent)
 

@@ -17,6 +17,7 @@ from tests.helpers import off_gui_thread
 from tests.integration.conftest import _remove_domain
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml
+from tests.qt_events import drain_posted_events
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.inventory import Inventory
 from virtstudio.network.nic_vlan import NicVlanApplier, set_nic_vlan
@@ -173,9 +174,16 @@ def test_networks_from_the_dialog_and_a_guest_on_one(page, qtbot, lab_images):
     finally:
         off_gui_thread(console.close)
 
+    # Each reading of the leases is one emission; the tab's relay, connected first, has
+    # posted it to the GUI thread by the time this listener hears it.
+    readings: list = []
+    tab._leases_read.connect(lambda *reading: readings.append(reading))
+
     def lease_macs():
+        count = len(readings)
         tab.refresh_leases()
-        qtbot.wait(300)
+        qtbot.waitUntil(lambda: len(readings) > count, timeout=30000)
+        drain_posted_events(qtbot)  # the table shows this reading
         return {tab.leases.item(r, 0).text() for r in range(tab.leases.rowCount())}
 
     qtbot.waitUntil(lambda: mac in lease_macs(), timeout=60000)

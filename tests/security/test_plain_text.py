@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tests.qt_events import drain_hosts
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.domain_actions import Action
 from virtstudio.core.errors import UserError, VirtStudioError
@@ -151,6 +152,11 @@ def hostile_window(make_main_window, qtbot, tmp_path):
     return window, host
 
 
+def _settled(qtbot, window) -> None:
+    """What the last step asked the hosts for has come back and is on screen."""
+    drain_hosts(qtbot, window.inventory.connections)
+
+
 def _assert_plain(qtbot, step: str) -> None:
     QApplication.processEvents()
     found = offenders()
@@ -166,7 +172,7 @@ def test_every_view_shows_hostile_names_as_plain_text(hostile_window, qtbot):
                     and window.details.domain.name == DOMAIN, timeout=5000)
     for tab in range(window.details.tabs.count()):
         window.details.tabs.setCurrentIndex(tab)
-        qtbot.wait(50)
+        _settled(qtbot, window)
         _assert_plain(qtbot, f"details tab {window.details.tabs.tabText(tab)}")
     # The snapshot shows after a refresh of the panel.
     snapshots = window.details.snapshots
@@ -186,10 +192,10 @@ def test_every_view_shows_hostile_names_as_plain_text(hostile_window, qtbot):
 
     for index in list(sections(QModelIndex())):
         window.host_view.setCurrentIndex(index)
-        qtbot.wait(50)
+        _settled(qtbot, window)
         if window.pages.currentWidget() is window.storage_page and window.pool_model.rowCount():
             window.pool_view.setCurrentIndex(window.pool_model.index(0, 0))
-            qtbot.wait(50)
+            _settled(qtbot, window)
         _assert_plain(qtbot, f"sidebar item {index.data()!r}")
 
 
@@ -208,7 +214,7 @@ def test_every_dialog_and_box_shows_hostile_names_as_plain_text(hostile_window, 
 
     def opened(step: str, open_it) -> None:
         open_it()
-        qtbot.wait(100)
+        _settled(qtbot, window)
         _assert_plain(qtbot, step)
         _close_dialogs()
 
@@ -253,7 +259,7 @@ def test_every_dialog_and_box_shows_hostile_names_as_plain_text(hostile_window, 
     # The console wall of the host.
     window.host_view.setCurrentIndex(window.host_model.index(0, 0))
     window.wall_action.setChecked(True)
-    qtbot.wait(200)
+    _settled(qtbot, window)
     _assert_plain(qtbot, "the console wall")
     window.wall_action.setChecked(False)
 
@@ -263,10 +269,12 @@ def test_every_dialog_and_box_shows_hostile_names_as_plain_text(hostile_window, 
     window.pages.setCurrentWidget(page)
     window.network_model.set_host(host)
     assert page.virtual.select(NETWORK)
-    qtbot.wait(300)
+    _settled(qtbot, window)
     _assert_plain(qtbot, "choosing the network")
     page.setCurrentWidget(page.topology)
-    qtbot.wait(300)
+    # Shown, it draws at once; changes meanwhile are gathered by a short timer.
+    _settled(qtbot, window)
+    qtbot.waitUntil(lambda: not page.topology._timer.isActive(), timeout=10000)
     _assert_plain(qtbot, "the topology")
 
 

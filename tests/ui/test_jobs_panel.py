@@ -7,6 +7,7 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.qt_events import drain_posted_events
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.ui.jobs_panel import JobColumn, JobLogDialog, JobsPanel
@@ -43,6 +44,10 @@ def test_failure_is_announced_once_in_red(panel, qtbot):
     widget, runner = panel
     failed = []
     widget.job_failed.connect(failed.append)
+    # Listening after the panel: by the time this sees the job finished, the panel's relay
+    # has posted that same change to the GUI thread.
+    seen_finished = threading.Event()
+    runner.job_changed.connect(lambda job: job.state.finished and seen_finished.set())
 
     def work(job):
         raise VirtStudioError("The pool is full.", "ENOSPC")
@@ -52,7 +57,9 @@ def test_failure_is_announced_once_in_red(panel, qtbot):
     index = widget.model.index(0, JobColumn.STATUS)
     assert index.data() == "Failed: The pool is full."
     assert index.data(Qt.ItemDataRole.ForegroundRole) is not None
-    qtbot.wait(100)
+    # The job's last change has been emitted and handled: nothing left to announce it again.
+    qtbot.waitUntil(seen_finished.is_set, timeout=10000)
+    drain_posted_events(qtbot)
     assert len(failed) == 1
 
 

@@ -6,6 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
+from tests.qt_events import drain_hosts, drain_posted_events
 from virtstudio.core.connection import ConnectionState
 from virtstudio.core.entities import DomainState
 from virtstudio.core.fixtures import write_fixture
@@ -97,8 +98,9 @@ def test_force_off_asks_first_and_cancel_changes_nothing(make_main_window, qtbot
     click(qtbot, window, "Force off")
     assert boxes and dom.name in boxes[0].text()
     qtbot.mouseClick(boxes[0].button(QMessageBox.StandardButton.Cancel), Qt.MouseButton.LeftButton)
-    qtbot.wait(300)
-    assert dom.state is DomainState.RUNNING
+    # Whatever Cancel set off has reached the host's worker and come back by now.
+    drain_hosts(qtbot, window.inventory.connections)
+    assert window.runner.jobs == [] and dom.state is DomainState.RUNNING
     click(qtbot, window, "Force off")
     go = next(b for b in boxes[1].buttons() if b.text() == "Force Off")
     qtbot.mouseClick(go, Qt.MouseButton.LeftButton)
@@ -118,8 +120,8 @@ def test_delete_dialog_cancel_keeps_the_machine(make_main_window, qtbot, fixture
     qtbot.waitUntil(lambda: bool(dialogs), timeout=5000)
     assert dom.name in dialogs[0].windowTitle()
     dialogs[0].reject()
-    qtbot.wait(300)
-    assert window.vm_model.rowCount() == 30
+    drain_hosts(qtbot, window.inventory.connections)
+    assert window.runner.jobs == [] and window.vm_model.rowCount() == 30
     click(qtbot, window, "Delete")
     qtbot.waitUntil(lambda: len(dialogs) == 2, timeout=5000)
     box = dialogs[1].findChild(QDialogButtonBox)
@@ -186,5 +188,5 @@ def test_invalid_custom_uri_adds_nothing(make_main_window, qtbot, settings):
     qtbot.keyClicks(dialog.uri_edit, "qemu:///nonsense")
     assert not dialog.ok_button.isEnabled()
     qtbot.keyClick(dialog.uri_edit, Qt.Key.Key_Return)
-    qtbot.wait(100)
+    drain_posted_events(qtbot)
     assert window.inventory.connections == [] and settings.load() == []
