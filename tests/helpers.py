@@ -29,7 +29,7 @@ def off_gui_thread(fn: Callable[..., Any], *args: Any, timeout: float = 60.0) ->
     return result.get("value")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns something true; fail after ``timeout`` s."""
     import time
 

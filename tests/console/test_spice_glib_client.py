@@ -170,9 +170,9 @@ def test_scripted_server_screen_cursor_and_input():
     try:
         wait_for(lambda: session.state == "connected", timeout=10)
         fb = session.framebuffer
-        wait_for(lambda: fb.data[:4] == RED, timeout=5)
+        wait_for(lambda: fb.data[:4] == RED, timeout=30)
         assert (fb.width, fb.height) == (40, 30) and fb.data == bytearray(RED * 40 * 30)
-        wait_for(lambda: shapes, timeout=5)
+        wait_for(lambda: shapes, timeout=30)
         assert (shapes[0].width, shapes[0].height, shapes[0].hotspot_x) == (2, 1, 1)
         assert shapes[0].bgra == pixels
         session.key(True, 0xFFE4, 0xE01D)  # right Ctrl: an E0 scancode
@@ -182,7 +182,7 @@ def test_scripted_server_screen_cursor_and_input():
         def inputs() -> list:
             return client_messages(bytes(server.server.sent.get(CHANNEL_INPUTS, b"")))
 
-        wait_for(lambda: len(inputs()) >= 4, timeout=5)
+        wait_for(lambda: len(inputs()) >= 4, timeout=30)
         keys = [(t, struct.unpack("<I", body)[0]) for t, body in inputs() if t in (101, 102)]
         # The same wire bytes VirtStudio's own client sends for that key.
         assert keys == [(101, spice_scancode(0xE01D, release=False)),
@@ -206,7 +206,7 @@ def test_forced_glib_where_it_cannot_run_says_why_mock_unavailable(monkeypatch):
     session = ConsoleSession(lambda: socket.socket(), protocol="spice", spice_backend="glib")
     session.start()
     try:
-        wait_for(lambda: session.state == "closed", timeout=5)
+        wait_for(lambda: session.state == "closed", timeout=30)
     finally:
         session.stop()
     assert session.error == "spice-glib is not installed (mock)."

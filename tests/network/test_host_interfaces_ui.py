@@ -35,7 +35,7 @@ def tab(qtbot, host, tmp_path):
     qtbot.addWidget(window)
     window.show()
     conn = inventory.add(fixture_with_vm_on(tmp_path / "h.xml", USED_BRIDGE))
-    qtbot.waitUntil(lambda: len(conn.domains) == 1, timeout=5000)
+    qtbot.waitUntil(lambda: len(conn.domains) == 1, timeout=20000)
     opened: list = []
     window.confirm_requested.connect(opened.append)
     page = window.network_page
@@ -79,28 +79,28 @@ def test_bridges_veths_dummies_and_ports(tab, qtbot):
     type_into(qtbot, tab.veth_name_edit, "vs-v1")
     type_into(qtbot, tab.veth_peer_edit, "vs-v1p")
     click(qtbot, tab.new_veth_button)
-    qtbot.waitUntil(lambda: all(j.state.finished for j in window.runner.jobs), timeout=5000)
+    qtbot.waitUntil(lambda: all(j.state.finished for j in window.runner.jobs), timeout=20000)
     assert [j.state.value for j in window.runner.jobs] == ["Done"] * 2, [
         j.log_text() for j in window.runner.jobs]
-    qtbot.waitUntil(lambda: {"vs-br1", "vs-v1", "vs-v1p"} <= names(tab), timeout=3000)
+    qtbot.waitUntil(lambda: {"vs-br1", "vs-v1", "vs-v1p"} <= names(tab), timeout=20000)
     assert host.find("vs-v1").kind == "veth"  # dummies need a module: see the kernel lab
 
     assert tab.select("vs-v1")
-    qtbot.waitUntil(lambda: tab.port_bridge_combo.findText("vs-br1") >= 0, timeout=1000)
+    qtbot.waitUntil(lambda: tab.port_bridge_combo.findText("vs-br1") >= 0, timeout=20000)
     tab.port_bridge_combo.setCurrentText("vs-br1")
     click(qtbot, tab.add_port_button)
     bridge = host.find("vs-br1")
-    qtbot.waitUntil(lambda: host.find("vs-v1").master == bridge.index, timeout=3000)
-    qtbot.waitUntil(lambda: "port of vs-br1" in tab.selected_label.text(), timeout=1000)
+    qtbot.waitUntil(lambda: host.find("vs-v1").master == bridge.index, timeout=20000)
+    qtbot.waitUntil(lambda: "port of vs-br1" in tab.selected_label.text(), timeout=20000)
     assert tab.remove_port_button.isEnabled()
     click(qtbot, tab.remove_port_button)
-    qtbot.waitUntil(lambda: host.find("vs-v1").master == 0, timeout=3000)
+    qtbot.waitUntil(lambda: host.find("vs-v1").master == 0, timeout=20000)
 
     assert tab.select("vs-br1")
     click(qtbot, tab.delete_button)
     click(qtbot, opened[-1].findChild(QAbstractButton, "confirmButton"))
-    qtbot.waitUntil(lambda: "vs-br1" not in names(tab), timeout=3000)
-    qtbot.waitUntil(lambda: all(j.state.finished for j in window.runner.jobs), timeout=5000)
+    qtbot.waitUntil(lambda: "vs-br1" not in names(tab), timeout=20000)
+    qtbot.waitUntil(lambda: all(j.state.finished for j in window.runner.jobs), timeout=20000)
     failed = [j for j in window.runner.jobs if j.state.value != "Done"]
     assert not failed, [j.log_text() for j in failed]
 
@@ -108,7 +108,7 @@ def test_bridges_veths_dummies_and_ports(tab, qtbot):
 def test_bad_input_gets_a_message_and_changes_nothing(tab, qtbot):
     tab, host, opened, window = tab
     ip("-n", host.netns, "link", "add", USED_BRIDGE, "type", "bridge")
-    qtbot.waitUntil(lambda: USED_BRIDGE in names(tab), timeout=1000)
+    qtbot.waitUntil(lambda: USED_BRIDGE in names(tab), timeout=20000)
     before = set(names(tab))
 
     type_into(qtbot, tab.bridge_name_edit, USED_BRIDGE)
@@ -145,7 +145,7 @@ def test_default_route_interface_needs_explicit_confirmation(tab, qtbot):
     ip("-n", host.netns, "link", "set", "vs-up", "up")
     ip("-n", host.netns, "link", "set", "vs-upp", "up")
     ip("-n", host.netns, "route", "add", "default", "via", "10.99.0.1", "dev", "vs-up", "onlink")
-    qtbot.waitUntil(lambda: "vs-up" in names(tab), timeout=1000)
+    qtbot.waitUntil(lambda: "vs-up" in names(tab), timeout=20000)
     assert tab.select("vs-up")
     click(qtbot, tab.delete_button)
     click(qtbot, opened[-1].findChild(QAbstractButton, "confirmButton"))  # delete?
@@ -157,16 +157,16 @@ def test_default_route_interface_needs_explicit_confirmation(tab, qtbot):
     click(qtbot, tab.delete_button)
     click(qtbot, opened[-1].findChild(QAbstractButton, "confirmButton"))
     click(qtbot, opened[-1].findChild(QAbstractButton, "confirmButton"))  # change anyway
-    qtbot.waitUntil(lambda: "vs-up" not in names(tab), timeout=3000)
+    qtbot.waitUntil(lambda: "vs-up" not in names(tab), timeout=20000)
 
 
 def test_make_permanent_says_networkmanager_is_not_running(tab, qtbot):
     tab, host, _opened, window = tab
-    qtbot.waitUntil(lambda: "not running" in tab.nm_label.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "not running" in tab.nm_label.text(), timeout=20000)
     ip("-n", host.netns, "link", "add", "vs-keep", "type", "bridge")
-    qtbot.waitUntil(lambda: "vs-keep" in names(tab), timeout=1000)
+    qtbot.waitUntil(lambda: "vs-keep" in names(tab), timeout=20000)
     assert tab.select("vs-keep") and tab.permanent_button.isEnabled()
     click(qtbot, tab.permanent_button)
     job = window.runner.jobs[-1]
-    qtbot.waitUntil(lambda: job.state.finished, timeout=5000)
+    qtbot.waitUntil(lambda: job.state.finished, timeout=20000)
     assert job.state.value == "Failed" and job.error.message == NOT_RUNNING

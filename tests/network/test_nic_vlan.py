@@ -80,7 +80,7 @@ def test_start_event_applies_the_recorded_vlan(host):
     wait_for(lambda: nic_vlans(conn.find_domain_by_name("vlan-vm").xml))
     conn.call(lambda c: c.lookupByName("vlan-vm").create()).result(5)
     job = wait_for(lambda: next((j for j in runner.jobs
-                                 if j.title == "Apply VLANs of vlan-vm"), None), timeout=5)
+                                 if j.title == "Apply VLANs of vlan-vm"), None), timeout=30)
     finished(job)
     assert job.state is JobState.DONE, job.log_text()
     # The test driver names the tap testnetN but has no kernel device behind it, so the
@@ -123,7 +123,7 @@ def test_details_show_the_recorded_vlan(make_main_window, qtbot, tmp_path):
         encoding="utf-8")
     window = make_main_window()
     window.inventory.add(f"test://{path}")
-    qtbot.waitUntil(lambda: window.select_domain("meta-vm"), timeout=5000)
+    qtbot.waitUntil(lambda: window.select_domain("meta-vm"), timeout=20000)
     nics = window.details.nics
     assert nics.horizontalHeaderItem(4).text() == "VLAN"
     assert [nics.item(r, 4).text() for r in range(nics.rowCount())] == ["42", "—"]

@@ -109,7 +109,7 @@ def test_a_name_networkmanager_rejects_is_refused_plainly(nm):
 
 def test_networkmanager_gone_before_the_call(nm):
     nm.kill()
-    wait_for(lambda: not networkmanager_running(), timeout=5)
+    wait_for(lambda: not networkmanager_running(), timeout=30)
     with pytest.raises(VirtStudioError) as caught:
         make_permanent(PermanentLink("br-late", "bridge"))
     assert caught.value.message == NOT_RUNNING

@@ -19,9 +19,9 @@ tab = interfaces_ui.tab
 
 def test_make_permanent_button_stores_the_bridge(nm, tab, qtbot):
     tab, host, _opened, window = tab
-    qtbot.waitUntil(lambda: "NetworkManager runs here" in tab.nm_label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "NetworkManager runs here" in tab.nm_label.text(), timeout=20000)
     ip("-n", host.netns, "link", "add", "vs-keep", "type", "bridge")
-    qtbot.waitUntil(lambda: "vs-keep" in interfaces_ui.names(tab), timeout=3000)
+    qtbot.waitUntil(lambda: "vs-keep" in interfaces_ui.names(tab), timeout=20000)
     assert tab.select("vs-keep") and tab.permanent_button.isEnabled()
     interfaces_ui.click(qtbot, tab.permanent_button)
     job = window.runner.jobs[-1]

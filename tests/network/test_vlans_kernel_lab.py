@@ -24,9 +24,9 @@ def ping(ns: str, address: str) -> bool:
 
 def test_vlan_interface_on_a_port(host):
     host.create_veth("vtrunk", "vtrunkp")
-    wait_for(lambda: host.find("vtrunk") is not None, timeout=1.0)
+    wait_for(lambda: host.find("vtrunk") is not None, timeout=30)
     name = host.create_vlan("vtrunk", 10)
-    link = wait_for(lambda: host.find(name), timeout=1.0)
+    link = wait_for(lambda: host.find(name), timeout=30)
     assert link.kind == "vlan" and link.vlan_id == 10 and name == "vtrunk.10"
     assert link.parent == host.find("vtrunk").index
     with pytest.raises(VirtStudioError, match="outside 1-4094"):
@@ -35,13 +35,13 @@ def test_vlan_interface_on_a_port(host):
 
 def test_vlan_aware_bridge_separates_vlans(host, netns):
     host.create_bridge("vsvbr", vlan_filtering=True)
-    assert wait_for(lambda: host.find("vsvbr"), timeout=1.0).vlan_filtering
+    assert wait_for(lambda: host.find("vsvbr"), timeout=30).vlan_filtering
     peers = {}
     for port, vid, address in (("pa", 10, "10.10.0.1/24"), ("pb", 10, "10.10.0.2/24"),
                                ("pc", 20, "10.10.0.3/24")):
         ns = netns(port)
         host.create_veth(port, f"{port}x")
-        wait_for(lambda p=port: host.find(p) is not None, timeout=1.0)
+        wait_for(lambda p=port: host.find(p) is not None, timeout=30)
         host.add_port("vsvbr", port)
         host.set_port_vlans(port, pvid=vid)
         ip("-n", host.netns, "link", "set", f"{port}x", "netns", ns)

@@ -326,7 +326,7 @@ def test_delete_dialogs_name_the_shut_off_machine_that_reads_the_file(make_main_
         row = next(r for r in range(model.rowCount()) if model.pool_at(r).name == lab.pool_name)
         window.pool_view.setCurrentIndex(model.index(row, 0))
         volumes = window.volume_model
-        qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=5000)
+        qtbot.waitUntil(lambda: volumes.rowCount() == 2, timeout=20000)
         row = next(r for r in range(volumes.rowCount())
                    if volumes.volume_at(r).name == "base.qcow2")
         window.volume_view.setCurrentIndex(volumes.index(row, 0))

@@ -226,11 +226,11 @@ def test_the_main_window_lists_every_machine_of_every_fixture(make_main_window, 
         expected += count
     qtbot.waitUntil(lambda: window.vm_model.rowCount() == expected, timeout=20000)
     window.host_view.setCurrentIndex(QModelIndex())  # every host's machines, not one host's
-    qtbot.waitUntil(lambda: window.vm_proxy.rowCount() == expected, timeout=5000)
+    qtbot.waitUntil(lambda: window.vm_proxy.rowCount() == expected, timeout=20000)
     for row in range(window.vm_model.rowCount()):
         domain = window.vm_model.domain_at(row)
         assert window.select_domain(domain.name)
-        qtbot.waitUntil(lambda d=domain: window.details.domain is d, timeout=5000)
+        qtbot.waitUntil(lambda d=domain: window.details.domain is d, timeout=20000)
         # Every tab of the details pane opens on it.
         for tab in range(window.details.tabs.count()):
             window.details.tabs.setCurrentIndex(tab)

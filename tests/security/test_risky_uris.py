@@ -73,7 +73,7 @@ def test_a_pasted_risky_uri_is_shown_and_asked_about(make_main_window, qtbot, se
     dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("Custom URI"))
     dialog.uri_edit.setText(RISKY)
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(_questions()) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(_questions()) == 1, timeout=20000)
     (box,) = _questions()
     assert box.textFormat() == Qt.TextFormat.PlainText
     assert RISKY in box.text() and "socket=/tmp/vstest-nowhere.sock" in box.text()
@@ -84,9 +84,9 @@ def test_a_pasted_risky_uri_is_shown_and_asked_about(make_main_window, qtbot, se
     assert dialog.isVisible()  # the user may fix the URI
 
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(_questions()) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(_questions()) == 1, timeout=20000)
     _answer(_questions()[0], yes=True)
-    qtbot.waitUntil(lambda: len(window.inventory.connections) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(window.inventory.connections) == 1, timeout=20000)
     assert [(s.uri, s.confirmed) for s in settings.load()] == [(RISKY, True)]
 
 
@@ -96,7 +96,7 @@ def test_an_ordinary_uri_is_not_asked_about(make_main_window, qtbot, settings):
     dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("Custom URI"))
     dialog.uri_edit.setText(PLAIN)
     qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.inventory.connections) == 1, timeout=3000)
+    qtbot.waitUntil(lambda: len(window.inventory.connections) == 1, timeout=20000)
     assert _questions() == []
 
 

@@ -72,7 +72,7 @@ def test_custom_uri_accepted_with_enter(dialog, qtbot):
     choose(dialog, "Custom URI")
     qtbot.keyClicks(dialog.uri_edit, "qemu+tcp://127.0.0.1:16509/system")
     dialog.autoconnect_check.setChecked(False)
-    with qtbot.waitSignal(dialog.accepted, timeout=1000):
+    with qtbot.waitSignal(dialog.accepted, timeout=20000):
         qtbot.keyClick(dialog.uri_edit, Qt.Key.Key_Return)
     assert dialog.uri() == "qemu+tcp://127.0.0.1:16509/system"
     assert dialog.autoconnect() is False

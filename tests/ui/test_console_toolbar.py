@@ -40,8 +40,8 @@ def _pane(qtbot, server: FakeVncServer) -> ConsolePane:
     pane.resize(640, 480)
     pane.show()
     pane.attach(ConsoleSession(server.opener, encoding="raw"))
-    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=5000)
-    qtbot.waitUntil(lambda: pane.view.image() is not None, timeout=5000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=20000)
+    qtbot.waitUntil(lambda: pane.view.image() is not None, timeout=20000)
     return pane
 
 
@@ -109,9 +109,9 @@ def test_shared_clipboard_crosses_both_ways(qtbot, server):
     # Turning it on offers what is on the clipboard now, then every later copy.
     assert srv.wait_for("cut") == ["before sharing"]
     clipboard.setText("copied on the desktop")
-    qtbot.waitUntil(lambda: srv.of_kind("cut")[-1] == "copied on the desktop", timeout=3000)
+    qtbot.waitUntil(lambda: srv.of_kind("cut")[-1] == "copied on the desktop", timeout=20000)
     srv.push(server_cut_text("cut in the guest"))
-    qtbot.waitUntil(lambda: clipboard.text() == "cut in the guest", timeout=3000)
+    qtbot.waitUntil(lambda: clipboard.text() == "cut in the guest", timeout=20000)
     _server_has_all_sent(qtbot, pane, srv)
     assert srv.of_kind("cut").count("cut in the guest") == 0  # not echoed back
     # Off again: nothing more crosses.
@@ -132,7 +132,7 @@ def test_a_new_session_starts_with_the_clipboard_off(qtbot, server):
     assert pane.clipboard_button.isChecked()
     pane.attach(ConsoleSession(second.opener, encoding="raw"))
     assert pane.clipboard_button.text() == OFF_TEXT and not pane.clipboard_button.isChecked()
-    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=5000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=20000)
     QGuiApplication.clipboard().setText("for the first machine only")
     _server_has_all_sent(qtbot, pane, second)
     assert second.of_kind("cut") == []
@@ -154,13 +154,13 @@ def _resize_item(pane):
 def test_fit_and_resize_guest_follows_the_widget(qtbot, server):
     srv = server(ext_desktop=True)
     pane = _pane(qtbot, srv)
-    qtbot.waitUntil(lambda: _resize_item(pane).isEnabled(), timeout=3000)
+    qtbot.waitUntil(lambda: _resize_item(pane).isEnabled(), timeout=20000)
     pane.scale_combo.setFocus()
     # Choose the mode from the keyboard, as a user would from the list.
     while pane.scale_combo.currentData() != SCALE_RESIZE:
         qtbot.keyClick(pane.scale_combo, Qt.Key.Key_Down)
     view = pane.view
-    qtbot.waitUntil(lambda: srv.of_kind("resize") != [], timeout=3000)
+    qtbot.waitUntil(lambda: srv.of_kind("resize") != [], timeout=20000)
     assert srv.of_kind("resize")[-1] == (view.width(), view.height())
     # Several quick resizes (a window being dragged) send one request, for the last size.
     # A longer settle time than the app's keeps a loaded test machine from splitting them.
@@ -207,7 +207,7 @@ def test_fullscreen_toolbar_hides_and_comes_back_at_the_top_edge(qtbot, server):
     # Grab the keyboard: the release hint must stay in sight without the toolbar.
     qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
     hint = pane.fullscreen.hint
-    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=20000)
     assert hint.isVisible() and "Ctrl+Alt" in hint.text()
     view_size = view.size()
     moves = _MouseMoves(view)
@@ -216,7 +216,7 @@ def test_fullscreen_toolbar_hides_and_comes_back_at_the_top_edge(qtbot, server):
     drain_posted_events(qtbot)
     assert not pane.toolbar.isVisible()
     qtbot.mouseMove(view, QPoint(300, 0))
-    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=2000)
+    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=20000)
     assert pane.toolbar.geometry().top() == 0
     assert view.size() == view_size  # the toolbar floats: the screen keeps its size
     # It stays while the pointer is on it (the hide delay runs out and it stays), and hides
@@ -225,13 +225,13 @@ def test_fullscreen_toolbar_hides_and_comes_back_at_the_top_edge(qtbot, server):
         pass
     assert pane.toolbar.isVisible()
     qtbot.mouseMove(view, QPoint(300, 300))
-    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=20000)
     # Ctrl+Alt releases the keyboard, and the hint goes.
     qtbot.keyClick(view, Qt.Key.Key_Alt, Qt.KeyboardModifier.ControlModifier
                    | Qt.KeyboardModifier.AltModifier)
     assert not hint.isVisible()
     qtbot.mouseMove(view, QPoint(10, 1))
-    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=2000)
+    qtbot.waitUntil(lambda: pane.toolbar.isVisible(), timeout=20000)
     qtbot.mouseClick(pane.full_button, Qt.MouseButton.LeftButton)
     assert not pane.isFullScreen()
     assert pane.layout().indexOf(pane.toolbar) == 0 and pane.toolbar.isVisible()
@@ -244,9 +244,9 @@ def test_fullscreen_ended_elsewhere_brings_the_toolbar_back(qtbot, server):
     pane = _pane(qtbot, server())
     pane.fullscreen.timer.setInterval(100)
     qtbot.mouseClick(pane.full_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=3000)
+    qtbot.waitUntil(lambda: not pane.toolbar.isVisible(), timeout=20000)
     pane.showNormal()  # as a window manager or a key outside the toolbar would
-    qtbot.waitUntil(lambda: not pane.fullscreen.active, timeout=3000)
+    qtbot.waitUntil(lambda: not pane.fullscreen.active, timeout=20000)
     assert pane.layout().indexOf(pane.toolbar) == 0 and pane.toolbar.isVisible()
     # Nothing left to hide it: the hide delay no longer runs.
     drain_posted_events(qtbot)

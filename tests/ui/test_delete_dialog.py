@@ -67,5 +67,5 @@ def test_running_machine_warns_and_cancel_is_default(qtbot):
     box = dialog.findChild(QDialogButtonBox)
     assert box.button(QDialogButtonBox.StandardButton.Cancel).isDefault()
     assert not dialog.delete_button.isDefault()
-    with qtbot.waitSignal(dialog.rejected, timeout=1000):
+    with qtbot.waitSignal(dialog.rejected, timeout=20000):
         qtbot.keyClick(dialog, Qt.Key.Key_Escape)

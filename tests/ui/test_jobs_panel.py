@@ -32,11 +32,12 @@ def test_progress_and_finish(panel, qtbot):
         gate.wait(5)
 
     job = runner.submit("Copy disk", work, host="Demo host")
-    qtbot.waitUntil(lambda: widget.model.rowCount() == 1)
-    qtbot.waitUntil(lambda: widget.model.index(0, JobColumn.STATUS).data() == "Halfway")
+    qtbot.waitUntil(lambda: widget.model.rowCount() == 1, timeout=20000)
+    qtbot.waitUntil(lambda: widget.model.index(0, JobColumn.STATUS).data() == "Halfway",
+                    timeout=20000)
     assert widget.model.index(0, JobColumn.HOST).data() == "Demo host"
     gate.set()
-    qtbot.waitUntil(lambda: widget.model.index(0, JobColumn.STATUS).data() == "Done")
+    qtbot.waitUntil(lambda: widget.model.index(0, JobColumn.STATUS).data() == "Done", timeout=20000)
     assert job.state is JobState.DONE
 
 
@@ -53,7 +54,7 @@ def test_failure_is_announced_once_in_red(panel, qtbot):
         raise VirtStudioError("The pool is full.", "ENOSPC")
 
     runner.submit("Create volume", work)
-    qtbot.waitUntil(lambda: len(failed) == 1)
+    qtbot.waitUntil(lambda: len(failed) == 1, timeout=20000)
     index = widget.model.index(0, JobColumn.STATUS)
     assert index.data() == "Failed: The pool is full."
     assert index.data(Qt.ItemDataRole.ForegroundRole) is not None
@@ -66,11 +67,11 @@ def test_failure_is_announced_once_in_red(panel, qtbot):
 def test_cancel_button_cancels_a_cancellable_job(panel, qtbot):
     widget, runner = panel
     job = runner.submit("Wait for shutdown", lambda job: job.wait(30), cancellable=True)
-    qtbot.waitUntil(lambda: job.state is JobState.RUNNING)
+    qtbot.waitUntil(lambda: job.state is JobState.RUNNING, timeout=20000)
     widget.view.setCurrentIndex(widget.model.index(0, 0))
-    qtbot.waitUntil(widget.cancel_button.isEnabled)
+    qtbot.waitUntil(widget.cancel_button.isEnabled, timeout=20000)
     qtbot.mouseClick(widget.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED)
+    qtbot.waitUntil(lambda: job.state is JobState.CANCELLED, timeout=20000)
     assert not widget.cancel_button.isEnabled()
 
 
@@ -82,7 +83,7 @@ def test_log_dialog_shows_the_lines(panel, qtbot):
         job.log("step two")
 
     job = runner.submit("Logged", work)
-    qtbot.waitUntil(lambda: job.state.finished)
+    qtbot.waitUntil(lambda: job.state.finished, timeout=20000)
     widget.view.setCurrentIndex(widget.model.index(0, 0))
     qtbot.mouseClick(widget.log_button, Qt.MouseButton.LeftButton)
     dialogs = widget.findChildren(JobLogDialog)
@@ -94,7 +95,7 @@ def test_log_dialog_shows_the_lines(panel, qtbot):
 def test_clear_finished(panel, qtbot):
     widget, runner = panel
     job = runner.submit("Quick", lambda job: None)
-    qtbot.waitUntil(lambda: job.state.finished)
-    qtbot.waitUntil(lambda: widget.model.rowCount() == 1)
+    qtbot.waitUntil(lambda: job.state.finished, timeout=20000)
+    qtbot.waitUntil(lambda: widget.model.rowCount() == 1, timeout=20000)
     qtbot.mouseClick(widget.clear_button, Qt.MouseButton.LeftButton)
     assert widget.model.rowCount() == 0

@@ -20,7 +20,7 @@ ISO = "/srv/iso/debian-12.8.0-amd64-netinst.iso"  # a volume of the demo's iso-l
 def demo(make_main_window, qtbot):
     window = make_main_window()
     host = window.inventory.add(demo_uri(), name=DEMO_NAME, is_demo=True)
-    qtbot.waitUntil(lambda: len(host.pools) == 5 and len(host.domains) > 20, timeout=5000)
+    qtbot.waitUntil(lambda: len(host.pools) == 5 and len(host.domains) > 20, timeout=20000)
     return window, host
 
 
@@ -30,7 +30,7 @@ def wizard(demo, qtbot):
     button = window.toolbar.widgetForAction(window.new_vm_action)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     wizard = window.findChildren(NewVmWizard)[-1]
-    qtbot.waitUntil(lambda: wizard.facts is not None, timeout=5000)
+    qtbot.waitUntil(lambda: wizard.facts is not None, timeout=20000)
     return wizard
 
 
@@ -78,10 +78,10 @@ def test_customize_before_install_defines_and_selects_without_starting(demo, wiz
     click(qtbot, wizard.devices_page.customize_check)
     assert "defined only, not started" in wizard.devices_page.summary.text()
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
-    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=20000)
     assert wizard.job.state is JobState.DONE, wizard.job.log_text()
     qtbot.waitUntil(lambda: (s := window.selected_domain()) is not None
-                    and s[1].name == "custom-box", timeout=5000)
+                    and s[1].name == "custom-box", timeout=20000)
     domain = window.selected_domain()[1]
     assert domain.state is DomainState.SHUTOFF
     assert any(d.source == ISO for d in domain.summary.disks)
@@ -200,7 +200,7 @@ def test_a_name_taken_meanwhile_blocks_next(demo, wizard, qtbot):
     host.call(lambda conn: conn.defineXML(xml)).result(5)
     label = wizard.source_page.error_labels["name"]
     qtbot.waitUntil(lambda: "already has a machine called late-comer" in label.text(),
-                    timeout=5000)
+                    timeout=20000)
     assert not next_button(wizard).isEnabled()
     assert window.runner.jobs == []
 
@@ -211,7 +211,7 @@ def test_a_pool_made_meanwhile_is_offered_and_the_choice_stays(demo, wizard, qtb
     assert combo.currentData() == "default" and combo.findData("fresh-pool") == -1
     xml = "<pool type='dir'><name>fresh-pool</name><target><path>/fresh</path></target></pool>"
     host.call(lambda conn: conn.storagePoolCreateXML(xml, 0)).result(5)
-    qtbot.waitUntil(lambda: combo.findData("fresh-pool") >= 0, timeout=5000)
+    qtbot.waitUntil(lambda: combo.findData("fresh-pool") >= 0, timeout=20000)
     assert combo.currentData() == "default"
 
 
@@ -226,7 +226,7 @@ def test_import_uses_the_image_as_the_disk(demo, wizard, qtbot):
     assert page.import_edit.text() == image
     # The name preselects qcow2, in sight; the pool's record says nothing lies below it.
     assert page.import_format.isVisible() and page.import_format.currentData() == "qcow2"
-    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=20000)
     assert f"{image}: read as qcow2" in page.import_chain.text()
     assert page.import_confirm_edits == {}
     click(qtbot, next_button(wizard))
@@ -237,9 +237,9 @@ def test_import_uses_the_image_as_the_disk(demo, wizard, qtbot):
     click(qtbot, next_button(wizard))
     click(qtbot, wizard.devices_page.customize_check)
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
-    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=20000)
     assert wizard.job.state is JobState.DONE, wizard.job.log_text()
-    qtbot.waitUntil(lambda: host.find_domain_by_name("imported-box") is not None, timeout=5000)
+    qtbot.waitUntil(lambda: host.find_domain_by_name("imported-box") is not None, timeout=20000)
     domain = host.find_domain_by_name("imported-box")
     assert [(d.source, d.fmt) for d in domain.summary.disks] == [(image, "qcow2")]
     volumes = {v.name for p in host.pools.values() for v in p.volumes}
@@ -273,10 +273,10 @@ def test_an_import_format_the_user_picks_stays_and_a_bad_one_blocks(demo, wizard
     # On the demo host a file outside the pools cannot be checked as qcow2: said, and blocked.
     assert pick_format(qtbot, page, "qcow2") == "qcow2"
     label = page.error_labels["import_chain"]
-    qtbot.waitUntil(lambda: "not a volume of a pool" in label.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "not a volume of a pool" in label.text(), timeout=20000)
     assert label.isVisible() and not next_button(wizard).isEnabled()
     assert pick_format(qtbot, page, "raw") == "raw"
-    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=20000)
     assert not label.isVisible()
     assert_nothing_created(window, host, before)
 
@@ -293,14 +293,14 @@ def test_an_existing_disk_image_shows_its_format_and_chain(demo, wizard, qtbot):
     image = "/var/lib/libvirt/images/shared-data.raw"
     assert choose(qtbot, storage.disk_volumes, "default/shared-data") == image
     assert rows.format_combo.isVisible() and rows.format_combo.currentData() == "raw"
-    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: next_button(wizard).isEnabled(), timeout=20000)
     assert f"{image}: read as raw" in rows.chain_label.text()
     click(qtbot, next_button(wizard))
     assert "existing image " + image + ", read as raw" in wizard.devices_page.summary.text()
     click(qtbot, wizard.devices_page.customize_check)
     click(qtbot, wizard.button(QWizard.WizardButton.FinishButton))
-    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=5000)
+    qtbot.waitUntil(lambda: wizard.job is not None and wizard.job.state.finished, timeout=20000)
     assert wizard.job.state is JobState.DONE, wizard.job.log_text()
-    qtbot.waitUntil(lambda: host.find_domain_by_name("reuses-a-disk") is not None, timeout=5000)
+    qtbot.waitUntil(lambda: host.find_domain_by_name("reuses-a-disk") is not None, timeout=20000)
     disks = host.find_domain_by_name("reuses-a-disk").summary.disks
     assert (disks[0].source, disks[0].fmt) == (image, "raw")

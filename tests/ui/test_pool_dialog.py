@@ -17,7 +17,7 @@ from virtstudio.ui.storage_page import DeletePoolDialog
 def storage(make_main_window, qtbot):
     window = make_main_window()
     host = window.inventory.add(demo_uri(), name=DEMO_NAME, is_demo=True)
-    qtbot.waitUntil(lambda: len(host.pools) == 5, timeout=5000)
+    qtbot.waitUntil(lambda: len(host.pools) == 5, timeout=20000)
     top = window.host_model.index(0, 0)
     window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
     assert window.pages.currentWidget() is window.storage_page
@@ -73,11 +73,11 @@ def test_discovery_fills_the_fields(storage, qtbot):
     assert "Enter the server first" in dialog.error.text()
     qtbot.keyClicks(dialog.fields["source_host"], "nas.lan")
     qtbot.mouseClick(dialog.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.found_combo.count() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: dialog.found_combo.count() > 0, timeout=20000)
     assert dialog.fields["source_dir"].text().startswith("/")  # the test driver's export
     dialog.set_type("logical")
     qtbot.mouseClick(dialog.find_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.found_combo.count() > 0, timeout=5000)
+    qtbot.waitUntil(lambda: dialog.found_combo.count() > 0, timeout=20000)
     assert dialog.fields["source_name"].text()
     dialog.reject()
 
@@ -90,9 +90,9 @@ def test_create_a_dir_pool_through_the_dialog(storage, qtbot):
     qtbot.keyClicks(dialog.fields["target_path"], "/srv/scratch")
     dialog.autostart_check.setChecked(True)
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "scratch" in pool_names(window), timeout=5000)
+    qtbot.waitUntil(lambda: "scratch" in pool_names(window), timeout=20000)
     qtbot.waitUntil(lambda: pool_names(window)["scratch"].active
-                    and pool_names(window)["scratch"].autostart, timeout=5000)
+                    and pool_names(window)["scratch"].autostart, timeout=20000)
 
 
 def test_stop_start_autostart_and_delete(storage, qtbot):
@@ -101,19 +101,19 @@ def test_stop_start_autostart_and_delete(storage, qtbot):
     tools = window.storage_tools
     assert not tools.actions[PoolAction.START].isEnabled()  # it runs already
     click_tool(qtbot, window, "poolStopAction")
-    qtbot.waitUntil(lambda: not pool_names(window)["iso-library"].active, timeout=5000)
-    qtbot.waitUntil(lambda: tools.actions[PoolAction.START].isEnabled(), timeout=3000)
+    qtbot.waitUntil(lambda: not pool_names(window)["iso-library"].active, timeout=20000)
+    qtbot.waitUntil(lambda: tools.actions[PoolAction.START].isEnabled(), timeout=20000)
     click_tool(qtbot, window, "poolStartAction")
-    qtbot.waitUntil(lambda: pool_names(window)["iso-library"].active, timeout=5000)
+    qtbot.waitUntil(lambda: pool_names(window)["iso-library"].active, timeout=20000)
     before = pool_names(window)["iso-library"].autostart
     click_tool(qtbot, window, "poolAutostartAction")
     qtbot.waitUntil(lambda: pool_names(window)["iso-library"].autostart is not before,
-                    timeout=5000)
+                    timeout=20000)
 
     boxes = []
     window.confirm_requested.connect(boxes.append)
     click_tool(qtbot, window, "deletePoolAction")
-    qtbot.waitUntil(lambda: bool(boxes), timeout=5000)  # worked out on the host's worker first
+    qtbot.waitUntil(lambda: bool(boxes), timeout=20000)  # worked out on the host's worker first
     dialog = boxes[-1]
     assert isinstance(dialog, DeletePoolDialog)
     assert "volumes and data stay where they are" in dialog.text.text()
@@ -124,9 +124,9 @@ def test_stop_start_autostart_and_delete(storage, qtbot):
                      Qt.MouseButton.LeftButton)
     assert "iso-library" in pool_names(window)  # cancelled: nothing changed
     click_tool(qtbot, window, "deletePoolAction")
-    qtbot.waitUntil(lambda: len(boxes) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(boxes) == 2, timeout=20000)
     qtbot.mouseClick(boxes[-1].delete_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "iso-library" not in pool_names(window), timeout=5000)
+    qtbot.waitUntil(lambda: "iso-library" not in pool_names(window), timeout=20000)
 
 
 def test_pool_in_use_keeps_its_data_and_names_the_machine(storage, qtbot):
@@ -135,7 +135,7 @@ def test_pool_in_use_keeps_its_data_and_names_the_machine(storage, qtbot):
     boxes = []
     window.confirm_requested.connect(boxes.append)
     click_tool(qtbot, window, "deletePoolAction")
-    qtbot.waitUntil(lambda: bool(boxes), timeout=5000)
+    qtbot.waitUntil(lambda: bool(boxes), timeout=20000)
     dialog = boxes[-1]
     assert dialog.delete_button.isEnabled()  # the definition alone may go
     qtbot.mouseClick(dialog.with_data, Qt.MouseButton.LeftButton)

@@ -59,22 +59,22 @@ def test_create_profile_drop_program_launch_and_stop(panel, qtbot, tmp_path):
     assert "No network at all" in editor.summary.text()
     qtbot.mouseClick(editor.save_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.current_profile() is not None
-                    and panel.current_profile().name == "My tools")
+                    and panel.current_profile().name == "My tools", timeout=20000)
 
     drop_files(qtbot, panel.apps, [program])
-    qtbot.waitUntil(lambda: panel.apps.count() == 1)
+    qtbot.waitUntil(lambda: panel.apps.count() == 1, timeout=20000)
     assert panel.apps.item(0).text() == "worker.sh"
 
     qtbot.mouseClick(panel.launch_button, Qt.MouseButton.LeftButton)
     model = panel.running_model
     qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=10000)
-    qtbot.waitUntil(lambda: model.index(0, SandboxColumn.STATE).data() == "Running")
+    qtbot.waitUntil(lambda: model.index(0, SandboxColumn.STATE).data() == "Running", timeout=20000)
     assert model.index(0, SandboxColumn.PROFILE).data() == "My tools"
     qtbot.waitUntil(lambda: model.index(0, SandboxColumn.PROCESSES).data() not in ("0", "—"),
-                    timeout=5000)
+                    timeout=20000)
 
     panel.running.setCurrentIndex(model.index(0, 0))
-    qtbot.waitUntil(panel.stop_button.isEnabled)
+    qtbot.waitUntil(panel.stop_button.isEnabled, timeout=20000)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: model.index(0, SandboxColumn.STATE).data() == "Stopped",
                     timeout=10000)
@@ -86,7 +86,7 @@ def test_dropping_a_program_the_profile_cannot_see_is_refused(panel, qtbot, tmp_
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     panel.select_profile("Untrusted binary")
-    qtbot.waitUntil(lambda: panel.current_profile().name == "Untrusted binary")
+    qtbot.waitUntil(lambda: panel.current_profile().name == "Untrusted binary", timeout=20000)
     drop_files(qtbot, panel.apps, [program])
     boxes = panel.findChildren(QMessageBox, "errorBox")
     assert boxes and "grant its folder" in boxes[0].text()
@@ -99,7 +99,7 @@ def test_desktop_file_drop_adds_its_command(panel, qtbot, tmp_path):
                      "Exec=/usr/bin/bc -q %F\n")
     panel.select_profile("Offline tool")
     drop_files(qtbot, panel.apps, [entry])
-    qtbot.waitUntil(lambda: panel.apps.count() == 1)
+    qtbot.waitUntil(lambda: panel.apps.count() == 1, timeout=20000)
     app = panel.apps.item(0).data(Qt.ItemDataRole.UserRole)
     assert app.name == "Calculator" and app.command == ("/usr/bin/bc", "-q")
 
@@ -115,7 +115,7 @@ def test_installed_application_can_be_picked(panel, qtbot):
     name = combo.itemData(index).name
     combo.setCurrentIndex(index)
     combo.activated.emit(index)
-    qtbot.waitUntil(lambda: panel.apps.count() >= 1)
+    qtbot.waitUntil(lambda: panel.apps.count() >= 1, timeout=20000)
     assert name in [panel.apps.item(i).text() for i in range(panel.apps.count())]
     assert combo.currentIndex() == 0
 

@@ -144,7 +144,7 @@ def test_snapshot_tree_marks_the_current_one_and_delete_asks(window, qtbot):
     assert window.select_domain("web")
     panel = window.details.snapshots
     window.details.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(lambda: panel.take_button.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.take_button.isEnabled(), timeout=20000)
     _take(window, qtbot, "first")
     _take(window, qtbot, "second")
     assert _panel_names(panel) == ["first", "  second  (current)"]
@@ -153,7 +153,7 @@ def test_snapshot_tree_marks_the_current_one_and_delete_asks(window, qtbot):
     assert panel.select("first")
     dialogs = _dialogs(window)
     qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(dialogs), timeout=5000)
+    qtbot.waitUntil(lambda: bool(dialogs), timeout=20000)
     box = dialogs[-1]
     assert isinstance(box, QMessageBox) and "first" in box.windowTitle()
     assert "can no longer return to it" in box.text()
@@ -202,11 +202,11 @@ def test_migrate_dialog_validation_and_the_job_error(window, qtbot, tmp_path):
     jobs_before = len(window.runner.jobs)
     qtbot.mouseClick(dialog.move_button, Qt.MouseButton.LeftButton)
     job = wait_for(lambda: window.runner.jobs[jobs_before:] and window.runner.jobs[-1],
-                   timeout=5)
+                   timeout=30)
     wait_for(lambda: job.state.finished, timeout=15)
     assert job.state is JobState.FAILED
     assert "not supported" in job.error.message  # the test driver cannot migrate
     assert window.source.find_domain_by_name("db") is not None  # nothing moved
     qtbot.waitUntil(lambda: any(isinstance(w, QMessageBox) and "Move db" in w.windowTitle()
                                 for w in QApplication.topLevelWidgets() if w.isVisible()),
-                    timeout=5000)
+                    timeout=20000)

@@ -38,7 +38,7 @@ def test_pane_shows_the_spice_screen_and_says_what_it_skipped(qtbot, spice_serve
     with qtbot.waitSignal(pane.picture_incomplete, timeout=10000) as blocker:
         pane.attach(session)
     assert blocker.args == ["QUIC image"]
-    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=5000)
+    qtbot.waitUntil(lambda: pane.stack.currentWidget() is pane.view, timeout=20000)
     image = pane.view.image()
     assert (image.width(), image.height()) == (40, 30)
     assert image.pixelColor(20, 20).name() == "#ff0000"

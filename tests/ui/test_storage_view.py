@@ -13,7 +13,7 @@ from virtstudio.ui.volume_dialog import NewVolumeDialog
 def storage(make_main_window, qtbot):
     window = make_main_window()
     host = window.inventory.add(demo_uri(), name=DEMO_NAME, is_demo=True)
-    qtbot.waitUntil(lambda: len(host.pools) == 5 and len(host.domains) > 20, timeout=5000)
+    qtbot.waitUntil(lambda: len(host.pools) == 5 and len(host.domains) > 20, timeout=20000)
     top = window.host_model.index(0, 0)
     window.host_view.setCurrentIndex(window.host_model.index(1, 0, top))
     assert window.pages.currentWidget() is window.storage_page
@@ -54,7 +54,7 @@ def test_new_volume_dialog_validates_and_creates(storage, qtbot):
     assert dialog.create_button.isEnabled()
     assert "more than it holds" in dialog.summary.text()  # thin: overcommit is allowed
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.volume_model.rowCount() == before + 1, timeout=5000)
+    qtbot.waitUntil(lambda: window.volume_model.rowCount() == before + 1, timeout=20000)
     names = [window.volume_model.volume_at(r).name for r in range(before + 1)]
     assert "scratch.qcow2" in names
 
@@ -75,7 +75,7 @@ def ask(window, qtbot, button):
     boxes = []
     window.confirm_requested.connect(boxes.append)
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(boxes), timeout=5000)  # worked out on the host's worker first
+    qtbot.waitUntil(lambda: bool(boxes), timeout=20000)  # worked out on the host's worker first
     return boxes[-1]
 
 
@@ -102,4 +102,4 @@ def test_unused_volume_is_deleted_after_confirmation(storage, qtbot):
     assert "Deleted for good" in dialog.lost.text()
     assert "debian-12.8.0-amd64-netinst.iso" in dialog.lost.text()
     qtbot.mouseClick(dialog.delete_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 3, timeout=5000)
+    qtbot.waitUntil(lambda: window.volume_model.rowCount() == 3, timeout=20000)
