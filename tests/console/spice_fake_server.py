@@ -159,10 +159,10 @@ class ThreadedFakeSpiceServer:
         self._thread.start()
 
     def opener(self) -> socket.socket:
-        return asyncio.run_coroutine_threadsafe(self.server.opener(), self.loop).result(5)
+        return asyncio.run_coroutine_threadsafe(self.server.opener(), self.loop).result(60)
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()

@@ -79,7 +79,7 @@ class FakeVncServer:
                 lambda r, w: self._serve_streams(r, w), "127.0.0.1", 0)
             return server.sockets[0].getsockname()[1]
 
-        return asyncio.run_coroutine_threadsafe(start(), self._loop).result(5)
+        return asyncio.run_coroutine_threadsafe(start(), self._loop).result(60)
 
     def push(self, data: bytes) -> None:
         def send() -> None:

@@ -40,7 +40,7 @@ def host(fixture_uri):
 
 def test_populates_domains_pools_networks(host):
     rec = Recorder(host.state_changed, host.domains_added, host.populated)
-    host.open().result(10)
+    host.open().result(60)
     wait_for(lambda: "populated" in rec.names())
     assert host.state is ConnectionState.CONNECTED
     names = sorted(d.name for d in host.domains.values())
@@ -55,31 +55,31 @@ def test_populates_domains_pools_networks(host):
 
 
 def test_lifecycle_change_from_outside_is_seen(host, fixture_uri):
-    host.open().result(10)
+    host.open().result(60)
     wait_for(lambda: host.state is ConnectionState.CONNECTED and host.domains)
     rec = Recorder(host.domains_changed)
     beta = host.find_domain_by_name("beta")
     # A second connection to the same driver plays the part of virsh.
-    host.call(lambda c: c.lookupByName("beta").suspend()).result(5)
+    host.call(lambda c: c.lookupByName("beta").suspend()).result(60)
     wait_for(lambda: beta.state is DomainState.PAUSED, timeout=30)
     assert any(beta in batch for _, batch in rec.of("domains_changed"))
 
 
 def test_domain_defined_and_undefined_elsewhere(host):
-    host.open().result(10)
+    host.open().result(60)
     wait_for(lambda: host.domains)
     rec = Recorder(host.domains_added, host.domains_removed)
     xml = ("<domain type='test'><name>gamma</name><memory>1024</memory>"
            "<os><type>hvm</type></os></domain>")
-    host.call(lambda c: c.defineXML(xml)).result(5)
+    host.call(lambda c: c.defineXML(xml)).result(60)
     wait_for(lambda: host.find_domain_by_name("gamma") is not None, timeout=30)
-    host.call(lambda c: c.lookupByName("gamma").undefine()).result(5)
+    host.call(lambda c: c.lookupByName("gamma").undefine()).result(60)
     wait_for(lambda: host.find_domain_by_name("gamma") is None, timeout=30)
     assert rec.of("domains_added") and rec.of("domains_removed")
 
 
 def test_statistics_come_in_bulk(host):
-    host.open().result(10)
+    host.open().result(60)
     rec = Recorder(host.stats_updated)
     wait_for(lambda: len(rec.of("stats_updated")) >= 2, timeout=30)
     _, batch = rec.of("stats_updated")[-1]
@@ -91,7 +91,7 @@ def test_statistics_come_in_bulk(host):
 def test_missing_fixture_fails_without_retry(tmp_path):
     conn = HostConnection(f"test://{tmp_path}/absent.xml")
     try:
-        conn.open().result(10)
+        conn.open().result(60)
         assert conn.state is ConnectionState.FAILED
         assert conn.error is not None and conn.error.message
         assert conn.retry_at is None
@@ -117,7 +117,7 @@ def test_unreachable_daemon_retries_with_backoff(tmp_path):
 def test_invalid_uri_is_refused_with_message():
     conn = HostConnection("nonsense", reconnect=False)
     try:
-        conn.open().result(5)
+        conn.open().result(60)
         assert conn.state is ConnectionState.FAILED
         assert "not a connection URI" in conn.error.message
     finally:
@@ -125,10 +125,10 @@ def test_invalid_uri_is_refused_with_message():
 
 
 def test_close_forgets_entities(host):
-    host.open().result(10)
+    host.open().result(60)
     wait_for(lambda: host.domains)
     rec = Recorder(host.domains_removed)
-    host.close().result(5)
+    host.close().result(60)
     assert host.state is ConnectionState.DISCONNECTED
     assert not host.domains
     assert len(rec.of("domains_removed")[0][1]) == 2
@@ -139,7 +139,7 @@ def test_close_forgets_entities(host):
 def test_call_runs_on_the_worker_thread(host):
     import threading
 
-    host.open().result(10)
-    seen = host.call(lambda _c: threading.current_thread()).result(5)
+    host.open().result(60)
+    seen = host.call(lambda _c: threading.current_thread()).result(60)
     assert seen is host.worker_thread
-    assert isinstance(host.call(lambda c: c).result(5), libvirt.virConnect)
+    assert isinstance(host.call(lambda c: c).result(60), libvirt.virConnect)

@@ -59,7 +59,7 @@ def test_connection_to_a_malformed_fixture_fails_once_and_says_why(tmp_path):
     path.write_text("<node><domain type='test'>")
     conn = HostConnection(f"test://{path}")
     try:
-        conn.open().result(10)
+        conn.open().result(60)
         assert conn.state is ConnectionState.FAILED
         assert "not valid XML" in conn.error.message
         assert conn.retry_at is None  # the same file gives the same answer

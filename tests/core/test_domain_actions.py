@@ -44,7 +44,7 @@ def host(tmp_path):
     path = tmp_path / "host.xml"
     path.write_text(FIXTURE)
     conn = HostConnection(f"test://{path}", stats_interval=0)
-    conn.open().result(10)
+    conn.open().result(60)
     wait_for(lambda: conn.state is ConnectionState.CONNECTED and len(conn.domains) == 2)
     yield conn
     conn.shutdown()
@@ -90,7 +90,7 @@ def test_action_in_wrong_state_fails_readably(host, runner):
 
 
 def test_delete_plan_protects_shared_disks(host):
-    plan = ask_delete(host, host.find_domain_by_name("owner")).result(10)
+    plan = ask_delete(host, host.find_domain_by_name("owner")).result(60)
     choices = {c.source: c for c in plan.choices}
     assert choices["/images/own.qcow2"].removable and choices["/images/own.qcow2"].checked
     shared = choices["/images/shared.raw"]
@@ -101,7 +101,7 @@ def test_delete_plan_protects_shared_disks(host):
 def test_delete_removes_own_disk_and_never_a_shared_one(host, runner):
     # Even if asked to, the plan never offers a disk another machine uses.
     owner = host.find_domain_by_name("owner")
-    plan = ask_delete(host, owner).result(10).pick(("/images/own.qcow2", "/images/shared.raw"))
+    plan = ask_delete(host, owner).result(60).pick(("/images/own.qcow2", "/images/shared.raw"))
     assert plan.chosen == ("/images/own.qcow2",)
     run(runner, host, "owner", Action.DELETE, delete_plan=plan)
     wait_for(lambda: host.find_domain_by_name("owner") is None)
@@ -109,9 +109,9 @@ def test_delete_removes_own_disk_and_never_a_shared_one(host, runner):
     def volumes(conn):
         return sorted(v.name() for v in conn.storagePoolLookupByName("images").listAllVolumes())
 
-    assert host.call(volumes).result(5) == ["shared.raw"]
+    assert host.call(volumes).result(60) == ["shared.raw"]
     with pytest.raises(libvirt.libvirtError):
-        host.call(lambda c: c.lookupByName("owner")).result(5)
+        host.call(lambda c: c.lookupByName("owner")).result(60)
 
 
 def test_delete_without_a_confirmed_plan_is_refused(host, runner):

@@ -13,9 +13,9 @@ def test_worker_runs_in_order_and_on_its_thread():
     try:
         order = []
         futures = [worker.submit(order.append, i) for i in range(50)]
-        futures[-1].result(5)
+        futures[-1].result(60)
         assert order == list(range(50))
-        assert worker.submit(threading.current_thread).result(5) is worker.thread
+        assert worker.submit(threading.current_thread).result(60) is worker.thread
     finally:
         worker.stop()
 
@@ -26,7 +26,7 @@ def test_worker_timers_fire_in_time_order():
         order = []
         late = worker.call_later(0.2, order.append, "late")
         worker.call_later(0.05, order.append, "early")
-        late.result(5)
+        late.result(60)
         assert order == ["early", "late"]
     finally:
         worker.stop()
@@ -37,7 +37,7 @@ def test_worker_reports_exceptions_through_the_future():
     try:
         fut = worker.submit(lambda: 1 / 0)
         assert isinstance(fut.exception(5), ZeroDivisionError)
-        assert worker.submit(lambda: 2).result(5) == 2
+        assert worker.submit(lambda: 2).result(60) == 2
     finally:
         worker.stop()
 

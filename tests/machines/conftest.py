@@ -13,7 +13,7 @@ from virtstudio.core.jobs import JobRunner
 def test_host(tmp_path):
     conn = HostConnection(f"test://{write_fixture(tmp_path / 'host.xml', 20)}",
                           stats_interval=0)
-    conn.open().result(timeout=10)
+    conn.open().result(timeout=60)
     yield conn
     conn.shutdown()
 

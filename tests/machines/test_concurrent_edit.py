@@ -103,7 +103,7 @@ def test_device_changes_collide_with_the_same_device_changed_or_removed():
 
 
 def _saved(host, uuid):
-    return host.call(xml_edit.read_inactive_xml, uuid).result(10)
+    return host.call(xml_edit.read_inactive_xml, uuid).result(60)
 
 
 def _set_memory_elsewhere(host, uuid, kib):
@@ -114,7 +114,7 @@ def _set_memory_elsewhere(host, uuid, kib):
         root.find("currentMemory").text = str(kib)
         root.find("currentMemory").set("unit", "KiB")
         conn.defineXML(ET.tostring(root, encoding="unicode"))
-    host.call(change).result(10)
+    host.call(change).result(60)
 
 
 def test_apply_writes_only_the_users_changes_on_top(test_host, job_runner):

@@ -42,7 +42,7 @@ def _saved_root(host, domain):
     import libvirt
 
     xml = host.call(lambda c: c.lookupByUUIDString(domain.uuid).XMLDesc(
-        libvirt.VIR_DOMAIN_XML_INACTIVE)).result(10)
+        libvirt.VIR_DOMAIN_XML_INACTIVE)).result(60)
     return ET.fromstring(xml)
 
 
@@ -108,7 +108,7 @@ def test_a_new_kind_of_display_keeps_the_password(host, runner):
     job, _ = _apply(runner, host, dom, [de.SetGraphics("vnc")])
     assert job.state is JobState.DONE, job.log_text()
     secure = ET.fromstring(host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
-        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(10))
+        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(60))
     assert [(g.get("type"), g.get("passwd")) for g in secure.findall("devices/graphics")] \
         == [("vnc", "s3cr3t")]
 

@@ -328,7 +328,7 @@ def test_libvirt_accepts_and_keeps_the_xml(spec, tmp_path):
 
 
 def test_create_job_on_the_test_driver(test_host, job_runner):
-    facts = test_host.call(discover).result(10)
+    facts = test_host.call(discover).result(60)
     ctx = host_context(test_host, facts)
     spec = VmSpec(name="made-by-job", source=InstallSource.PXE, arch="i686",
                   domain_type="test", disk_pool="pool0", disk_size=GiB,
@@ -356,7 +356,7 @@ def test_osinfo_query_output_maps_to_family_defaults():
 
 def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
     """A name taken after the checks ran: libvirt refuses, the task says why, the disk goes."""
-    facts = test_host.call(discover).result(10)
+    facts = test_host.call(discover).result(60)
     ctx = host_context(test_host, facts)  # read before the name was taken
     spec = VmSpec(name="raced", source=InstallSource.PXE, arch="i686", domain_type="test",
                   disk_pool="pool1", disk_size=GiB, network_source="net0", graphics="vnc",
@@ -364,7 +364,7 @@ def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
     taken = to_domain_xml(VmSpec(name="raced", source=InstallSource.PXE, arch="i686",
                                  domain_type="test", disk=DiskChoice.NONE,
                                  network=NetworkChoice.NONE))
-    test_host.call(lambda conn: conn.defineXML(taken)).result(10)
+    test_host.call(lambda conn: conn.defineXML(taken)).result(60)
     job = create_vm(job_runner, test_host, spec, ctx)
     wait_for(lambda: job.state.finished, timeout=10)
     assert job.state is JobState.FAILED
@@ -372,7 +372,7 @@ def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
     assert "VIR_ERR_OPERATION_FAILED" in job.error.detail  # libvirt's own words, for the log
     assert "Removed raced.qcow2 again" in job.log_text()
     names = test_host.call(lambda conn: conn.storagePoolLookupByName("pool1").listVolumes()
-                           ).result(10)
+                           ).result(60)
     assert "raced.qcow2" not in names
 
 

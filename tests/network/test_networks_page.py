@@ -159,7 +159,7 @@ def test_edit_start_stop_autostart_and_delete(page, qtbot):
     qtbot.waitUntil(lambda: job.state.finished, timeout=20000)
     assert job.state.value == "Done", job.log_text()
     qtbot.waitUntil(lambda: "10.61.0.1" in host.call(
-        lambda c: c.networkLookupByName("spare").XMLDesc(0)).result(5), timeout=20000)
+        lambda c: c.networkLookupByName("spare").XMLDesc(0)).result(60), timeout=20000)
     qtbot.mouseClick(tab.autostart_check, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: tab.current().autostart, timeout=20000)
     qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)

@@ -27,7 +27,7 @@ def open_host(tmp_path, name: str, interfaces: str):
         f"<os><type>hvm</type></os><devices>{interfaces}</devices></domain>"
         f"{NETWORK_LAN}</node>", encoding="utf-8")
     conn = HostConnection(f"test://{path}", stats_interval=0)
-    conn.open().result(10)
+    conn.open().result(60)
     wait_for(lambda: conn.state is ConnectionState.CONNECTED and conn.domains)
     return conn
 
@@ -51,7 +51,7 @@ def test_vlan_is_recorded_in_metadata_and_refusals_change_nothing(host):
     conn, runner = host
     dom = conn.find_domain_by_name("vlan-vm")
     if dom.state.is_active:
-        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(5)
+        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(60)
         wait_for(lambda: not conn.find_domain_by_name("vlan-vm").state.is_active)
     with pytest.raises(VirtStudioError, match="outside 1-4094"):
         set_nic_vlan(runner, conn, dom, MAC, 4095)
@@ -62,7 +62,7 @@ def test_vlan_is_recorded_in_metadata_and_refusals_change_nothing(host):
     assert job.state is JobState.DONE, job.log_text()
     # The metadata event refreshes the entity: the details pane reads it from there.
     wait_for(lambda: nic_vlans(conn.find_domain_by_name("vlan-vm").xml) == {MAC: 10})
-    xml = conn.call(lambda c: c.lookupByName("vlan-vm").XMLDesc(0)).result(5)
+    xml = conn.call(lambda c: c.lookupByName("vlan-vm").XMLDesc(0)).result(60)
     assert "https://virtstudio.org/xmlns/network/1" in xml and "vlan='10'" in xml.replace(
         '"', "'")
 
@@ -74,11 +74,11 @@ def test_start_event_applies_the_recorded_vlan(host):
     applier.watch(conn)
     dom = conn.find_domain_by_name("vlan-vm")
     if dom.state.is_active:
-        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(5)
+        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(60)
         wait_for(lambda: not conn.find_domain_by_name("vlan-vm").state.is_active)
     finished(set_nic_vlan(runner, conn, conn.find_domain_by_name("vlan-vm"), MAC, 20))
     wait_for(lambda: nic_vlans(conn.find_domain_by_name("vlan-vm").xml))
-    conn.call(lambda c: c.lookupByName("vlan-vm").create()).result(5)
+    conn.call(lambda c: c.lookupByName("vlan-vm").create()).result(60)
     job = wait_for(lambda: next((j for j in runner.jobs
                                  if j.title == "Apply VLANs of vlan-vm"), None), timeout=30)
     finished(job)
@@ -93,7 +93,7 @@ def test_start_event_applies_the_recorded_vlan(host):
 def test_connect_moves_the_nic_and_keeps_its_mac(host):
     conn, runner = host
     if conn.find_domain_by_name("vlan-vm").state.is_active:
-        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(5)
+        conn.call(lambda c: c.lookupByName("vlan-vm").destroy()).result(60)
         wait_for(lambda: not conn.find_domain_by_name("vlan-vm").state.is_active)
     dom = conn.find_domain_by_name("vlan-vm")
     with pytest.raises(VirtStudioError, match="on br-vlan already"):
@@ -138,7 +138,7 @@ def test_connect_moves_the_chosen_card_or_adds_one(tmp_path):
     runner = JobRunner()
     try:
         if conn.find_domain_by_name("two-nics").state.is_active:
-            conn.call(lambda c: c.lookupByName("two-nics").destroy()).result(5)
+            conn.call(lambda c: c.lookupByName("two-nics").destroy()).result(60)
             wait_for(lambda: not conn.find_domain_by_name("two-nics").state.is_active)
         dom = conn.find_domain_by_name("two-nics")
         with pytest.raises(VirtStudioError, match="no network interface 52:54:00:00:bb:09"):

@@ -65,7 +65,7 @@ def test_changes_show_within_a_second(window, qtbot, host):
     assert view.items_by_id["link:vs-tp"].node.kind == "virtual"
 
     conn.call(lambda c: c.networkCreateXML(
-        "<network><name>lab2</name><ip address='10.79.0.1' prefix='24'/></network>")).result(5)
+        "<network><name>lab2</name><ip address='10.79.0.1' prefix='24'/></network>")).result(60)
     qtbot.waitUntil(lambda: f"net:{conn.uri}:lab2" in view.items_by_id, timeout=20000)
     ip("-n", host.netns, "link", "del", "vs-tp")
     qtbot.waitUntil(lambda: "link:vs-tp" not in view.items_by_id, timeout=20000)
@@ -77,7 +77,7 @@ def test_drag_a_machine_onto_a_network_connects_it(window, qtbot):
     view = win.network_page.topology
     dom = conn.find_domain_by_name("topo-vm")
     if dom.state.is_active:  # shut off, so the stored definition is what changes
-        conn.call(lambda c: c.lookupByName("topo-vm").destroy()).result(5)
+        conn.call(lambda c: c.lookupByName("topo-vm").destroy()).result(60)
         qtbot.waitUntil(lambda: not conn.find_domain_by_name("topo-vm").state.is_active,
                         timeout=20000)
     vm, net = f"vm:{conn.uri}:{dom.uuid}", f"net:{conn.uri}:lan"
@@ -142,7 +142,7 @@ def test_drag_onto_a_bridge_with_a_vlan_records_it(window, qtbot, host):
     view = win.network_page.topology
     dom = conn.find_domain_by_name("topo-vm")
     if dom.state.is_active:
-        conn.call(lambda c: c.lookupByName("topo-vm").destroy()).result(5)
+        conn.call(lambda c: c.lookupByName("topo-vm").destroy()).result(60)
         qtbot.waitUntil(lambda: not conn.find_domain_by_name("topo-vm").state.is_active,
                         timeout=20000)
     ip("-n", host.netns, "link", "add", "vs-other", "type", "bridge")
@@ -181,7 +181,7 @@ def test_a_hidden_topology_catches_up_when_shown(window, qtbot):
     assert not view.isVisible()
     conn.call(lambda c: c.networkCreateXML(
         "<network><name>later</name><ip address='10.81.0.1' prefix='24'/></network>")
-    ).result(5)
+    ).result(60)
     qtbot.waitUntil(lambda: any(n.name == "later" for n in conn.networks.values()),
                     timeout=20000)
     page.setCurrentWidget(view)

@@ -129,7 +129,7 @@ def lab():
 def host(lab):
     connection = HostConnection(SYSTEM_URI, stats_interval=0)
     runner = JobRunner()
-    connection.open().result(15)
+    connection.open().result(60)
     wait_for(lambda: connection.state is ConnectionState.CONNECTED, timeout=15)
     try:
         yield connection, runner

@@ -260,7 +260,7 @@ def lab(request, secret):
 @pytest.fixture
 def host():
     conn = HostConnection(SYSTEM_URI, stats_interval=0)
-    conn.open().result(timeout=20)
+    conn.open().result(timeout=60)
     assert conn.state is ConnectionState.CONNECTED
     runner = JobRunner()
     yield conn, runner
@@ -276,7 +276,7 @@ def _finish(job, timeout: float = 120.0):
 
 def _entity(conn: HostConnection, name: str):
     def find():
-        conn.call(lambda _c: None).result(timeout=10)  # let queued refreshes land
+        conn.call(lambda _c: None).result(timeout=60)  # let queued refreshes land
         return conn.find_domain_by_name(name)
 
     return wait_for(find, timeout=30)
@@ -284,7 +284,7 @@ def _entity(conn: HostConnection, name: str):
 
 def _pool_entity(conn: HostConnection, name: str):
     uuid = conn.virconn.storagePoolLookupByName(name).UUIDString()
-    conn.refresh_pool(uuid).result(timeout=20)
+    conn.refresh_pool(uuid).result(timeout=60)
     return wait_for(lambda: next((p for p in conn.pools.values() if p.name == name), None),
                     timeout=20)
 
@@ -303,7 +303,7 @@ def test_full_and_linked_clone_never_read_the_named_host_file(lab, host, secret,
 
     linked = f"{lab.name}-linked"
     lab.domains.append(linked)
-    conn.refresh_domain(source.uuid).result(timeout=10)
+    conn.refresh_domain(source.uuid).result(timeout=60)
     _finish(clone_domain(runner, conn, _entity(conn, lab.name), linked,
                          {"vda": DiskMode.LINKED}))
     for overlay in (lab.folder / f"{linked}-vda.qcow2", lab.folder / f"{lab.name}-vda.qcow2"):
@@ -357,7 +357,7 @@ def test_snapshot_revert_reads_the_raw_base_as_raw(lab, host, secret, tmp_path):
     _finish(snapshots.create_snapshot(runner, conn, entity, "s1", "",
                                       snapshots.SnapshotKind.EXTERNAL_DISK, []))
     uuid = entity.uuid
-    conn.refresh_domain(uuid).result(timeout=10)
+    conn.refresh_domain(uuid).result(timeout=60)
     plan = conn.call(snapshots.plan_revert, uuid, "s1").result(timeout=30)
     _finish(snapshots.revert_snapshot(runner, conn, _entity(conn, lab.name), plan))
     top = Path(ET.fromstring(lab.conn.lookupByName(lab.name).XMLDesc(0))

@@ -94,7 +94,7 @@ def lab(tmp_path, secret):
 @pytest.fixture
 def host():
     conn = HostConnection(SYSTEM_URI, stats_interval=0)
-    conn.open().result(timeout=20)
+    conn.open().result(timeout=60)
     assert conn.state is ConnectionState.CONNECTED
     runner = JobRunner()
     yield conn, runner

@@ -147,7 +147,7 @@ def hostile_window(make_main_window, qtbot, tmp_path):
     host.call(lambda conn: conn.lookupByName(DOMAIN).snapshotCreateXML(
         f"<domainsnapshot><name>{_x(SNAPSHOT)}</name>"
         f"<description>{_x(SNAPSHOT_DESCRIPTION)}</description></domainsnapshot>", 0)
-    ).result(timeout=10)
+    ).result(timeout=60)
     window.host_view.setCurrentIndex(QModelIndex())
     return window, host
 

@@ -60,7 +60,7 @@ def test_vm_model_population_events_and_removal(qtbot, inventory, fixture_uri, t
     dom = next(d for d in host.domains.values() if d.state is DomainState.RUNNING)
     changed = []
     model.dataChanged.connect(lambda tl, br, *_: changed.append((tl.row(), br.row())))
-    host.call(lambda c: c.lookupByUUIDString(dom.uuid).suspend()).result(5)
+    host.call(lambda c: c.lookupByUUIDString(dom.uuid).suspend()).result(60)
     row = model.row_of(host.uri, dom.uuid)
     # The row's data may read the new state before its dataChanged is delivered: wait for both.
     qtbot.waitUntil(lambda: (row, row) in changed, timeout=20000)
@@ -134,6 +134,6 @@ def test_pool_and_network_tables(qtbot, inventory, fixture_uri):
     assert nets.index(0, 2).data() == "NAT"
     net = nets.network_at(0)
     watch = ResetWatch(nets)
-    host.call(lambda c: c.networkLookupByName(net.name).destroy()).result(5)
+    host.call(lambda c: c.networkLookupByName(net.name).destroy()).result(60)
     qtbot.waitUntil(lambda: nets.index(0, 1).data() == "Inactive", timeout=20000)
     assert watch.resets == 0

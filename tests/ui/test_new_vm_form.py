@@ -197,7 +197,7 @@ def test_a_name_taken_meanwhile_blocks_next(demo, wizard, qtbot):
     # Someone else defines a machine of that name while the wizard is open.
     xml = ("<domain type='test'><name>late-comer</name><memory unit='MiB'>64</memory>"
            "<os><type>hvm</type></os></domain>")
-    host.call(lambda conn: conn.defineXML(xml)).result(5)
+    host.call(lambda conn: conn.defineXML(xml)).result(60)
     label = wizard.source_page.error_labels["name"]
     qtbot.waitUntil(lambda: "already has a machine called late-comer" in label.text(),
                     timeout=20000)
@@ -210,7 +210,7 @@ def test_a_pool_made_meanwhile_is_offered_and_the_choice_stays(demo, wizard, qtb
     combo = wizard.storage_page.pool_combo
     assert combo.currentData() == "default" and combo.findData("fresh-pool") == -1
     xml = "<pool type='dir'><name>fresh-pool</name><target><path>/fresh</path></target></pool>"
-    host.call(lambda conn: conn.storagePoolCreateXML(xml, 0)).result(5)
+    host.call(lambda conn: conn.storagePoolCreateXML(xml, 0)).result(60)
     qtbot.waitUntil(lambda: combo.findData("fresh-pool") >= 0, timeout=20000)
     assert combo.currentData() == "default"
 

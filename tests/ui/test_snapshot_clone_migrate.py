@@ -164,7 +164,7 @@ def test_snapshot_tree_marks_the_current_one_and_delete_asks(window, qtbot):
 
     # A snapshot made by another tool shows after Refresh (libvirt sends no event for it).
     window.source.call(lambda conn: conn.lookupByName("web").snapshotCreateXML(
-        "<domainsnapshot><name>by-virsh</name></domainsnapshot>", 0)).result(timeout=10)
+        "<domainsnapshot><name>by-virsh</name></domainsnapshot>", 0)).result(timeout=60)
     qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: _panel_names(panel) == ["second", "  by-virsh  (current)"],
                     timeout=20000)

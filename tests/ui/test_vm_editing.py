@@ -45,7 +45,7 @@ def retype(qtbot, edit, text):
 def saved_xml(window, dom):
     host = window.inventory.connections[0]
     return host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
-        libvirt.VIR_DOMAIN_XML_INACTIVE)).result(5)
+        libvirt.VIR_DOMAIN_XML_INACTIVE)).result(60)
 
 
 def test_editor_refuses_bad_values_as_typed(window, qtbot):
@@ -83,7 +83,7 @@ def test_what_the_user_typed_survives_a_change_of_the_machine(window, qtbot):
     dom = select_stopped(window, qtbot, editor)
     retype(qtbot, editor.memory_edit, "0")  # not valid, but the user's
     host = window.inventory.connections[0]
-    host.call(lambda c: c.lookupByUUIDString(dom.uuid).create()).result(5)
+    host.call(lambda c: c.lookupByUUIDString(dom.uuid).create()).result(60)
     qtbot.waitUntil(lambda: editor.live_hint.isVisible(), timeout=20000)
     assert editor.memory_edit.text() == "0"
     assert "above zero" in editor.cpu_memory_error.text()
@@ -113,7 +113,7 @@ def test_editor_applies_cpus_memory_video_and_a_new_volume(window, qtbot):
     assert "<model type='virtio'" in root and f"{dom.name}-extra.qcow2" in root
     host = window.inventory.connections[0]
     volume = host.call(lambda c: c.storagePoolLookupByUUIDString(pool.uuid)
-                       .storageVolLookupByName(f"{dom.name}-extra.qcow2").info()).result(5)
+                       .storageVolLookupByName(f"{dom.name}-extra.qcow2").info()).result(60)
     assert volume[1] == 1 << 30
     qtbot.waitUntil(lambda: editor.vcpus_edit.text() == "3" and not editor.dirty,
                     timeout=20000)
@@ -271,7 +271,7 @@ def test_growing_a_disk_outside_any_pool_of_a_stopped_machine_is_refused(window,
 def saved_secure_xml(window, dom):
     host = window.inventory.connections[0]
     return host.call(lambda c: c.lookupByUUIDString(dom.uuid).XMLDesc(
-        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(5)
+        libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(60)
 
 
 def test_display_password_is_checked_as_typed_and_never_shown(window, qtbot):
@@ -339,7 +339,7 @@ def _video_elsewhere(window, dom, model):
             devices.remove(video)
         ET.SubElement(ET.SubElement(devices, "video"), "model", type=model)
         conn.defineXML(ET.tostring(root, encoding="unicode"))
-    window.inventory.connections[0].call(change).result(5)
+    window.inventory.connections[0].call(change).result(60)
 
 
 def _question(widget):
