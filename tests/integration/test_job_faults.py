@@ -23,6 +23,7 @@ from tests.lab.qemu_daemon import PrivateQemuDaemon, qemu_daemon_unavailable
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines.clone import DiskMode, clone_domain
+from virtstudio.storage.volume_transfer import upload_volume
 
 pytestmark = pytest.mark.skipif(bool(qemu_daemon_unavailable()),
                                 reason=qemu_daemon_unavailable() or "available")
@@ -244,3 +245,73 @@ def test_cancel_is_honoured_before_the_source_moves_and_refused_after(source, ho
     assert job.state is JobState.DONE, (job.error, job.log_text())
     assert "Cancel refused:" in job.log_text() and job.cancel_refused
     off_gui_thread(source.startable)
+
+
+# ---- upload: the daemon dies with the volume half written ---------------------------------
+
+
+@pytest.fixture
+def storage_daemon():
+    made = off_gui_thread(lambda: PrivateQemuDaemon(storage=True))
+    off_gui_thread(made.start)
+    name = f"vstest-fault-up-{os.getpid()}"
+    folder = IMAGES / name
+    folder.mkdir()
+    off_gui_thread(lambda: libvirt.open(made.uri).storagePoolDefineXML(
+        f"<pool type='dir'><name>{name}</name><target><path>{folder}</path></target></pool>",
+        0).create(0))
+    yield made, name, folder
+    off_gui_thread(made.close)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pool(conn: HostConnection, name: str):
+    def find():
+        if conn.state is not ConnectionState.CONNECTED:
+            return None
+        conn.call(lambda _c: None).result(timeout=60)
+        return next((p for p in conn.pools.values() if p.name == name and p.active), None)
+
+    return wait_for(find, timeout=90)
+
+
+def test_daemon_death_mid_upload_names_the_partial_volume(storage_daemon, tmp_path):
+    daemon, pool_name, folder = storage_daemon
+    source = tmp_path / "dense.raw"
+    source.write_bytes(os.urandom(256 * 1024) * 512)  # 128 MiB of data, no holes
+    conn = HostConnection(daemon.uri, stats_interval=0)
+    runner = JobRunner()
+    try:
+        conn.open().result(timeout=60)
+        killed: list[bool] = []
+
+        def kill_once_data_went(job) -> None:
+            if not killed and (job.progress or 0) > 0:
+                killed.append(True)
+                daemon.kill()
+
+        runner.job_changed.connect(kill_once_data_went)
+        job = _finished(upload_volume(runner, conn, _pool(conn, pool_name), source))
+        assert job.state is JobState.FAILED, job.log_text()
+        message = job.error.message
+        assert message.startswith(f"The connection to {conn.name} was lost during"), message
+        partial = folder / "dense.raw"
+        assert f"Left: the partial volume dense.raw ({partial})" in message, message
+        assert "delete it" in message
+
+        off_gui_thread(daemon.start)
+        pool = libvirt.open(daemon.uri).storagePoolLookupByName(pool_name)
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        # What the message says: the volume is there, not whole; delete it, then retry.
+        assert partial.exists()
+        pool.storageVolLookupByName("dense.raw").delete(0)
+        wait_for(lambda: not any(v.name == "dense.raw" for v in _pool(conn, pool_name).volumes),
+                 timeout=90)
+        job = _finished(upload_volume(runner, conn, _pool(conn, pool_name), source))
+        assert job.state is JobState.DONE, (job.error, job.log_text())
+        assert partial.read_bytes() == source.read_bytes()
+    finally:
+        runner.shutdown(wait=True)
+        conn.shutdown()
