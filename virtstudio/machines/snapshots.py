@@ -24,7 +24,7 @@ import libvirt
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import VirtStudioError, connection_lost, lost_connection_error
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import (
     disk_chain_from_xml,
@@ -284,7 +284,16 @@ def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, nam
             if Path(path).exists():
                 _remove_leftover(job, host.virconn, dom, path, name)
         job.report(None, f"Taking snapshot {name} ({kind.value.lower()})")
-        dom.snapshotCreateXML(xml, flags)
+        try:
+            dom.snapshotCreateXML(xml, flags)
+        except libvirt.libvirtError as exc:
+            if not connection_lost(exc):
+                raise
+            made = [p for p in files if Path(p).exists()]
+            raise lost_connection_error(
+                exc, host.name, f"taking snapshot {name}", [], [f"snapshot {name} may not exist"],
+                [f"{p} (if no snapshot {name} is listed after reconnecting, it is left from "
+                 "this one: taking the snapshot again removes it)" for p in made]) from exc
         for path in files:
             job.log(f"Created {path}")
         host.refresh_domain(uuid)
