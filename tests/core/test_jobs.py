@@ -65,3 +65,29 @@ def test_not_cancellable_job_refuses(runner):
     gate.set()
     wait_for(lambda: job.state.finished)
     assert job.state is JobState.DONE
+
+
+def test_cancel_refused_past_the_point_of_no_return_says_why():
+    from virtstudio.core.jobs import Job
+
+    job = Job("Clone", cancellable=True)
+    job.state = JobState.RUNNING
+    job.refuse_cancel("the clone exists and the source is being moved")
+    assert job.cancel() is False and not job.cancel_requested
+    assert job.status == "Cancel refused: the clone exists and the source is being moved"
+
+
+def test_connection_loss_message_says_what_was_done_and_what_is_left():
+    import libvirt
+
+    from virtstudio.core.errors import connection_lost, lost_connection_error
+
+    exc = libvirt.libvirtError("internal error: client socket is closed")
+    assert connection_lost(exc)
+    assert not connection_lost(libvirt.libvirtError("domain not found"))
+    assert not connection_lost(ValueError("socket is closed"))
+    made = lost_connection_error(exc, "host1", "defining b", ["created /x"], ["defining b"],
+                                 [])
+    assert made.message == ("The connection to host1 was lost during defining b. "
+                            "Done: created /x. Not done: defining b. Left: nothing.")
+    assert "client socket is closed" in made.detail

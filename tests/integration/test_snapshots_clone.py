@@ -513,3 +513,40 @@ def test_clone_dialog_lists_the_chain_and_wants_an_outside_backing_file_named(
         for gone in (clone, name):
             off_gui_thread(_remove, gone)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_file_left_by_an_interrupted_snapshot_is_named_and_removed(guest, host):
+    conn, runner = host
+    entity = domain_entity(conn, guest.name)
+    kind = snapshots.SnapshotKind.EXTERNAL_DISK
+    [left] = snapshots.planned_files(entity, "s1", kind)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", left, "1M"], check=True)
+    job = finish(snapshots.create_snapshot(runner, conn, entity, "s1", "", kind, []))
+    assert f"{left} is left from an interrupted snapshot s1" in job.log_text()
+    assert _top(conn, guest.name) == Path(left)  # the snapshot's own overlay, made anew
+    info = subprocess.run(["qemu-img", "info", left], capture_output=True, text=True,
+                          check=True).stdout
+    assert str(guest.disk) in info
+
+
+def test_file_a_machine_uses_is_never_taken_for_a_leftover(guest, host):
+    from virtstudio.core.jobs import JobState
+
+    conn, runner = host
+    entity = domain_entity(conn, guest.name)
+    kind = snapshots.SnapshotKind.EXTERNAL_DISK
+    # Another machine's disk has the name this snapshot's overlay would get.
+    [taken] = snapshots.planned_files(entity, "s2", kind)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", taken, "1M"], check=True)
+    other = f"{guest.name}-other"
+    guest.others.append(other)
+    guest.conn.defineXML(f"<domain type='qemu'><name>{other}</name><memory>65536</memory>"
+                         "<os><type>hvm</type></os><devices><disk type='file' device='disk'>"
+                         f"<driver name='qemu' type='qcow2'/><source file='{taken}'/>"
+                         "<target dev='vda' bus='virtio'/></disk></devices></domain>")
+    job = snapshots.create_snapshot(runner, conn, entity, "s2", "", kind, [])
+    wait_for(lambda: job.state.finished, timeout=120)
+    assert job.state is JobState.FAILED
+    assert job.error.message.startswith(f"{taken} exists already and the machine {other} "
+                                        "uses it"), job.error.message
+    assert Path(taken).exists() and _top(conn, guest.name) == guest.disk

@@ -3,6 +3,7 @@ trip, and cancelled transfers that leave no partial file or volume behind."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from tests.lab.daemon import SYSTEM_URI
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
+from virtstudio.storage import volume_transfer
 from virtstudio.storage.volume_transfer import download_volume, upload_volume
 
 MiB = 1024 * 1024
@@ -114,9 +116,42 @@ def test_cancelled_transfers_leave_nothing_behind(transfer_pool, tmp_path):
     again = tmp_path / "again.raw"
     shutil.copyfile(source, again)
     job = finish(upload_volume(runner, host, pool, again), JobState.CANCELLED)
-    assert "Removing the partial volume again.raw" in job.log_text()
+    assert "Removed the partial volume again.raw" in job.log_text()
     assert not (folder / "again.raw").exists()
+    assert not _listed(name, "again.raw")
     assert (folder / "dense.raw").read_bytes() == source.read_bytes()
+
+
+def _listed(pool: str, volume: str) -> bool:
+    """Whether libvirt lists ``volume`` after reading the pool's folder again."""
+    def look() -> bool:
+        found = libvirt.open(SYSTEM_URI).storagePoolLookupByName(pool)
+        found.refresh(0)
+        return volume in found.listVolumes()
+    return off_gui_thread(look)
+
+
+def test_failed_upload_removes_its_partial_volume(transfer_pool, tmp_path, monkeypatch):
+    host, runner, name, folder = transfer_pool
+    source = tmp_path / "shrinks.raw"
+    source.write_bytes(os.urandom(256 * 1024) * 256)  # 64 MiB of data, no holes
+
+    real, calls = volume_transfer._section, []
+
+    def failing_read(fd: int, pos: int, size: int):
+        calls.append(pos)
+        if len(calls) > 3:  # some data has gone: the volume is partial
+            raise OSError(errno.EIO, "Input/output error")
+        return real(fd, pos, size)
+
+    monkeypatch.setattr(volume_transfer, "_section", failing_read)
+    job = finish(upload_volume(runner, host, pool_of(host, name), source), JobState.FAILED)
+    assert "Input/output error" in job.error.message
+    assert "Removed the partial volume shrinks.raw" in job.log_text()
+    assert not (folder / "shrinks.raw").exists()
+    assert not _listed(name, "shrinks.raw")
+    wait_for(lambda: not any(v.name == "shrinks.raw" for v in pool_of(host, name).volumes),
+             timeout=60)
 
 
 def test_upload_and_download_from_the_storage_page(make_main_window, qtbot, transfer_pool,

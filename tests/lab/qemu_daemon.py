@@ -23,6 +23,7 @@ from urllib.parse import quote
 from tests.lab.daemon import PRIVATE_RUN_SETUP, PrivateLibvirtd
 
 DRIVER = Path("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
+STORAGE_DRIVER = DRIVER.with_name("libvirt_driver_storage.so")
 PRIVATE = {  # folder in the daemon's directory -> the system path it hides
     "etc-qemu": "/etc/libvirt/qemu",
     "lib-qemu": "/var/lib/libvirt/qemu",
@@ -54,23 +55,30 @@ def qemu_daemon_unavailable() -> str:
 
 
 class PrivateQemuDaemon(PrivateLibvirtd):
-    """``PrivateLibvirtd``'s private socket and config, serving the QEMU driver."""
+    """``PrivateLibvirtd``'s private socket and config, serving the QEMU driver.
 
-    def __init__(self) -> None:
+    ``storage=True`` adds the storage driver, with an empty private folder over
+    /etc/libvirt/storage: it sees and keeps only the pools its test defines."""
+
+    def __init__(self, storage: bool = False) -> None:
         super().__init__()
+        self.private = dict(PRIVATE)
         (self.drivers / DRIVER.name).symlink_to(DRIVER)
+        if storage:
+            self.private["etc-storage"] = "/etc/libvirt/storage"
+            (self.drivers / STORAGE_DRIVER.name).symlink_to(STORAGE_DRIVER)
         self.host_uuid = str(uuid.uuid4())
         with open(self.config, "a", encoding="utf-8") as conf:
             conf.write(f'host_uuid = "{self.host_uuid}"\n')
         self.qemu_conf = self.dir / "qemu.conf"
         self.qemu_conf.write_text(QEMU_CONF)
         self.qemu_conf.chmod(0o600)
-        for folder in PRIVATE:
+        for folder in self.private:
             (self.dir / folder).mkdir()
         self.uri = f"qemu:///system?socket={quote(str(self.socket))}"
 
     def argv(self) -> list[str]:
-        binds = [arg for folder, target in PRIVATE.items()
+        binds = [arg for folder, target in self.private.items()
                  for arg in (str(self.dir / folder), target)]
         # unshare and sh exec in place: the pid is the daemon's own.
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c",

@@ -79,3 +79,35 @@ def describe(exc: BaseException) -> UserError:
     if isinstance(exc, OSError):
         return UserError(exc.strerror or str(exc), repr(exc))
     return UserError(str(exc) or type(exc).__name__, repr(exc))
+
+
+# What libvirt says when the daemon at the other end went away mid-call: the RPC
+# layer's codes, and the texts a dead socket gives under other codes.
+_LOST_CODES = ("VIR_ERR_RPC", "VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN")
+_LOST_TEXTS = ("invalid connection pointer", "connection closed", "socket is closed",
+               "cannot write data", "cannot recv data", "end of file while reading",
+               "broken pipe", "connection reset")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the connection to the daemon broke (it died or restarted)."""
+    if not isinstance(exc, libvirt.libvirtError):
+        return False
+    if _CODE_NAMES.get(exc.get_error_code()) in _LOST_CODES:
+        return True
+    text = (exc.get_error_message() or str(exc)).lower()
+    return any(t in text for t in _LOST_TEXTS)
+
+
+def lost_connection_error(exc: BaseException, host: str, step: str, done: list[str],
+                          not_done: list[str], left: list[str]) -> VirtStudioError:
+    """A message for a job whose daemon went away: what was done, what not, what is left.
+
+    ``left`` names each thing the job could not undo, with what to do about it.
+    """
+    parts = [f"The connection to {host} was lost during {step}."]
+    parts.append("Done: " + ("; ".join(done) if done else "nothing") + ".")
+    if not_done:
+        parts.append("Not done: " + "; ".join(not_done) + ".")
+    parts.append("Left: " + ("; ".join(left) if left else "nothing") + ".")
+    return VirtStudioError(" ".join(parts), describe(exc).detail)

@@ -60,6 +60,8 @@ class Job:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._on_cancel: Callable[[], None] | None = None
+        self.cancel_refused = ""  # why cancel is not possible now, shown to the user
+        self._cancel_lock = threading.Lock()  # a cancel is either seen or refused, never lost
 
     # ---- for the job function ----------------------------------------------------
 
@@ -84,6 +86,15 @@ class Job:
     def on_cancel(self, fn: Callable[[], None] | None) -> None:
         """Set what to call when the user cancels, e.g. ``dom.abortJob``."""
         self._on_cancel = fn
+
+    def refuse_cancel(self, reason: str) -> None:
+        """Past the point of no return: from now on cancel is refused, saying why.
+
+        A cancel asked for before this call still counts: check it first."""
+        with self._cancel_lock:
+            self.cancel_refused = reason
+            self.cancellable = False
+        self.log(f"Cannot be cancelled any more: {reason}")
 
     def wait(self, seconds: float) -> None:
         """Sleep, but wake at once and raise JobCancelled when cancelled."""
@@ -111,9 +122,15 @@ class Job:
 
     def cancel(self) -> bool:
         """Ask the job to stop; returns False when it cannot be cancelled."""
-        if not self.cancellable or self.state.finished:
+        with self._cancel_lock:
+            refused = self.cancel_refused
+            if not refused and self.cancellable and not self.state.finished:
+                self._cancel.set()
+        if refused and not self.state.finished:
+            self.report(status=f"Cancel refused: {refused}")  # the status line shows why
             return False
-        self._cancel.set()
+        if not self._cancel.is_set() or self.state.finished:
+            return False
         self.log("Cancel requested")
         hook = self._on_cancel
         if hook is not None:

@@ -24,7 +24,12 @@ import libvirt
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.domain_xml import parse_domain_xml
 from virtstudio.core.entities import Domain
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import (
+    VirtStudioError,
+    connection_lost,
+    describe,
+    lost_connection_error,
+)
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import name_problem, repoint_disks, require_local, unique_path
 from virtstudio.storage import backing_chains, qemu_img
@@ -161,6 +166,162 @@ def _formats_now(xml: str) -> dict[str, str]:
     return {d.target: d.fmt or "raw" for d in parse_domain_xml(xml).disks}
 
 
+class _CloneSteps:
+    """What a clone job has done so far, so that a failure undoes exactly that.
+
+    The order keeps the source whole until the end: the clone's disks and the
+    source's new overlays are new files nobody uses; then the clone is defined;
+    the source is moved onto its overlays last.  Until that last step the source
+    still runs from its old files, so undoing means deleting new files and the
+    new definition, never a file the source uses."""
+
+    def __init__(self, job: Job, host: str, source_name: str, name: str) -> None:
+        self.job, self.host, self.source_name, self.name = job, host, source_name, name
+        self.clone_files: list[Path] = []   # the clone's disks
+        self.source_tops: dict[str, str] = {}  # target -> the source's new overlay
+        self.clone_defined = False  # True once defineXML was sent (it may have arrived)
+        self.source_moved = False  # True once the source's redefinition was sent
+        self.done: list[str] = []
+        self.step = "preparation"
+
+    def begin(self, step: str, progress: float | None = None) -> None:
+        self.step = step
+        # "vda: ..." keeps its device name as written; other steps read as a sentence.
+        status = step if ":" in step.split(" ")[0] else step[0].upper() + step[1:]
+        self.job.report(progress, status)
+
+    def undo(self, conn: libvirt.virConnect, exc: BaseException) -> BaseException:
+        """Undo what was done; return the exception to raise, naming what is left."""
+        tops = [Path(p) for p in self.source_tops.values()]
+        uses = _files_of(conn, self.source_name) if self.source_moved else set()
+        if uses and any(str(p) in uses for p in tops):
+            # The redefinition arrived before the reply was lost: the clone is whole.
+            self.job.log(f"{self.source_name} uses its new overlays: the clone is complete")
+            return VirtStudioError(
+                f"{self.name} was cloned, but the connection to {self.host} was lost "
+                "before it said so; reconnect to see it.", describe(exc).detail)
+        left: list[str] = []
+        keep: set[Path] = set()
+        if uses is None:
+            # Sent, but whether it arrived cannot be read: keep everything, say how to tell.
+            keep.update([*self.clone_files, *tops])
+            over = ", ".join(map(str, tops))
+            left.append(f"the machine {self.name} with its disks "
+                        + ", ".join(map(str, self.clone_files))
+                        + f", and {self.source_name}'s new overlays {over}: if "
+                        f"{self.source_name}'s disks are {over} now, the clone is complete; "
+                        f"otherwise delete {self.name} with its disks, then {over}")
+        elif self.clone_defined:
+            try:
+                _undefine(conn.lookupByName(self.name))
+                self.job.log(f"Removed the machine {self.name}")
+            except libvirt.libvirtError as undefine_exc:
+                if connection_lost(undefine_exc):
+                    keep.update(self.clone_files)
+                    left.append(f"the machine {self.name}, if it is listed, with its disks "
+                                + ", ".join(map(str, self.clone_files))
+                                + " (delete it together with its disks)")
+                # otherwise it was never defined: nothing to undo
+        removed = [p for p in [*self.clone_files, *tops] if p not in keep]
+        for path in removed:
+            path.unlink(missing_ok=True)
+        if removed:
+            self.job.log("Removed " + ", ".join(map(str, removed)))
+        if not connection_lost(exc):
+            if left:
+                self.job.log("Left: " + "; ".join(left))
+            return exc
+        not_done = [self.step]
+        if uses is not None:
+            not_done.append(f"{self.source_name} was not changed and still uses its own disks")
+        return lost_connection_error(exc, self.host, self.step, self.done, not_done, left)
+
+
+def _files_of(conn: libvirt.virConnect, name: str) -> set[str] | None:
+    """The disk files machine ``name`` uses now, or None when that cannot be read."""
+    try:
+        xml = conn.lookupByName(name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    except libvirt.libvirtError:
+        return None
+    return {d.source for d in parse_domain_xml(xml).disks if d.source}
+
+
+def _undefine(dom: libvirt.virDomain) -> None:
+    try:
+        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+    except libvirt.libvirtError as exc:
+        if connection_lost(exc):
+            raise
+        dom.undefine()
+
+
+def _make_clone(job: Job, host: HostConnection, conn: libvirt.virConnect,
+                disks: list[CloneDisk], modes: dict[str, DiskMode],
+                chains: dict[str, ChainReview], original: str, source_name: str,
+                name: str) -> None:
+    steps = _CloneSteps(job, host.name, source_name, name)
+    new_disks: dict[str, tuple[str, str]] = {}
+    try:
+        for i, disk in enumerate(disks):
+            mode = modes.get(disk.target, disk.default)
+            if mode is DiskMode.SHARE:
+                continue
+            job.check_cancelled()
+            path = Path(new_disk_path(disk, name, mode))
+            if path.exists():
+                raise VirtStudioError(f"{path} exists already; nothing was overwritten.")
+            if mode is DiskMode.LINKED:
+                steps.begin(f"{disk.target}: linked clone of {disk.source}", i / len(disks))
+                qemu_img.create_overlay(Path(disk.source), path, base_fmt=disk.fmt)
+                steps.clone_files.append(path)
+                new_disks[disk.target] = (str(path), "qcow2")
+                steps.done.append(f"created {path}")
+            else:
+                steps.begin(f"{disk.target}: copying {disk.source}", i / len(disks))
+                fmt = "raw" if disk.fmt == "raw" else "qcow2"
+                steps.clone_files.append(path)
+                qemu_img.convert(
+                    Path(disk.source), path, fmt=disk.fmt, target_format=fmt,
+                    layers=list(chains[disk.target].layers),
+                    progress=lambda f, i=i: job.report((i + f) / len(disks)),
+                    cancelled=lambda: job.cancel_requested)
+                new_disks[disk.target] = (str(path), fmt)
+                steps.done.append(f"copied {disk.source} to {path}")
+        for disk in disks:
+            if modes.get(disk.target, disk.default) is not DiskMode.LINKED:
+                continue
+            job.check_cancelled()
+            top = unique_path(Path(disk.source).parent / f"{source_name}-{disk.target}.qcow2")
+            steps.begin(f"creating {source_name}'s new overlay {top}")
+            qemu_img.create_overlay(Path(disk.source), top, base_fmt=disk.fmt)
+            steps.source_tops[disk.target] = str(top)
+            steps.done.append(f"created {top}")
+        job.check_cancelled()
+        steps.begin(f"defining {name}")
+        xml = clone_xml(original, name, new_disks, _macs_in_use(conn))
+        steps.clone_defined = True
+        clone = conn.defineXML(xml)
+        steps.done.append(f"defined {name}")
+        if steps.source_tops:
+            job.check_cancelled()
+            job.refuse_cancel(f"{name} exists and {source_name} is being moved onto its new "
+                              "overlays; stopping now would leave the clone reading a disk "
+                              f"{source_name} still writes")
+            job.check_cancelled()  # a cancel that came just before still counts
+            steps.begin(f"moving {source_name} onto its new overlays")
+            job.log("New overlays: " + ", ".join(steps.source_tops.values()))
+            steps.source_moved = True
+            conn.defineXML(repoint_disks(original, steps.source_tops))
+            steps.done.append(f"moved {source_name} onto its new overlays")
+    except BaseException as exc:
+        reported = steps.undo(conn, exc)
+        if reported is exc:
+            raise
+        raise reported from exc
+    job.report(1.0, f"Defined {name} ({clone.UUIDString()})")
+    host.refresh_domain(clone.UUIDString())
+
+
 def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: str,
                  modes: dict[str, DiskMode], confirmed: Collection[str] = ()) -> Job:
     """Clone as a job; ``confirmed`` are backing files outside the pools the user named."""
@@ -195,56 +356,8 @@ def clone_domain(runner: JobRunner, host: HostConnection, domain: Domain, name: 
                                       "were asked; nothing was cloned.")
             chains[disk.target] = backing_chains.review(Path(disk.source), disk.fmt, places)
             backing_chains.require_confirmed(chains[disk.target], confirmed, disk.source)
-        created: list[Path] = []
-        new_disks: dict[str, tuple[str, str]] = {}
-        source_tops: dict[str, str] = {}
-        try:
-            for i, disk in enumerate(disks):
-                mode = modes.get(disk.target, disk.default)
-                if mode is DiskMode.SHARE:
-                    continue
-                path = Path(new_disk_path(disk, name, mode))
-                if path.exists():
-                    raise VirtStudioError(f"{path} exists already; nothing was overwritten.")
-                if mode is DiskMode.LINKED:
-                    job.report(i / len(disks), f"{disk.target}: linked clone of {disk.source}")
-                    qemu_img.create_overlay(Path(disk.source), path, base_fmt=disk.fmt)
-                    created.append(path)
-                    top = unique_path(Path(disk.source).parent
-                                      / f"{source_name}-{disk.target}.qcow2")
-                    qemu_img.create_overlay(Path(disk.source), top, base_fmt=disk.fmt)
-                    created.append(top)
-                    source_tops[disk.target] = str(top)
-                    new_disks[disk.target] = (str(path), "qcow2")
-                else:
-                    job.report(i / len(disks), f"{disk.target}: copying {disk.source}")
-                    fmt = "raw" if disk.fmt == "raw" else "qcow2"
-                    created.append(path)
-                    qemu_img.convert(
-                        Path(disk.source), path, fmt=disk.fmt, target_format=fmt,
-                        layers=list(chains[disk.target].layers),
-                        progress=lambda f, i=i: job.report((i + f) / len(disks)),
-                        cancelled=lambda: job.cancel_requested)
-                    job.check_cancelled()
-                    new_disks[disk.target] = (str(path), fmt)
-            xml = clone_xml(original, name, new_disks, _macs_in_use(conn))
-            if source_tops:
-                job.log(f"{source_name} continues on new overlays: "
-                        + ", ".join(source_tops.values()))
-                conn.defineXML(repoint_disks(original, source_tops))
-            try:
-                clone = conn.defineXML(xml)
-            except libvirt.libvirtError:
-                if source_tops:
-                    conn.defineXML(original)
-                raise
-        except BaseException:
-            for path in created:
-                path.unlink(missing_ok=True)
-            raise
-        job.report(1.0, f"Defined {name} ({clone.UUIDString()})")
+        _make_clone(job, host, conn, disks, modes, chains, original, source_name, name)
         host.refresh_domain(uuid)
-        host.refresh_domain(clone.UUIDString())
 
     return runner.submit(f"Clone {source_name} as {name}", work, host=host.name,
                          target=source_name, cancellable=True)

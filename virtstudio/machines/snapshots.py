@@ -24,7 +24,7 @@ import libvirt
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import VirtStudioError, connection_lost, lost_connection_error
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import (
     disk_chain_from_xml,
@@ -228,6 +228,45 @@ def snapshot_xml(domain: Domain, name: str, description: str,
     return "".join(parts), flags
 
 
+def _files_in_use(conn: libvirt.virConnect, dom: libvirt.virDomain) -> dict[str, str]:
+    """Every file a snapshot record of ``dom`` or a machine on the host uses -> by what."""
+    users: dict[str, str] = {}
+    for snap in read_snapshots(conn, dom.UUIDString()):
+        for disk in snap.disks:
+            for path in (disk.overlay, disk.base):
+                if path:
+                    users[path] = f"{dom.name()}'s snapshot {snap.name}"
+        if snap.memory_file:
+            users[snap.memory_file] = f"{dom.name()}'s snapshot {snap.name}"
+    for other in conn.listAllDomains(0):
+        try:
+            xml = other.XMLDesc(0)
+        except libvirt.libvirtError:
+            continue  # removed meanwhile: it uses nothing any more
+        for disk in ET.fromstring(xml).findall("devices/disk"):
+            for path in disk_chain_from_xml(disk):
+                users.setdefault(path, f"the machine {other.name()}")
+    for chain in _current_chains(dom).values():  # the backing files the XML may not list
+        for path in chain:
+            users.setdefault(path, f"the machine {dom.name()}")
+    return users
+
+
+def _remove_leftover(job: Job, conn: libvirt.virConnect, dom: libvirt.virDomain, path: str,
+                     name: str) -> None:
+    """A file a new snapshot would create exists already: left from an interrupted one?
+
+    It is removed only when no snapshot record and no machine uses it; otherwise
+    the snapshot is refused, naming the file and what uses it."""
+    user = _files_in_use(conn, dom).get(path)
+    if user:
+        raise VirtStudioError(f"{path} exists already and {user} uses it; choose another "
+                              "snapshot name. Nothing was changed.")
+    job.log(f"{path} is left from an interrupted snapshot {name} (no snapshot or machine "
+            "uses it): removing it")
+    Path(path).unlink(missing_ok=True)
+
+
 def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, name: str,
                     description: str, kind: SnapshotKind, existing: list[str]) -> Job:
     problem = check_new_snapshot(domain, existing, name, kind)
@@ -240,12 +279,21 @@ def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, nam
     uuid = domain.uuid
 
     def work(job: Job) -> None:
+        dom = host.virconn.lookupByUUIDString(uuid)
         for path in files:
             if Path(path).exists():
-                raise VirtStudioError(f"{path} exists already; nothing was changed.")
+                _remove_leftover(job, host.virconn, dom, path, name)
         job.report(None, f"Taking snapshot {name} ({kind.value.lower()})")
-        dom = host.virconn.lookupByUUIDString(uuid)
-        dom.snapshotCreateXML(xml, flags)
+        try:
+            dom.snapshotCreateXML(xml, flags)
+        except libvirt.libvirtError as exc:
+            if not connection_lost(exc):
+                raise
+            made = [p for p in files if Path(p).exists()]
+            raise lost_connection_error(
+                exc, host.name, f"taking snapshot {name}", [], [f"snapshot {name} may not exist"],
+                [f"{p} (if no snapshot {name} is listed after reconnecting, it is left from "
+                 "this one: taking the snapshot again removes it)" for p in made]) from exc
         for path in files:
             job.log(f"Created {path}")
         host.refresh_domain(uuid)

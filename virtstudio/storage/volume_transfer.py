@@ -3,13 +3,15 @@
 Holes travel as holes (VIR_STORAGE_VOL_*_SPARSE_STREAM) instead of runs of
 zeros, so a mostly empty 20 GiB image moves in seconds and lands sparse.
 Both directions are cancellable jobs: a cancelled or failed download removes
-its partial file, a cancelled or failed upload removes the volume it made.
+its partial file, a cancelled or failed upload removes the volume it made, or,
+when it cannot (the daemon went away), says which volume is left to delete.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,12 @@ import libvirt
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import StoragePool
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import (
+    VirtStudioError,
+    connection_lost,
+    describe,
+    lost_connection_error,
+)
 from virtstudio.core.jobs import Job, JobCancelled, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.storage.volumes import VolumeSpec, check_spec
@@ -116,6 +123,51 @@ def download_volume(runner: JobRunner, host: HostConnection, pool: StoragePool, 
                          cancellable=True)
 
 
+def _vol_path(vol: libvirt.virStorageVol) -> str:
+    try:
+        return vol.path()
+    except libvirt.libvirtError:
+        return vol.name()
+
+
+def _remove_partial(job: Job, pool: libvirt.virStoragePool, vol: libvirt.virStorageVol,
+                    stream: libvirt.virStream | None, name: str, path: str) -> str:
+    """Delete the volume a failed upload made; "" when it is gone, else what is left.
+
+    The stream is aborted first: libvirt refuses to delete a volume a stream still
+    writes.  Gone means gone from a fresh listing of the pool, not just a delete
+    that raised nothing."""
+    if stream is not None:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass  # already finished or broken: either way it writes no more
+    problem = ""
+    for _attempt in range(20):
+        try:
+            vol.delete(0)
+        except libvirt.libvirtError as exc:
+            problem = describe(exc).message
+            if connection_lost(exc):
+                break
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                problem = ""
+        try:
+            pool.refresh(0)
+            pool.storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                job.log(f"Removed the partial volume {name}")
+                return ""
+            problem = describe(exc).message
+            if connection_lost(exc):
+                break
+        time.sleep(0.25)  # a stream just aborted may hold the volume a moment
+    job.log(f"Could not remove the partial volume {name}: {problem}")
+    return (f"the partial volume {name} ({path}): delete it from the pool's volume list, "
+            "it does not hold the whole file")
+
+
 def upload_xml(name: str, size: int) -> str:
     root = ET.Element("volume")
     ET.SubElement(root, "name").text = name
@@ -145,18 +197,25 @@ def upload_volume(runner: JobRunner, host: HostConnection, pool: StoragePool,
     def work(job: Job) -> None:
         conn = host.virconn
         target = conn.storagePoolLookupByUUIDString(uuid)
+        step = f"creating the volume {name}"
         vol = target.createXML(upload_xml(name, size), 0)
+        path = _vol_path(vol)
+        stream: libvirt.virStream | None = None
+        pos = 0
         fd = os.open(source, os.O_RDONLY)
         try:
+            step = f"starting the upload into {name}"
             stream, sparse = _open_stream(
                 conn, lambda s, flags: vol.upload(s, 0, size, flags),
                 libvirt.VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM, job)
             job.report(0.0, f"Uploading {source} ({format_bytes(size)}) as {name}")
-            pos = 0
+            step = f"the upload of {source} into {name}"
             while pos < size:
                 _cancel_check(job, stream)
                 in_data, length = _section(fd, pos, size) if sparse else (True, size - pos)
                 if not in_data:
+                    if os.fstat(fd).st_size < size:  # past a shorter file's end is no hole
+                        raise VirtStudioError(f"{source} shrank while it was uploaded.")
                     stream.sendHole(length, 0)
                     pos += length
                 else:
@@ -166,17 +225,25 @@ def upload_volume(runner: JobRunner, host: HostConnection, pool: StoragePool,
                     stream.send(chunk)
                     pos += len(chunk)
                 job.report(min(pos / size, 0.99))
+            step = f"finishing the upload into {name}"
             stream.finish()
-        except BaseException:
-            job.log(f"Removing the partial volume {name}")
-            try:
-                vol.delete(0)
-            except libvirt.libvirtError:
-                pass
+        except BaseException as exc:
+            left = _remove_partial(job, target, vol, stream, name, path)
+            host.refresh_pool(uuid)
+            done = [f"created the volume {name}",
+                    f"sent {format_bytes(pos)} of {format_bytes(size)}"]
+            if connection_lost(exc):
+                raise lost_connection_error(
+                    exc, host.name, step, done, [f"the upload of {source}"],
+                    [left] if left else []) from exc
+            if left:
+                raise VirtStudioError(f"{describe(exc).message} Left: {left}.",
+                                      describe(exc).detail) from exc
             raise
         finally:
             os.close(fd)
         target.refresh(0)
+        host.refresh_pool(uuid)
         job.report(1.0, f"Uploaded {name}")
 
     return runner.submit(f"Upload {name}", work, host=host.name, target=name, cancellable=True)
