@@ -286,6 +286,9 @@ class SnapshotPlan:
     def describe(self) -> str:
         lines = [self.summary]
         lines += [f"• {Path(f.path).name}: {f.fate}" for f in self.files]
+        if self.leftovers:
+            lines.append("Left for you to remove afterwards (nothing reads them): "
+                         + ", ".join(self.leftovers))
         return "\n".join(lines)
 
 
@@ -648,6 +651,8 @@ def revert_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
         else:
             job.report(None, f"Reverting {domain.name} to {name}")
             dom.revertToSnapshot(dom.snapshotLookupByName(name), 0)
+        for path in fresh.leftovers:
+            job.log(f"Left for you to remove (nothing reads it): {path}")
         job.report(1.0, f"{domain.name} is back at {name}")
         host.refresh_domain(uuid)
 
@@ -692,6 +697,8 @@ def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
             if fresh.memory_file and Path(fresh.memory_file).exists():
                 job.log(f"Deleting {fresh.memory_file}")
                 Path(fresh.memory_file).unlink()
+        for path in fresh.leftovers:
+            job.log(f"Left for you to remove (nothing reads it): {path}")
         job.report(1.0, f"Deleted {name}")
         host.refresh_domain(uuid)
 
