@@ -25,8 +25,9 @@ import pytest
 
 from tests.helpers import off_gui_thread, wait_for
 from tests.integration.conftest import _remove_domain
+from tests.integration.test_snapshots_clone import BOOT_S, shell
 from tests.lab.daemon import SYSTEM_URI
-from tests.lab.guest import lab_domain_xml
+from tests.lab.guest import lab_domain_xml, wait_for_prompt
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
@@ -81,6 +82,12 @@ class Machine:
         return subprocess.run([*argv, self.top()], capture_output=True, text=True, timeout=60)
 
     def write(self, slot: int, byte: int) -> None:
+        dom = self.conn.lookupByName(self.name)
+        if dom.isActive():  # the guest writes, through its own block layer
+            shell(dom, f"dd if=/dev/zero bs={CHUNK} count=1 2>/dev/null | tr '\\000' "
+                       f"'\\{byte:03o}' > /tmp/m; dd if=/tmp/m of=/dev/vda bs={CHUNK} "
+                       f"seek={(slot << 20) // CHUNK} count=1 conv=fsync 2>/dev/null")
+            return
         done = self.qemu_io(f"write -P {byte} {slot << 20} {CHUNK}", read_only=False)
         assert done.returncode == 0 and "wrote" in done.stdout, done.stdout + done.stderr
 
@@ -119,7 +126,8 @@ class Machine:
         return "" if job.state is JobState.DONE else f"{job.error}\n{job.log_text()}"
 
 
-def choose(model: Model, rng: random.Random, counter: list[int]) -> tuple[str, str, object]:
+def choose(model: Model, rng: random.Random, counter: list[int],
+           kinds: tuple[snapshots.SnapshotKind, ...] = KINDS) -> tuple[str, str, object]:
     """A random operation: what, on which snapshot, and a marker or kind."""
     names = sorted(model.snaps)
     op = rng.choice(["write"] * 3 + ["snapshot"] * 2 + (["revert"] * 2 + ["delete"]
@@ -128,7 +136,7 @@ def choose(model: Model, rng: random.Random, counter: list[int]) -> tuple[str, s
         return op, "", (rng.randrange(SLOTS), rng.randrange(1, 256))
     if op == "snapshot":
         counter[0] += 1
-        return op, f"s{counter[0]}", rng.choice(KINDS)
+        return op, f"s{counter[0]}", rng.choice(kinds)
     return op, rng.choice(names), None
 
 
@@ -194,6 +202,7 @@ def host(system_libvirtd):
 SEEDS = [int(s) for s in os.environ.get("VS_SNAPSHOT_SEEDS", "").split(",") if s] or [
     1, 2, 3, 4]
 STEPS = int(os.environ.get("VS_SNAPSHOT_STEPS", "50"))
+RUNNING_STEPS = int(os.environ.get("VS_SNAPSHOT_RUNNING_STEPS", "20"))
 
 
 def run(machine: Machine, model: Model, operations, label: str) -> list[str]:
@@ -228,15 +237,47 @@ EXTERNAL, INTERNAL = snapshots.SnapshotKind.EXTERNAL_DISK, snapshots.SnapshotKin
 
 def test_deleting_an_external_snapshot_under_a_later_one_keeps_the_later_ones_data(machine):
     # Write A, S1, write B, S2, back to S1, delete S1, back to S2: B must be there.
-    run(machine, Model(), [("write", "", (0, 0xA)), ("snapshot", "s1", EXTERNAL),
+    done = run(machine, Model(), [("write", "", (0, 0xA)), ("snapshot", "s1", EXTERNAL),
                            ("write", "", (1, 0xB)), ("snapshot", "s2", EXTERNAL),
                            ("revert", "s1", None), ("delete", "s1", None),
                            ("revert", "s2", None)], "S1/S2 sequence")
+    assert done[5].startswith("delete s1: refused (s2 was taken after s1")
+    assert done[6] == "revert s2"
 
 
 def test_reverting_to_an_external_snapshot_keeps_an_internal_one_taken_on_top(machine):
-    run(machine, Model(), [("write", "", (0, 1)), ("snapshot", "e1", EXTERNAL),
+    done = run(machine, Model(), [("write", "", (0, 1)), ("snapshot", "e1", EXTERNAL),
                            ("write", "", (1, 2)), ("snapshot", "i1", INTERNAL),
                            ("write", "", (2, 3)), ("revert", "e1", None),
                            ("revert", "i1", None), ("revert", "e1", None),
                            ("delete", "i1", None), ("delete", "e1", None)], "mixed sequence")
+    assert done[5:9] == ["revert e1", "revert i1", "revert e1", "delete i1"]
+
+
+def test_running_guest_keeps_every_disk_state_across_memory_snapshots(machine):
+    dom = machine.conn.lookupByName(machine.name)
+    dom.create()
+    wait_for_prompt(dom, BOOT_S)
+    memory = snapshots.SnapshotKind.EXTERNAL_MEMORY
+    model = Model()
+    run(machine, model, [("write", "", (0, 0xA)), ("snapshot", "m1", memory),
+                         ("write", "", (1, 0xB)), ("snapshot", "m2", memory),
+                         ("revert", "m1", None), ("write", "", (2, 0xC)),
+                         ("delete", "m1", None), ("revert", "m2", None),
+                         ("write", "", (3, 0xD))], "running guest")
+    dom = machine.conn.lookupByName(machine.name)
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert model.disk == [0xA, 0xB, 0, 0xD]
+
+
+@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get(
+    "VS_SNAPSHOT_RUNNING_SEEDS", "7").split(",") if s])
+def test_random_sequences_with_a_running_guest(seed, machine):
+    dom = machine.conn.lookupByName(machine.name)
+    dom.create()
+    wait_for_prompt(dom, BOOT_S)
+    rng, model, counter = random.Random(seed), Model(), [0]
+    kinds = (*KINDS, snapshots.SnapshotKind.EXTERNAL_MEMORY)
+    operations = (choose(model, rng, counter, kinds) for _ in range(RUNNING_STEPS))
+    done = run(machine, model, operations, f"running, seed {seed}")
+    print(f"running, seed {seed}: " + "; ".join(done))
