@@ -367,6 +367,15 @@ def _internal_names(path: str) -> tuple[str, ...]:
         return ()
 
 
+def _is_local(conn: libvirt.virConnect) -> bool:
+    """Whether the host's files are this computer's files (only then are they read here)."""
+    try:
+        require_local(conn.getURI(), "Reading the disk files")
+    except VirtStudioError:
+        return False
+    return True
+
+
 def _left_over(before: list[str], after: set[str], needed: set[str]) -> list[str]:
     """Files of ``before`` that nothing reads once the disk reads ``after``."""
     return [p for p in before if p not in after and p not in needed and Path(p).exists()]
@@ -396,12 +405,6 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
         for disk in snap.disks:
             if disk.kind != "internal" or not disk.base:
                 continue
-            if not Path(disk.base).exists():
-                raise VirtStudioError(f"{disk.base}, which holds {name} for {disk.target}, is "
-                                      "missing; nothing was changed.")
-            if name not in _internal_names(disk.base):
-                raise VirtStudioError(f"{disk.base} no longer holds {name}; nothing was "
-                                      "changed.")
             if disk.base in outer:
                 users = [s.name for s in snaps if s.name != name and any(
                     d.kind == "external" and d.base and disk.base in image_chain(
@@ -416,7 +419,7 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
         needed = _record_chains(snaps, "") | set(others)
         fates, leftovers = [], []
         for disk in snap.disks:
-            if disk.kind != "internal" or not disk.base:
+            if disk.kind != "internal" or not disk.base or not _is_local(conn):
                 continue
             after = set(image_chain(disk.base, _read_as(disk)))
             for path in _left_over(chains.get(disk.target, []), after, needed):
@@ -510,7 +513,7 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
             if d.kind != "internal":
                 continue
             path = d.base or d.target
-            if (d.base and d.base not in needed and Path(d.base).exists()
+            if (d.base and _is_local(conn) and d.base not in needed and Path(d.base).exists()
                     and set(_internal_names(d.base)) <= {name}):
                 leftovers.append(d.base)
                 fates.append(FileFate(path, _LEFT))
