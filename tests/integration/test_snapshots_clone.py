@@ -17,6 +17,7 @@ from tests.integration.conftest import _remove_domain
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml, wait_for_prompt
 from virtstudio.core.connection import ConnectionState, HostConnection
+from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines import snapshots
 
@@ -340,7 +341,7 @@ def test_revert_across_branches_keeps_every_snapshot_s_data(guest, host):
     assert current == ["s2"]
 
 
-def test_delete_does_not_merge_into_a_base_another_branch_reads(guest, host):
+def test_delete_of_a_snapshot_later_ones_depend_on_is_refused(guest, host):
     conn, runner = host
     uuid = guest.dom.UUIDString()
     entity = domain_entity(conn, guest.name)
@@ -355,12 +356,13 @@ def test_delete_does_not_merge_into_a_base_another_branch_reads(guest, host):
     plan = conn.call(snapshots.plan_revert, uuid, "s2").result(timeout=60)
     finish(snapshots.revert_snapshot(runner, conn, entity, plan))
 
-    plan = conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=60)
-    assert plan.metadata_only and "s3 on another branch" in plan.summary
-    finish(snapshots.delete_snapshot(runner, conn, entity, plan))
+    # Merging would change s3's base; removing only the record would let libvirt point
+    # s2 and s3 at base.qcow2. Neither happens: the delete is refused.
+    with pytest.raises(VirtStudioError, match=r"s2, s3 were taken after s1.*delete them first"):
+        conn.call(snapshots.plan_delete, uuid, "s1").result(timeout=60)
     assert _holds(guest.disk, 0x11) and _holds(branch_base, 0x11)  # s3's disk is unchanged
     assert _holds(_top(conn, guest.name), 0x22)
-    assert [s.name for s in snapshots.read_snapshots(conn.virconn, uuid)] == ["s2", "s3"]
+    assert [s.name for s in snapshots.read_snapshots(conn.virconn, uuid)] == ["s1", "s2", "s3"]
 
 
 def test_delete_keeps_every_file_while_another_machine_reads_the_base(guest, host, lab_images):

@@ -8,6 +8,13 @@ it here: stop the machine, put a fresh overlay on the base, point the disk at
 it and restore the saved memory.  Deletion merges the overlay back into the
 base through libvirt, but only after checking that no other machine reads
 either file; otherwise only the record goes and every file stays.
+
+Plans follow the backing chains as the files on disk have them (qemu-img with
+explicit formats), not only libvirt's records, which libvirt rewrites: a file
+holding internal snapshots or read by another snapshot is never discarded, an
+external snapshot that later snapshots read is not deleted (removing only its
+record lets libvirt point them at other files), and files nothing reads any
+more are listed for the user to remove.
 """
 
 from __future__ import annotations
@@ -329,10 +336,14 @@ class SnapshotPlan:
     metadata_only: bool = False
     disks: tuple[DiskRevert, ...] = ()
     memory_file: str = ""  # to restore (revert) or to remove (delete)
+    leftovers: tuple[str, ...] = ()  # files no record needs afterwards, left for the user
 
     def describe(self) -> str:
         lines = [self.summary]
         lines += [f"• {Path(f.path).name}: {f.fate}" for f in self.files]
+        if self.leftovers:
+            lines.append("Left for you to remove afterwards (nothing reads them): "
+                         + ", ".join(self.leftovers))
         return "\n".join(lines)
 
 
@@ -373,6 +384,52 @@ def _snapshot_files(snaps: list[SnapshotInfo], skip: str) -> set[str]:
     return needed
 
 
+def _read_as(disk: SnapshotDisk) -> str:
+    return disk.base_format or ("qcow2" if disk.kind == "internal" else "raw")
+
+
+def _record_chains(snaps: list[SnapshotInfo], skip: str,
+                   kinds: tuple[str, ...] = ("external", "internal")) -> set[str]:
+    """Every file other snapshots read, following each backing chain as it is on disk.
+
+    An external snapshot reads its base and everything below it; an internal one
+    reads the qcow2 file that holds it and everything below that.
+    """
+    needed: set[str] = set()
+    for snap in snaps:
+        if snap.name == skip:
+            continue
+        for disk in snap.disks:
+            if disk.kind in kinds and disk.base:
+                needed.update(image_chain(disk.base, _read_as(disk)))
+        if snap.memory_file and "external" in kinds:
+            needed.add(snap.memory_file)
+    return needed
+
+
+def _internal_names(path: str) -> tuple[str, ...]:
+    """The internal snapshots the qcow2 file holds (read from the file, not a record)."""
+    try:
+        return qemu_img.info(Path(path), "qcow2").snapshots
+    except (VirtStudioError, ValueError):
+        return ()
+
+
+def _is_local(conn: libvirt.virConnect) -> bool:
+    """Whether the host's files are this computer's files (only then are they read here)."""
+    try:
+        require_local(conn.getURI(), "Reading the disk files")
+    except VirtStudioError:
+        return False
+    return True
+
+
+def _left_over(before: list[str], after: set[str], needed: set[str]) -> list[str]:
+    """Files of ``before`` that nothing reads once the disk reads ``after``."""
+    return [p for p in before if p not in after and p not in needed and Path(p).exists()]
+
+
+_LEFT = "left for you to remove: nothing reads it any more"
 _DISCARDED = "deleted: it holds only the changes made since the last snapshot, which are lost"
 
 
@@ -390,9 +447,35 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                     f"{', '.join(sorted(set(readers)))} read{'s' if len(readers) == 1 else ''} "
                     f"{disk.base} as a base; reverting would change their disks too. "
                     "Nothing was changed.")
+        # The file holding the snapshot is rewritten in place: refuse when another
+        # snapshot reads it as (part of) its disk.
+        outer = _record_chains(snaps, name, kinds=("external",))
+        for disk in snap.disks:
+            if disk.kind != "internal" or not disk.base:
+                continue
+            if disk.base in outer:
+                users = [s.name for s in snaps if s.name != name and any(
+                    d.kind == "external" and d.base and disk.base in image_chain(
+                        d.base, _read_as(d)) for d in s.disks)]
+                raise VirtStudioError(
+                    f"Reverting to {name} rewrites {Path(disk.base).name} in place, and the "
+                    f"external snapshot{'s' if len(users) != 1 else ''} {', '.join(users)} "
+                    f"keep{'s' if len(users) == 1 else ''} it as "
+                    f"{'its' if len(users) == 1 else 'their'} "
+                    "disk. Delete those first. Nothing was changed.")
+        chains = _current_chains(dom)
+        needed = _record_chains(snaps, "") | set(others)
+        fates, leftovers = [], []
+        for disk in snap.disks:
+            if disk.kind != "internal" or not disk.base or not _is_local(conn):
+                continue
+            after = set(image_chain(disk.base, _read_as(disk)))
+            for path in _left_over(chains.get(disk.target, []), after, needed):
+                leftovers.append(path)
+                fates.append(FileFate(path, _LEFT))
         lost = "its disks and memory since then" if running else "its disks' changes since then"
         return SnapshotPlan(snap, f"{dom.name()} returns to {name}; {lost} are lost.",
-                            memory_file="")
+                            tuple(fates), memory_file="", leftovers=tuple(leftovers))
     if not dom.isPersistent():
         raise VirtStudioError("Only a defined (persistent) machine can revert to an external "
                               "snapshot.")
@@ -400,9 +483,9 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
         raise VirtStudioError(f"The memory saved with {name} ({snap.memory_file or 'no file'}) "
                               "is missing; nothing was changed.")
     others = files_of_other_domains(conn, uuid)
-    needed = _snapshot_files(snaps, "") | set(others)
+    needed = _record_chains(snaps, "") | set(others)
     chains = _current_chains(dom)
-    fates, disks = [], []
+    fates, disks, leftovers = [], [], []
     for disk in snap.disks:
         if disk.kind != "external":
             continue
@@ -411,13 +494,20 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                                   f"keeps for {disk.target} is missing; nothing was changed.")
         top = (chains.get(disk.target) or [""])[0]
         discard = ""
-        if top and top != disk.base and top not in needed:
+        inside = _internal_names(top) if top and top != disk.base else ()
+        if top and top != disk.base and top not in needed and not inside:
             discard = top
             fates.append(FileFate(top, _DISCARDED))
         elif top and top != disk.base:
             users = others.get(top)
-            why = f"{', '.join(users)} reads it" if users else "another snapshot needs it"
+            why = (f"{', '.join(users)} reads it" if users
+                   else f"it holds the internal snapshot{'s' if len(inside) > 1 else ''} "
+                        f"{', '.join(inside)}" if inside else "another snapshot needs it")
             fates.append(FileFate(top, f"kept as it is ({why})"))
+        after = set(image_chain(disk.base, disk.base_format or "raw"))
+        for path in _left_over(chains.get(disk.target, [])[1:], after, needed):
+            leftovers.append(path)
+            fates.append(FileFate(path, _LEFT))
         overlay = disk.overlay or str(Path(disk.base).with_suffix("")) + f".{name}.qcow2"
         if overlay != discard:
             overlay = str(unique_path(Path(overlay)))
@@ -436,7 +526,8 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
              ) if snap.has_memory else "stays shut off"
     summary = f"{dom.name()} is {stop}set back to {name} and {after}."
     return SnapshotPlan(snap, summary, tuple(fates), disks=tuple(disks),
-                        memory_file=snap.memory_file if snap.has_memory else "")
+                        memory_file=snap.memory_file if snap.has_memory else "",
+                        leftovers=tuple(leftovers))
 
 
 def _other_branch(snaps: list[SnapshotInfo], name: str, disk: SnapshotDisk) -> str:
@@ -461,12 +552,33 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
     dom, snap, snaps = _lookup(conn, uuid, name)
     children = [s.name for s in snaps if s.parent == name]
     if not snap.external:
-        fates = tuple(FileFate(d.base or d.target, "keeps its data; the snapshot's blocks "
-                                                   "inside it are freed")
-                      for d in snap.disks if d.kind == "internal")
+        # A file that held only this snapshot and that the machine no longer reads (it
+        # was kept by a revert for the snapshot's sake) is then needed by nobody.
+        needed = (_record_chains(snaps, name) | set(files_of_other_domains(conn, uuid))
+                  | {p for chain in _current_chains(dom).values() for p in chain})
+        fates, leftovers = [], []
+        for d in snap.disks:
+            if d.kind != "internal":
+                continue
+            path = d.base or d.target
+            if (d.base and _is_local(conn) and d.base not in needed and Path(d.base).exists()
+                    and set(_internal_names(d.base)) <= {name}):
+                leftovers.append(d.base)
+                fates.append(FileFate(path, _LEFT))
+            else:
+                fates.append(FileFate(path, "keeps its data; the snapshot's blocks inside it "
+                                            "are freed"))
         return SnapshotPlan(snap, f"The snapshot {name} is deleted; you can no longer return "
-                                  "to it. The machine itself is not changed.", fates)
+                                  "to it. The machine itself is not changed.", tuple(fates),
+                            leftovers=tuple(leftovers))
     require_local(conn.getURI(), "Deleting an external snapshot")
+    if children:
+        # Merging is not done under a snapshot taken later, and removing only the record
+        # lets libvirt point the later snapshots at other files: refuse instead.
+        raise VirtStudioError(
+            f"{', '.join(children)} {'was' if len(children) == 1 else 'were'} taken after "
+            f"{name} and read{'s' if len(children) == 1 else ''} its files; delete "
+            f"{'it' if len(children) == 1 else 'them'} first. Nothing was changed.")
     others = files_of_other_domains(conn, uuid)
     chains = _current_chains(dom)
     fates: list[FileFate] = []
@@ -484,28 +596,34 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
         elif branch := _other_branch(snaps, name, disk):
             blockers.append(f"the snapshot {branch} on another branch reads "
                             f"{Path(disk.base).name}")
+        elif inside := _internal_names(disk.overlay):
+            blockers.append(f"{Path(disk.overlay).name} holds the internal snapshot"
+                            f"{'s' if len(inside) > 1 else ''} {', '.join(inside)}")
         else:
             fates.append(FileFate(disk.base, f"receives the changes kept in "
                                              f"{Path(disk.overlay).name} and stays"))
             fates.append(FileFate(disk.overlay, f"merged into {Path(disk.base).name}, then "
                                                 "removed"))
-    child_note = (f" {', '.join(children)} keep{'s' if len(children) == 1 else ''} working."
-                  if children else "")
     if blockers:
-        files = [FileFate(p, "kept as it is") for d in snap.disks if d.kind == "external"
-                 for p in (d.base, d.overlay) if p]
+        needed = (_record_chains(snaps, name) | set(others)
+                  | {p for chain in chains.values() for p in chain})
+        mine = [p for d in snap.disks if d.kind == "external" and d.base
+                for p in [*image_chain(d.base, _read_as(d)), d.overlay] if p]
         if snap.memory_file:
-            files.append(FileFate(snap.memory_file, "kept as it is"))
+            mine.append(snap.memory_file)
+        mine = list(dict.fromkeys(mine))
+        leftovers = _left_over(mine, set(), needed)
+        files = [FileFate(p, _LEFT if p in leftovers else "kept as it is") for p in mine]
         return SnapshotPlan(
             snap, f"Merging {name}'s files would change what {'; '.join(blockers)}. Only the "
-                  f"record of {name} is removed; every file stays.{child_note}",
-            tuple(files), metadata_only=True)
+                  f"record of {name} is removed; every file stays.",
+            tuple(files), metadata_only=True, leftovers=tuple(leftovers))
     memory = ""
     if snap.memory_file and snap.memory_file not in _snapshot_files(snaps, name):
         memory = snap.memory_file
         fates.append(FileFate(memory, f"deleted: the memory saved with {name}"))
     return SnapshotPlan(snap, f"The snapshot {name} is deleted and its overlay merged; the "
-                              f"machine's current disks keep every change.{child_note}",
+                              "machine's current disks keep every change.",
                         tuple(fates), memory_file=memory)
 
 
@@ -591,6 +709,8 @@ def revert_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
         else:
             job.report(None, f"Reverting {domain.name} to {name}")
             dom.revertToSnapshot(dom.snapshotLookupByName(name), 0)
+        for path in fresh.leftovers:
+            job.log(f"Left for you to remove (nothing reads it): {path}")
         job.report(1.0, f"{domain.name} is back at {name}")
         host.refresh_domain(uuid)
 
@@ -635,6 +755,8 @@ def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
             if fresh.memory_file and Path(fresh.memory_file).exists():
                 job.log(f"Deleting {fresh.memory_file}")
                 Path(fresh.memory_file).unlink()
+        for path in fresh.leftovers:
+            job.log(f"Left for you to remove (nothing reads it): {path}")
         job.report(1.0, f"Deleted {name}")
         host.refresh_domain(uuid)
 

@@ -50,6 +50,7 @@ class ImageInfo:
     backing_format: str = ""  # as the image records it; "" when it records none
     dirty: bool = False
     data_file: str = ""  # a qcow2 external data file named in the header
+    snapshots: tuple[str, ...] = ()  # names of the internal snapshots the image holds
 
     @property
     def backing_read_as(self) -> str:
@@ -181,7 +182,15 @@ def info(path: Path, fmt: str) -> ImageInfo:
         backing=_text(data, "full-backing-filename") or _text(data, "backing-filename"),
         backing_format=_text(data, "backing-filename-format"),
         dirty=data.get("dirty-flag") is True,
-        data_file=_text(details, "data-file") if isinstance(details, dict) else "")
+        data_file=_text(details, "data-file") if isinstance(details, dict) else "",
+        snapshots=_snapshot_names(data))
+
+
+def _snapshot_names(data: dict[str, Any]) -> tuple[str, ...]:
+    listed = data.get("snapshots")
+    if not isinstance(listed, list):
+        return ()
+    return tuple(str(item.get("name", "")) for item in listed if isinstance(item, dict))
 
 
 def _layer(path: Path, fmt: str) -> ImageInfo:
