@@ -102,6 +102,19 @@ async def _wait_changed(client, before: bytes, timeout: float = 30) -> None:
             await client.wait_update(1)
 
 
+def _fb_rows(client) -> int:
+    fb = client.framebuffer
+    return _text_rows((fb.width, fb.height, opaque(fb.data)))
+
+
+async def _wait_rows(client, rows: int, timeout: float = 60) -> None:
+    """Until the screen holds ``rows`` text rows: a line's output and the next prompt."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while _fb_rows(client) < rows and asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await client.wait_update(1)
+
+
 async def _session(sock, encoding: str, dom) -> dict:
     client = RfbClient(encoding=encoding)
     await client.connect_socket(sock)
@@ -109,7 +122,7 @@ async def _session(sock, encoding: str, dom) -> dict:
     try:
         await client.wait_update(10)
         for text in ("echo 42\n", "echo $((6*7))\n"):
-            before = bytes(client.framebuffer.data)
+            before, rows = bytes(client.framebuffer.data), _fb_rows(client)
             for keysym, scancode, shift in text_to_keys(text):
                 if shift:
                     client.key_event(True, *SHIFT_L)
@@ -121,7 +134,7 @@ async def _session(sock, encoding: str, dom) -> dict:
             # Like a typist, let the guest answer before the next line: QEMU drops keys
             # once the guest's PS/2 queue holds 8 bytes, and a busy guest reads none.
             await _wait_changed(client, before)
-            await asyncio.sleep(1.0)
+            await _wait_rows(client, rows + 2)
         await wait_answered(client)
         await asyncio.to_thread(dom.suspend)
         try:
