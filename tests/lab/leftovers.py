@@ -132,6 +132,26 @@ def session_name(tag: str, max_length: int = 64) -> str:
     return f"{PREFIX}{tag}"[:max_length - len(tail)] + tail
 
 
+def _netns_names() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def remove_netns(*names: str) -> None:
+    """Delete each network namespace, each on its own, until ``ip netns list`` no longer
+    shows it: on a loaded machine a process leaving it can keep its file busy a moment."""
+    from tests.helpers import wait_for
+
+    def gone(name: str) -> bool:
+        if name not in _netns_names():
+            return True
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+        return name not in _netns_names()
+
+    for name in names:
+        wait_for(lambda n=name: gone(n), timeout=60, interval=0.2)
+
+
 def _pids_in(name: str) -> set[int]:
     """The pids a name holds: its parts (between "-", "." and "_") made only of digits;
     a digit inside a word (a hex tag) is no pid."""

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.lab.leftovers import session_name
+from tests.lab.leftovers import remove_netns, session_name
 from virtstudio.network.host_links import HostNetwork
 
 
@@ -30,8 +30,7 @@ def netns():
     try:
         yield make
     finally:
-        for name in names:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+        remove_netns(*names)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
-from tests.lab.leftovers import session_name
+from tests.lab.leftovers import remove_netns, session_name
 from tests.sandbox.conftest import run, usable_by_sandbox
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.sandbox.manager import SandboxManager
@@ -38,8 +38,7 @@ def lab_bridge():
         ip("-n", peer_ns, "link", "set", "lo", "up")
         yield host_ns, peer_ns
     finally:
-        ip("netns", "del", peer_ns)
-        ip("netns", "del", host_ns)
+        remove_netns(peer_ns, host_ns)
 
 
 def test_isolated_network_reaches_a_peer_on_the_bridge(tmp_path, lab_bridge):
@@ -132,8 +131,7 @@ def lab_upstream():
         ip("-n", host_ns, "route", "add", "default", "via", "10.78.0.1")
         yield host_ns, peer_ns
     finally:
-        ip("netns", "del", peer_ns)
-        ip("netns", "del", host_ns)
+        remove_netns(peer_ns, host_ns)
 
 
 def serve_once(netns: str, address: str, port: int, answer: str) -> subprocess.Popen:
