@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import libvirt
 import pytest
@@ -11,6 +13,8 @@ import pytest
 from tests.helpers import off_gui_thread
 from tests.lab.daemon import SYSTEM_URI, require_libvirtd
 from tests.lab.guest import LabImages, build_lab_guest, lab_domain_xml
+from virtstudio.core.connection import ConnectionState, HostConnection
+from virtstudio.core.jobs import JobRunner
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,3 +67,24 @@ def lab_vm(request: pytest.FixtureRequest, lab_images: LabImages):
     off_gui_thread(define)
     yield name
     off_gui_thread(_remove_domain, name)
+
+
+@contextmanager
+def connected_host(uri: str) -> Iterator[tuple[HostConnection, JobRunner]]:
+    """A connected HostConnection to ``uri`` and a JobRunner, both shut down after."""
+    conn = HostConnection(uri, stats_interval=0)
+    conn.open().result(timeout=60)
+    assert conn.state is ConnectionState.CONNECTED
+    runner = JobRunner()
+    try:
+        yield conn, runner
+    finally:
+        runner.shutdown(wait=True)
+        conn.shutdown()
+
+
+@pytest.fixture
+def host(system_libvirtd):
+    """(connection, job runner) on the system daemon; a module may define its own."""
+    with connected_host(system_libvirtd) as pair:
+        yield pair

@@ -17,10 +17,9 @@ import pytest
 from tests.helpers import off_gui_thread, wait_for
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml, wait_for_prompt
-from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.domain_actions import Action, run_action
 from virtstudio.core.io_errors import faults, paused_on_io_error, state_label
-from virtstudio.core.jobs import JobRunner, JobState
+from virtstudio.core.jobs import JobState
 from virtstudio.ui.vm_model import VmColumn
 
 IMAGES = Path("/var/lib/libvirt/images")
@@ -91,17 +90,6 @@ def full_guest(lab_images):
         yield guest
     finally:
         off_gui_thread(guest.remove)
-
-
-@pytest.fixture
-def host(system_libvirtd):
-    conn = HostConnection(system_libvirtd, stats_interval=0)
-    conn.open().result(timeout=60)
-    assert conn.state is ConnectionState.CONNECTED
-    runner = JobRunner()
-    yield conn, runner
-    runner.shutdown(wait=True)
-    conn.shutdown()
 
 
 def test_a_full_disk_pause_is_reported_and_resume_says_it_is_still_full(full_guest, host):

@@ -18,6 +18,7 @@ import libvirt
 import pytest
 
 from tests.helpers import off_gui_thread, wait_for
+from tests.integration.conftest import connected_host
 from tests.lab.guest import lab_domain_xml
 from tests.lab.qemu_daemon import PrivateQemuDaemon, qemu_daemon_unavailable
 from virtstudio.core.connection import ConnectionState, HostConnection
@@ -104,13 +105,8 @@ def source(request, daemon, lab_images):
 
 @pytest.fixture
 def host(daemon):
-    conn = HostConnection(daemon.uri, stats_interval=0)
-    conn.open().result(timeout=60)
-    assert conn.state is ConnectionState.CONNECTED
-    runner = JobRunner()
-    yield conn, runner
-    runner.shutdown(wait=True)
-    conn.shutdown()
+    with connected_host(daemon.uri) as pair:
+        yield pair
 
 
 def _entity(conn: HostConnection, name: str):

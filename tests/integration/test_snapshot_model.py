@@ -28,7 +28,7 @@ from tests.integration.conftest import _remove_domain
 from tests.integration.test_snapshots_clone import BOOT_S, shell
 from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import lab_domain_xml, wait_for_prompt
-from virtstudio.core.connection import ConnectionState, HostConnection
+from virtstudio.core.connection import HostConnection
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines import snapshots
@@ -186,17 +186,6 @@ def check(machine: Machine, model: Model) -> list[str]:
     if stray:
         problems.append(f"files nothing reads and nobody was told about: {sorted(stray)}")
     return problems
-
-
-@pytest.fixture
-def host(system_libvirtd):
-    conn = HostConnection(system_libvirtd, stats_interval=0)
-    conn.open().result(timeout=60)
-    assert conn.state is ConnectionState.CONNECTED
-    runner = JobRunner()
-    yield conn, runner
-    runner.shutdown(wait=True)
-    conn.shutdown()
 
 
 SEEDS = [int(s) for s in os.environ.get("VS_SNAPSHOT_SEEDS", "").split(",") if s] or [

@@ -18,7 +18,7 @@ from tests.lab.daemon import SYSTEM_URI
 from tests.lab.guest import SerialConsole, lab_domain_xml, wait_for_prompt
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.errors import VirtStudioError
-from virtstudio.core.jobs import JobRunner, JobState
+from virtstudio.core.jobs import JobState
 from virtstudio.machines import snapshots
 
 IMAGES = Path("/var/lib/libvirt/images")
@@ -89,17 +89,6 @@ def guest(request, lab_images):
     made = off_gui_thread(Guest, request.node.name[5:25].replace("_", "-"), lab_images)
     yield made
     off_gui_thread(made.remove)
-
-
-@pytest.fixture
-def host(system_libvirtd):
-    conn = HostConnection(system_libvirtd, stats_interval=0)
-    conn.open().result(timeout=60)
-    assert conn.state is ConnectionState.CONNECTED
-    runner = JobRunner()
-    yield conn, runner
-    runner.shutdown(wait=True)
-    conn.shutdown()
 
 
 def finish(job, timeout: float = 180.0):
