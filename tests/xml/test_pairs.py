@@ -159,8 +159,3 @@ PAIRS = [
 def test_edit_changes_only_its_target(name, edit, cls):
     check_pair(name, edit, cls)
 
-
-def test_every_input_has_a_pair():
-    inputs = {p.name.removesuffix("-in.xml") for p in DATA.glob("*-in.xml")}
-    outputs = {p.name.removesuffix("-out.xml") for p in DATA.glob("*-out.xml")}
-    assert inputs <= outputs
