@@ -13,6 +13,7 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.machines import config_edits as ce
 from virtstudio.machines import domain_edit as de
 from virtstudio.xml import Domain
+from virtstudio.xml.domain import boot_order
 
 
 def change(*changes: de.Change):
@@ -93,7 +94,7 @@ def test_boot_order_reads_per_device_orders():
     from tests.xml.pairs import read
 
     domain = Domain.from_xml(read("edit-boot-devices-in.xml"))
-    assert ce.boot_order(domain) == ("network", "hd")
+    assert boot_order(domain) == ("network", "hd")
 
 
 @pytest.mark.parametrize(("sockets", "dies", "cores", "threads", "count", "expect"), [

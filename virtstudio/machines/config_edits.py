@@ -21,6 +21,8 @@ from virtstudio.xml import (
     make,
 )
 from virtstudio.xml.base import remove_element
+from virtstudio.xml.domain import BOOT_DEVICES as BOOT_DEVICES
+from virtstudio.xml.domain import boot_kind, bootable_devices
 
 _BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd",
                "fdc": "fd", "xen": "xvd", "sd": "mmcblk"}
@@ -34,8 +36,6 @@ _SPICE_CHILDREN = ("channel", "image", "jpeg", "zlib", "playback", "streaming", 
                    "mouse", "filetransfer", "gl")
 # Video model attributes that belong to QXL's memory layout.
 _QXL_ONLY = ("ram", "vram", "vram64", "vgamem")
-# The boot list's names for the devices per-device boot orders are written on.
-BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
 
 
 def next_target(used: list[str] | tuple[str, ...], bus: str) -> str:
@@ -139,34 +139,6 @@ def set_memory(domain: Domain, current_mib: int, maximum_mib: int) -> bool:
 # ---- boot ------------------------------------------------------------------------------
 
 
-def _boot_kind(device: Device) -> str:
-    if isinstance(device, Interface):
-        return "network"
-    if isinstance(device, Disk):
-        return {"cdrom": "cdrom", "floppy": "fd"}.get(device.device, "hd")
-    return ""
-
-
-def _bootable(domain: Domain) -> list[Device]:
-    dev = _present(domain)
-    return [*dev.disks, *dev.interfaces, *dev.hostdevs, *dev.redirdevs, *dev.filesystems]
-
-
-def boot_order(domain: Domain) -> tuple[str, ...]:
-    """The boot list as ``hd``/``cdrom``/``network``/``fd``: global or from the devices."""
-    os = domain.os
-    if os is not None and os.boots:
-        return os.boot_devices
-    ordered = sorted((d for d in _bootable(domain) if d.boot_order is not None),
-                     key=lambda d: d.boot_order)
-    seen: dict[str, None] = {}
-    for device in ordered:
-        kind = _boot_kind(device)
-        if kind:
-            seen.setdefault(kind, None)
-    return tuple(seen)
-
-
 def set_boot_order(domain: Domain, kinds: tuple[str, ...] | list[str]) -> None:
     """Boot from ``kinds`` in order.
 
@@ -174,7 +146,7 @@ def set_boot_order(domain: Domain, kinds: tuple[str, ...] | list[str]) -> None:
     machine that orders its devices keeps doing so: the first device of each
     kind takes the next order, the orders of the other kinds' devices go.
     """
-    per_device = [d for d in _bootable(domain) if d.boot_order is not None]
+    per_device = [d for d in bootable_devices(domain) if d.boot_order is not None]
     if not per_device:
         os = domain.ensure("os")
         os.boot_devices = list(kinds)  # type: ignore[attr-defined]
@@ -182,8 +154,8 @@ def set_boot_order(domain: Domain, kinds: tuple[str, ...] | list[str]) -> None:
     order = 0
     chosen: list[Device] = []
     for kind in kinds:
-        present = [d for d in per_device if _boot_kind(d) == kind] or \
-            [d for d in _bootable(domain) if _boot_kind(d) == kind][:1]
+        present = [d for d in per_device if boot_kind(d) == kind] or \
+            [d for d in bootable_devices(domain) if boot_kind(d) == kind][:1]
         for device in sorted(present, key=lambda d: d.boot_order or 0):
             order += 1
             device.boot_order = order

@@ -6,7 +6,7 @@ from lxml import etree
 
 from virtstudio.xml.amount import MemoryAmount
 from virtstudio.xml.base import INT, YESNO, Attr, Child, Children, Element, Node, Text
-from virtstudio.xml.devices import Devices
+from virtstudio.xml.devices import Device, Devices, Disk, Interface
 
 
 class Vcpu(Node):
@@ -185,3 +185,39 @@ class Domain(Node):
 def namespaced(namespace: str, prefix: str, tag: str) -> Element:
     """A new element ``prefix:tag`` in ``namespace`` (for ``<metadata>`` entries)."""
     return etree.Element(f"{{{namespace}}}{tag}", nsmap={prefix: namespace})
+
+
+# The boot list's names (``<os><boot dev>``), also given to devices that carry an order.
+BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
+
+
+def boot_kind(device: Device) -> str:
+    """The boot list's name for ``device``: "" for devices the list does not name."""
+    if isinstance(device, Interface):
+        return "network"
+    if isinstance(device, Disk):
+        return {"cdrom": "cdrom", "floppy": "fd"}.get(device.device, "hd")
+    return ""
+
+
+def bootable_devices(domain: Domain) -> list[Device]:
+    """The devices that can carry a per-device ``<boot order>``, in document order."""
+    dev = domain.devices
+    if dev is None:
+        return []
+    return [*dev.disks, *dev.interfaces, *dev.hostdevs, *dev.redirdevs, *dev.filesystems]
+
+
+def boot_order(domain: Domain) -> tuple[str, ...]:
+    """The boot list as ``hd``/``cdrom``/``network``/``fd``: global, or from the devices."""
+    os = domain.os
+    if os is not None and os.boots:
+        return os.boot_devices
+    ordered = sorted((d for d in bootable_devices(domain) if d.boot_order is not None),
+                     key=lambda d: d.boot_order)
+    seen: dict[str, None] = {}
+    for device in ordered:
+        kind = boot_kind(device)
+        if kind:
+            seen.setdefault(kind, None)
+    return tuple(seen)
