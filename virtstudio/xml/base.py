@@ -9,6 +9,7 @@ itself would write them (the class's ``ORDER``), and setting a field to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -41,7 +42,9 @@ def parse_element(text: str | bytes) -> Element:
         return etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (0, 0)
-        raise XMLError(exc.msg or str(exc), line or 0, column or 0) from None
+        # libxml2 appends the position to its message; it is kept apart here.
+        message = re.sub(r"(, line \d+)?, column \d+$", "", exc.msg or str(exc))
+        raise XMLError(message, line or 0, column or 0) from None
 
 
 def to_text(element: Element) -> str:
@@ -58,6 +61,13 @@ def to_text(element: Element) -> str:
     # A device inside a document: without its tail, which belongs to the parent.
     copy = _detached(element)
     return etree.tostring(copy, encoding="unicode")
+
+
+def canonical(text: str | bytes) -> str:
+    """``text`` in canonical form with layout whitespace stripped: equal forms mean the
+    same document (attribute order, quotes and indentation aside)."""
+    element = parse_element(text)
+    return etree.tostring(element, method="c14n2", strip_text=True).decode()
 
 
 def _detached(element: Element) -> Element:
@@ -99,6 +109,13 @@ def _conv(kind: type | Conv) -> Conv:
 
 def _local(tag: object) -> str:
     return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _qualified(parent: Element, name: str) -> str:
+    """``name`` in ``parent``'s namespace: an entry in ``<metadata>`` keeps its children
+    in its own namespace, libvirt's documents have none."""
+    namespace = etree.QName(parent).namespace
+    return f"{{{namespace}}}{name}" if namespace else name
 
 
 def insert_child(parent: Element, child: Element, order: tuple[str, ...] = ()) -> Element:
@@ -209,11 +226,12 @@ class Node:
         element = self.element
         order = self.ORDER
         for step in [s for s in path.split("/") if s]:
-            found = element.find(step)
+            tag = _qualified(element, step)
+            found = element.find(tag)
             if found is None:
                 if not create:
                     return None
-                found = insert_child(element, etree.Element(step), order)
+                found = insert_child(element, etree.Element(tag), order)
             element = found
             order = ()
         return element
@@ -401,7 +419,8 @@ class NodeList(Generic[N]):
         parent = self.owner.path_element(parent_path)
         if parent is None:
             return []
-        return [e for e in parent if _local(e.tag) == tag]
+        wanted = _qualified(parent, tag)
+        return [e for e in parent if e.tag == wanted]
 
     def __iter__(self) -> Iterator[N]:
         return (self.field.cls(e) for e in self._elements())
