@@ -9,6 +9,7 @@ itself would write them (the class's ``ORDER``), and setting a field to
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
@@ -114,8 +115,15 @@ def _local(tag: object) -> str:
 def _qualified(parent: Element, name: str) -> str:
     """``name`` in ``parent``'s namespace: an entry in ``<metadata>`` keeps its children
     in its own namespace, libvirt's documents have none."""
-    namespace = etree.QName(parent).namespace
-    return f"{{{namespace}}}{name}" if namespace else name
+    tag = parent.tag
+    if tag[0] != "{":
+        return name
+    return tag[:tag.index("}") + 1] + name
+
+
+@functools.lru_cache(maxsize=512)
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(s for s in path.split("/") if s)
 
 
 def insert_child(parent: Element, child: Element, order: tuple[str, ...] = ()) -> Element:
@@ -224,8 +232,10 @@ class Node:
     def path_element(self, path: str, create: bool = False) -> Element | None:
         """The element at ``path`` below this one ("" is this one); made when ``create``."""
         element = self.element
+        if not path:
+            return element
         order = self.ORDER
-        for step in [s for s in path.split("/") if s]:
+        for step in _steps(path):
             tag = _qualified(element, step)
             found = element.find(tag)
             if found is None:
