@@ -47,3 +47,24 @@ def test_parses_summary():
 def test_rejects_non_domain_xml(bad):
     with pytest.raises(ValueError):
         parse_domain_xml(bad)
+
+
+def test_boot_order_from_devices_and_disk_cache():
+    s = parse_domain_xml("""<domain type='kvm'><name>b</name><os><type>hvm</type></os>
+      <devices>
+        <disk type='file' device='disk'><driver name='qemu' cache='none'/>
+          <target dev='vda' bus='virtio'/><boot order='2'/></disk>
+        <interface type='network'><source network='default'/><boot order='1'/></interface>
+        <video><model type='vga'/></video>
+        <video><model type='virtio' primary='yes'/></video>
+      </devices></domain>""")
+    assert s.boot == ("network", "hd")
+    assert s.disks[0].cache == "none"
+    assert s.video == "virtio"  # the primary card, wherever it is listed
+
+
+def test_metadata_with_foreign_namespaces_and_entities_parse():
+    s = parse_domain_xml("""<!DOCTYPE d [<!ENTITY x SYSTEM 'file:///etc/hostname'>]>
+      <domain type='kvm'><name>n&x;</name><metadata><a:b xmlns:a='urn:a'/></metadata>
+      </domain>""")
+    assert s.name == "n"

@@ -101,7 +101,7 @@ def test_connect_moves_the_nic_and_keeps_its_mac(host):
     with pytest.raises(VirtStudioError, match="not a usable interface name"):
         connect_domain(runner, conn, dom, "bridge", "a-name-much-too-long")
     moved = moved_interface_xml(dom.xml, MAC, "network", "lan")
-    assert "<source network=\"lan\" />" in moved and MAC in moved and "virtio" in moved
+    assert '<source network="lan"/>' in moved and MAC in moved and "virtio" in moved
     job = finished(connect_domain(runner, conn, dom, "network", "lan"))
     assert job.state is JobState.DONE, job.log_text()
     wait_for(lambda: conn.find_domain_by_name("vlan-vm").summary.nics[0].source == "lan")
@@ -161,6 +161,56 @@ def test_connect_moves_the_chosen_card_or_adds_one(tmp_path):
         added = conn.find_domain_by_name("two-nics").summary.nics[2]
         assert added.kind == "network" and added.source == "lan"
         assert added.mac not in (MAC, second)
+    finally:
+        runner.shutdown(wait=True)
+        conn.shutdown()
+
+
+def test_moving_a_card_keeps_secrets_settings_and_foreign_metadata(tmp_path):
+    import libvirt
+
+    from virtstudio.xml import Domain
+
+    network = "it's <&> lan"
+    conn = open_host(tmp_path, "keeps", (
+        f"<interface type='network'><mac address='{MAC}'/><source network='lan'/>"
+        "<model type='ne2k_pci'/><link state='down'/><mtu size='9000'/>"
+        "<boot order='1'/><rom bar='off'/></interface>"
+        "<interface type='hostdev' managed='yes'><mac address='52:54:00:00:bb:07'/>"
+        "<source><address type='pci' domain='0' bus='3' slot='0' function='0'/></source>"
+        "</interface>"
+        "<graphics type='vnc' port='-1' autoport='yes' passwd='vncpw' keymap='de'/>"))
+    conn.call(lambda c: c.lookupByName("keeps").setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT, "<foo>bar</foo>", "app1",
+        "http://app1.example.org/", libvirt.VIR_DOMAIN_AFFECT_CONFIG)).result(60)
+    conn.call(lambda c: c.networkDefineXML(
+        f"<network><name>{network.replace('&', '&amp;').replace('<', '&lt;')}</name>"
+        "<bridge name='vsodd0'/></network>")).result(60)
+    runner = JobRunner()
+    try:
+        dom = conn.find_domain_by_name("keeps")
+        if dom.state.is_active:
+            conn.call(lambda c: c.lookupByName("keeps").destroy()).result(60)
+            wait_for(lambda: not conn.find_domain_by_name("keeps").state.is_active)
+        dom = conn.find_domain_by_name("keeps")
+        with pytest.raises(VirtStudioError, match="hostdev card"):
+            connect_domain(runner, conn, dom, "bridge", "br-b", mac="52:54:00:00:bb:07")
+        job = finished(connect_domain(runner, conn, dom, "network", network))
+        assert job.state is JobState.DONE, job.log_text()
+        job = finished(connect_domain(runner, conn, conn.find_domain_by_name("keeps"),
+                                      "network", network, add=True))
+        assert job.state is JobState.DONE, job.log_text()
+        saved = Domain.from_xml(conn.call(lambda c: c.lookupByName("keeps").XMLDesc(
+            libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)).result(60))
+        moved, hostdev, added = saved.devices.interfaces
+        assert (moved.type, moved.source, moved.model, moved.link_state, moved.mtu,
+                moved.boot_order) == ("network", network, "ne2k_pci", "down", 9000, 1)
+        assert (hostdev.type, hostdev.mac) == ("hostdev", "52:54:00:00:bb:07")
+        assert (added.type, added.source) == ("network", network)
+        gfx = saved.devices.graphics[0]
+        assert (gfx.passwd, gfx.keymap) == ("vncpw", "de")
+        assert '<app1:foo xmlns:app1="http://app1.example.org/">bar</app1:foo>' \
+            in saved.to_xml()
     finally:
         runner.shutdown(wait=True)
         conn.shutdown()

@@ -382,3 +382,43 @@ def test_xml_tab_apply_anyway_defines_the_users_text(window, qtbot):
     qtbot.waitUntil(lambda: xml.status.text() == "Saved.", timeout=20000)
     saved = saved_xml(window, dom)
     assert re.search(r"<vcpu[^>]*>5</vcpu>", saved) and "bochs" not in saved
+
+
+def test_kinds_the_lists_do_not_offer_queue_nothing_and_stay(window, qtbot):
+    from virtstudio.xml import Disk, Domain, Graphics, Video, make
+
+    editor = window.details.editor
+    dom = select_stopped(window, qtbot, editor)
+    host = window.inventory.connections[0]
+    domain = Domain.from_xml(saved_xml(window, dom))
+    devices = domain.ensure_devices()
+    for old in [*devices.graphics, *devices.videos]:
+        old.remove()
+    devices.add(make(Graphics, type="sdl"))
+    devices.add(make(Video, model="ramfb"))
+    devices.add(make(Disk, type="file", device="floppy", source_file="/boot.img",
+                     target_dev="fda", target_bus="fdc"))
+    host.call(lambda c: c.defineXML(domain.to_xml())).result(60)
+    host.refresh_domain(dom.uuid)
+    qtbot.waitUntil(lambda: any(d.bus == "fdc" for d in host.domains[dom.uuid].summary.disks),
+                    timeout=20000)
+    window.select_domain(dom.name)
+    editor.show_domain(host, host.domains[dom.uuid])
+    assert editor.graphics_combo.currentText() == "sdl"
+    assert editor.video_combo.currentText() == "ramfb"
+    assert editor.pending_list.count() == 0 and not editor.apply_button.isEnabled()
+
+    row = next(i for i, d in enumerate(host.domains[dom.uuid].summary.disks)
+               if d.target == "fda")
+    editor.disk_table.selectRow(row)
+    assert editor.disk_bus_combo.currentText() == "fdc"
+    editor.disk_cache_combo.setCurrentText("none")
+    click(qtbot, editor.findChild(QPushButton, "changeDiskButton"))
+    assert editor.pending_list.item(0).text() == "Disk fda: cache none"
+    click(qtbot, editor.apply_button)
+    qtbot.waitUntil(lambda: editor.status.text().startswith("Saved"), timeout=20000)
+    saved = Domain.from_xml(saved_xml(window, dom))
+    floppy = next(d for d in saved.devices.disks if d.source_file == "/boot.img")
+    assert (floppy.target_dev, floppy.target_bus, floppy.cache) == ("fda", "fdc", "none")
+    assert [g.type for g in saved.devices.graphics] == ["sdl"]
+    assert [v.model for v in saved.devices.videos] == ["ramfb"]

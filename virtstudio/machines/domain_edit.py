@@ -10,11 +10,9 @@ change live is written to the saved configuration only and reported as
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 import libvirt
 
@@ -23,15 +21,15 @@ from virtstudio.core.entities import StoragePool
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
-from virtstudio.machines.disk_files import disk_format, require_local
-from virtstudio.machines.groups import NAMESPACE, PREFIX
+from virtstudio.machines import config_edits as ce
+from virtstudio.machines.config_edits import BOOT_DEVICES as BOOT_DEVICES
+from virtstudio.machines.config_edits import next_target as next_target
+from virtstudio.machines.disk_files import require_local
 from virtstudio.machines.xml_edit import require_saved
 from virtstudio.storage import qemu_img
 from virtstudio.storage.volumes import VolumeSpec, check_spec, volume_xml
-
-# Keep the usual metadata prefixes when a configuration is rewritten.
-ET.register_namespace(PREFIX, NAMESPACE)
-ET.register_namespace("libosinfo", "http://libosinfo.org/xmlns/libvirt/domain/1.0")
+from virtstudio.xml import Device, Domain, Node, Volume
+from virtstudio.xml.io import define, domain_for_edit, running_domain
 
 MAX_VCPUS = 512
 DISK_BUSES = ("virtio", "sata", "scsi", "usb", "ide")
@@ -39,8 +37,6 @@ DISK_CACHES = ("default", "none", "writeback", "writethrough", "directsync", "un
 NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
 GRAPHICS = ("vnc", "spice", "none")
 VIDEO_MODELS = ("vga", "virtio", "qxl", "bochs", "cirrus", "none")
-BOOT_DEVICES = ("hd", "cdrom", "network", "fd")
-_BUS_PREFIX = {"virtio": "vd", "sata": "sd", "scsi": "sd", "usb": "sd", "ide": "hd"}
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 # QEMU's limits: VNC's DES challenge uses 8 bytes; SPICE tickets hold 60.
@@ -111,15 +107,6 @@ def check_new_disk(size: int, pool: StoragePool, name: str) -> str:
         return (f"{format_bytes(size)} is larger than the {format_bytes(pool.available)} "
                 f"free in the pool {pool.name}.")
     return ""
-
-
-def next_target(used: list[str] | tuple[str, ...], bus: str) -> str:
-    prefix = _BUS_PREFIX.get(bus, "sd")
-    for i in range(26):
-        name = f"{prefix}{chr(ord('a') + i)}"
-        if name not in used:
-            return name
-    raise VirtStudioError(f"No free {bus} disk name left.")
 
 
 # ---- the changes ---------------------------------------------------------------------
@@ -210,12 +197,16 @@ class ResizeDisk:
 
 @dataclass(frozen=True)
 class ChangeDisk:
+    """Move a disk to another bus and/or give it another cache mode (None keeps it)."""
+
     target: str
-    bus: str
-    cache: str
+    bus: str | None = None
+    cache: str | None = None
 
     def describe(self) -> str:
-        return f"Disk {self.target}: bus {self.bus}, cache {self.cache}"
+        parts = [f"bus {self.bus}" if self.bus else "", f"cache {self.cache}" if self.cache
+                 else ""]
+        return f"Disk {self.target}: {', '.join(p for p in parts if p) or 'unchanged'}"
 
 
 @dataclass(frozen=True)
@@ -224,7 +215,7 @@ class SetNic:
 
     kind: str  # network or bridge
     source: str
-    model: str = "virtio"
+    model: str = "virtio"  # a change keeps the card's model when this is its model
     mac: str = ""
     old_mac: str = ""
 
@@ -254,133 +245,47 @@ class Outcome:
         return [text for text, when in self.lines if when == NEXT_BOOT]
 
 
-# ---- device XML ------------------------------------------------------------------------
+# ---- the configuration edits -----------------------------------------------------------
 
 
-def disk_xml(change: AddDisk, path: str) -> str:
-    cache = f" cache={quoteattr(change.cache)}" if change.cache != "default" else ""
-    return (f"<disk type='file' device='disk'>"
-            f"<driver name='qemu' type={quoteattr(change.fmt)}{cache}/>"
-            f"<source file={quoteattr(path)}/>"
-            f"<target dev={quoteattr(change.target)} bus={quoteattr(change.bus)}/></disk>")
-
-
-def nic_xml(change: SetNic) -> str:
-    mac = f"<mac address={quoteattr(change.mac.lower())}/>" if change.mac else ""
-    return (f"<interface type={quoteattr(change.kind)}>{mac}"
-            f"<source {change.kind}={quoteattr(change.source)}/>"
-            f"<model type={quoteattr(change.model)}/></interface>")
-
-
-def _find_disk(root: ET.Element, target: str) -> ET.Element:
-    for disk in root.findall("devices/disk"):
-        t = disk.find("target")
-        if t is not None and t.get("dev") == target:
-            return disk
-    raise VirtStudioError(f"The machine has no disk {target}.")
-
-
-def _find_nic(root: ET.Element, mac: str) -> ET.Element:
-    for nic in root.findall("devices/interface"):
-        m = nic.find("mac")
-        if m is not None and m.get("address", "").lower() == mac.lower():
-            return nic
-    raise VirtStudioError(f"The machine has no network card {mac}.")
-
-
-def _set_kib(root: ET.Element, tag: str, mib: int) -> None:
-    el = root.find(tag)
-    if el is None:
-        el = ET.SubElement(root, tag)
-    el.attrib = {"unit": "KiB"}
-    el.text = str(mib * 1024)
-
-
-def _edit_config(change: Change, root: ET.Element) -> None:
-    """Write ``change`` into the saved configuration's XML tree."""
-    devices = root.find("devices")
+def edit_config(change: Change, domain: Domain) -> bool:
+    """Write ``change`` into ``domain`` (a saved configuration); True when a live call
+    should follow (memory: only when the current size changed)."""
     if isinstance(change, SetVcpus):
-        vcpu = root.find("vcpu")
-        if vcpu is None:
-            vcpu = ET.SubElement(root, "vcpu")
-        vcpu.attrib.pop("current", None)
-        vcpu.text = str(change.count)
+        ce.set_vcpus(domain, change.count)
     elif isinstance(change, SetMemory):
-        _set_kib(root, "memory", change.maximum_mib)
-        _set_kib(root, "currentMemory", change.current_mib)
+        return ce.set_memory(domain, change.current_mib, change.maximum_mib)
     elif isinstance(change, SetBootOrder):
-        os_el = root.find("os")
-        assert os_el is not None
-        for boot in os_el.findall("boot"):
-            os_el.remove(boot)
-        for dev in change.devices:
-            ET.SubElement(os_el, "boot", dev=dev)
-    elif isinstance(change, SetGraphics) and devices is not None:
-        # A new kind of display keeps the old one's password: never drop it silently.
-        passwords = [g.get("passwd") for g in devices.findall("graphics") if g.get("passwd")]
-        for gfx in devices.findall("graphics"):
-            devices.remove(gfx)
-        if change.kind != "none":
-            gfx = ET.SubElement(devices, "graphics", type=change.kind, autoport="yes",
-                                listen="127.0.0.1")
-            if passwords:
-                gfx.set("passwd", passwords[0])
-            ET.SubElement(gfx, "listen", type="address", address="127.0.0.1")
-    elif isinstance(change, SetDisplayPassword) and devices is not None:
-        for gfx in devices.findall("graphics"):
-            _set_password(gfx, change.password)
-    elif isinstance(change, SetVideo) and devices is not None:
-        for video in devices.findall("video"):
-            devices.remove(video)
-        video = ET.SubElement(devices, "video")
-        ET.SubElement(video, "model", type=change.model)
+        ce.set_boot_order(domain, change.devices)
+    elif isinstance(change, SetGraphics):
+        ce.set_graphics(domain, change.kind)
+    elif isinstance(change, SetDisplayPassword):
+        ce.set_display_password(domain, change.password)
+    elif isinstance(change, SetVideo):
+        ce.set_video(domain, change.model)
     elif isinstance(change, ChangeDisk):
-        disk = _find_disk(root, change.target)
-        target = disk.find("target")
-        assert target is not None
-        if target.get("bus") != change.bus:
-            used = [t.get("dev", "") for t in root.findall("devices/disk/target")]
-            used.remove(change.target)
-            target.set("bus", change.bus)
-            target.set("dev", next_target(used, change.bus))
-            address = disk.find("address")
-            if address is not None:
-                disk.remove(address)  # the old bus's address means nothing on the new one
-        driver = disk.find("driver")
-        if driver is None:
-            driver = ET.SubElement(disk, "driver", name="qemu")
-        if change.cache == "default":
-            driver.attrib.pop("cache", None)
-        else:
-            driver.set("cache", change.cache)
+        ce.change_disk(domain, change.target, change.bus, change.cache)
     elif isinstance(change, SetNic) and change.old_mac:
-        nic = _find_nic(root, change.old_mac)
-        nic.clear()
-        nic.tag = "interface"
-        fresh = ET.fromstring(nic_xml(change))
-        nic.attrib.update(fresh.attrib)
-        nic.extend(list(fresh))
+        ce.change_nic(domain, change.old_mac, change.kind, change.source, change.model,
+                      change.mac)
+    elif isinstance(change, AddDisk):
+        raise VirtStudioError("A new disk needs its image path first.")
+    elif isinstance(change, SetNic):
+        ce.devices(domain).add(ce.new_nic(change.kind, change.source, change.model,
+                                          change.mac))
+    elif isinstance(change, RemoveDisk):
+        ce.find_disk(domain, change.target).remove()
+    elif isinstance(change, RemoveNic):
+        ce.find_nic(domain, change.mac).remove()
     else:
         raise VirtStudioError(f"{change.describe()} is not a configuration edit.")
+    return True
 
 
-def _set_password(graphics: ET.Element, password: str) -> None:
-    if password:
-        graphics.set("passwd", password)
-    else:
-        graphics.attrib.pop("passwd", None)
-        graphics.attrib.pop("passwdValidTo", None)
-
-
-def _device_el(root: ET.Element, change: RemoveDisk | RemoveNic) -> ET.Element:
+def _device(domain: Domain, change: RemoveDisk | RemoveNic) -> Device:
     if isinstance(change, RemoveDisk):
-        return _find_disk(root, change.target)
-    return _find_nic(root, change.mac)
-
-
-def _devices(root: ET.Element) -> ET.Element:
-    devices = root.find("devices")
-    return devices if devices is not None else ET.SubElement(root, "devices")
+        return ce.find_disk(domain, change.target)
+    return ce.find_nic(domain, change.mac)
 
 
 # ---- applying --------------------------------------------------------------------------
@@ -396,11 +301,12 @@ def _try_live(call: Callable[[], object], job: Job, what: str) -> bool:
 
 
 def _redefine(conn: libvirt.virConnect, dom: libvirt.virDomain,
-              mutate: Callable[[ET.Element], None]) -> None:
-    root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
-                                     | libvirt.VIR_DOMAIN_XML_SECURE))
-    mutate(root)
-    conn.defineXML(ET.tostring(root, encoding="unicode"))
+              mutate: Callable[[Domain], object]) -> object:
+    """Edit the saved configuration, read with its secrets so none is lost on define."""
+    domain = domain_for_edit(dom)
+    result = mutate(domain)
+    define(conn, domain)
+    return result
 
 
 def _create_volume(conn: libvirt.virConnect, change: AddDisk, job: Job) -> str:
@@ -416,51 +322,54 @@ def _apply_one(conn: libvirt.virConnect, dom: libvirt.virDomain, change: Change,
     active = bool(dom.isActive())
     live = libvirt.VIR_DOMAIN_AFFECT_LIVE
     if isinstance(change, SetVcpus):
-        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        _redefine(conn, dom, lambda domain: edit_config(change, domain))
         if active and _try_live(lambda: dom.setVcpusFlags(change.count, live), job, "vCPUs"):
             return NOW
     elif isinstance(change, SetMemory):
-        _redefine(conn, dom, lambda root: _edit_config(change, root))
-        if active and _try_live(lambda: dom.setMemoryFlags(change.current_mib * 1024, live),
-                                job, "Memory"):
+        current_changed = _redefine(conn, dom, lambda domain: edit_config(change, domain))
+        if active and current_changed and _try_live(
+                lambda: dom.setMemoryFlags(change.current_mib * 1024, live), job, "Memory"):
             return NOW
     elif isinstance(change, AddDisk) or (isinstance(change, SetNic) and not change.old_mac):
         if isinstance(change, AddDisk):
             path = _create_volume(conn, change, job) if change.new_volume else change.path
-            xml = disk_xml(change, path)
+            device: Device = ce.new_disk(change.target, change.bus, path, change.fmt,
+                                         change.cache)
         else:
-            xml = nic_xml(change)
-        _redefine(conn, dom, lambda root: _devices(root).append(ET.fromstring(xml)))
+            device = ce.new_nic(change.kind, change.source, change.model, change.mac)
+        xml = device.to_xml()
+        _redefine(conn, dom, lambda domain: ce.devices(domain).add(Node.from_xml(xml)))
         if active and _try_live(lambda: dom.attachDeviceFlags(xml, live), job,
                                 "Adding the device"):
             return NOW
     elif isinstance(change, RemoveDisk | RemoveNic):
-        _redefine(conn, dom, lambda root: _devices(root).remove(_device_el(root, change)))
+        _redefine(conn, dom, lambda domain: edit_config(change, domain))
         if active:
-            running = ET.fromstring(dom.XMLDesc(0))
-            device = ET.tostring(_device_el(running, change), encoding="unicode")
-            if _try_live(lambda: dom.detachDeviceFlags(device, live), job,
+            device_xml = _device(running_domain(dom), change).to_xml()
+            if _try_live(lambda: dom.detachDeviceFlags(device_xml, live), job,
                          "Removing the device"):
                 return NOW
     elif isinstance(change, ResizeDisk):
         return _resize(conn, dom, change, job)
     elif isinstance(change, SetDisplayPassword):
-        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        _redefine(conn, dom, lambda domain: edit_config(change, domain))
         # QEMU changes a password only on a display started with one, and "removing"
         # one live leaves an empty password that is still asked for: both wait for a boot.
         if active and change.password and _set_live_password(dom, change.password, job):
             return NOW
     else:
-        _redefine(conn, dom, lambda root: _edit_config(change, root))
+        _redefine(conn, dom, lambda domain: edit_config(change, domain))
     return NEXT_BOOT if active else SAVED
 
 
 def _set_live_password(dom: libvirt.virDomain, password: str, job: Job) -> bool:
     """Change the running display's password (QEMU's set_password), every display."""
-    running = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE))
-    for graphics in running.findall("devices/graphics"):
-        _set_password(graphics, password)
-        xml = ET.tostring(graphics, encoding="unicode")
+    running = running_domain(dom, secure=True)
+    for graphics in ce.devices(running).graphics:
+        if graphics.type not in ("vnc", "spice", "rdp"):
+            continue
+        graphics.set_password(password)
+        xml = graphics.to_xml()
         if not _try_live(lambda xml=xml: dom.updateDeviceFlags(
                 xml, libvirt.VIR_DOMAIN_AFFECT_LIVE), job, "The display password"):
             return False
@@ -472,20 +381,18 @@ def _resize(conn: libvirt.virConnect, dom: libvirt.virDomain, change: ResizeDisk
     if dom.isActive():
         dom.blockResize(change.target, change.size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
         return NOW
-    disk = _find_disk(ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)),
-                      change.target)
-    source = disk.find("source")
-    path = source.get("file") or source.get("dev") if source is not None else None
+    disk = ce.find_disk(Domain.from_xml(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)),
+                        change.target)
+    path = disk.source_file or disk.source_dev
     try:
         vol = conn.storageVolLookupByPath(path or "")
     except libvirt.libvirtError:
         raise VirtStudioError(
             f"{path or change.target} is not in a storage pool, so it can only grow while "
             "the machine runs.") from None
-    declared = disk_format(disk)
-    recorded = ET.fromstring(vol.XMLDesc(0)).find("target/format")
-    if source.get("file") and declared != (recorded.get("type") if recorded is not None
-                                           else "raw"):
+    declared = disk.driver_type or "raw"
+    recorded = Volume.from_xml(vol.XMLDesc(0)).format
+    if disk.source_file and declared != (recorded or "raw"):
         # A dir pool guesses a file's format from its bytes, which the guest wrote; the
         # machine's declared format is what the disk is, so grow it as that.
         require_local(conn.getURI(), f"Growing {change.target} (a {declared} disk)")

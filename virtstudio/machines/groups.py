@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import functools
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 import libvirt
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.entities import Domain
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.xml import Domain as DomainXML
+from virtstudio.xml import XMLError, make
+from virtstudio.xml.metadata import GROUPS_NS, GroupsEntry, Tag, metadata_entry
 
-NAMESPACE = "http://virtstudio.org/xmlns/groups/1.0"
+NAMESPACE = GROUPS_NS
 PREFIX = "virtstudio"
 _TAG_RE = re.compile(r"[\w.+-]{1,40}")
 _FOLDER_RE = re.compile(r"[\w.+-]+(/[\w.+-]+)*")
@@ -98,15 +99,13 @@ def _parse(xml: str) -> Groups:
     if NAMESPACE not in xml:
         return NO_GROUPS  # most machines: no parse at all
     try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
+        entry = metadata_entry(DomainXML.from_xml(xml), NAMESPACE, GroupsEntry)
+    except XMLError:
         return NO_GROUPS
-    element = root.find(f"metadata/{{{NAMESPACE}}}groups")
-    if element is None:
+    if entry is None:
         return NO_GROUPS
-    folder = (element.findtext(f"{{{NAMESPACE}}}folder") or "").strip()
-    tags = tuple(t.text.strip() for t in element.findall(f"{{{NAMESPACE}}}tag")
-                 if t.text and t.text.strip())
+    folder = (entry.folder or "").strip()
+    tags = tuple(t.text.strip() for t in entry.tags if t.text and t.text.strip())
     return Groups(folder, tags)
 
 
@@ -138,9 +137,11 @@ def check_groups(folder: str, tags_text: str) -> str:
 
 
 def groups_xml(groups: Groups) -> str:
-    parts = [f"<folder>{escape(groups.folder)}</folder>"] if groups.folder else []
-    parts += [f"<tag>{escape(t)}</tag>" for t in groups.tags]
-    return f"<groups>{''.join(parts)}</groups>"
+    """The metadata entry for ``groups``; libvirt puts it into ``NAMESPACE``."""
+    entry = make(GroupsEntry, folder=groups.folder or None)
+    for tag in groups.tags:
+        entry.tags.add(make(Tag, text=tag))
+    return entry.to_xml()
 
 
 def _affect(dom: libvirt.virDomain) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import difflib
-import xml.etree.ElementTree as ET
 
 import libvirt
 
 from virtstudio.core.connection import HostConnection
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
+from virtstudio.xml import Domain, XMLError, canonical, parse_element
 
 
 def check_xml_edit(original: str, edited: str) -> str:
@@ -21,18 +21,18 @@ def check_xml_edit(original: str, edited: str) -> str:
     if not edited.strip():
         return "The XML is empty."
     try:
-        root = ET.fromstring(edited)
-    except ET.ParseError as exc:
-        line, column = exc.position
-        return f"The XML is not well-formed at line {line}, column {column + 1}: {exc.msg}."
+        root = parse_element(edited)
+    except XMLError as exc:
+        return (f"The XML is not well-formed at line {exc.line}, column {exc.column}: "
+                f"{exc.msg}.")
     if root.tag != "domain":
         return f"The top element must be <domain>, not <{root.tag}>."
-    before = ET.fromstring(original)
-    old_name, new_name = before.findtext("name", ""), root.findtext("name", "")
+    before, after = Domain.from_xml(original), Domain(root)
+    old_name, new_name = before.name or "", after.name or ""
     if new_name.strip() != old_name.strip():
         return (f"The name must stay “{old_name}”: changing it here would define another "
                 "machine. Rename the machine instead.")
-    old_uuid, new_uuid = before.findtext("uuid", ""), root.findtext("uuid", "")
+    old_uuid, new_uuid = before.uuid or "", after.uuid or ""
     if _uuid_key(new_uuid) != _uuid_key(old_uuid):
         return f"The UUID must stay {old_uuid}: a different one would define another machine."
     return ""
@@ -60,8 +60,8 @@ def read_inactive_xml(conn: libvirt.virConnect, uuid: str) -> str:
 def same_config(a: str, b: str) -> bool:
     """Whether two XML texts describe the same configuration (layout aside)."""
     try:
-        return ET.canonicalize(a, strip_text=True) == ET.canonicalize(b, strip_text=True)
-    except ET.ParseError:
+        return canonical(a) == canonical(b)
+    except XMLError:
         return a == b
 
 
@@ -90,7 +90,7 @@ def define_edited_xml(runner: JobRunner, host: HostConnection, uuid: str, origin
     problem = check_xml_edit(original, edited)
     if problem:
         raise VirtStudioError(problem)
-    name = ET.fromstring(edited).findtext("name", "")
+    name = Domain.from_xml(edited).name or ""
 
     def work(job: Job) -> None:
         job.report(None, f"Saving the edited XML of {name}")

@@ -8,7 +8,6 @@ an untagged member of that VLAN (PVID) on its VLAN-aware bridge.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 import libvirt
@@ -20,8 +19,11 @@ from virtstudio.core.errors import VirtStudioError
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.network.host_links import validate_vlan_id
 from virtstudio.privileged.client import run_privileged
+from virtstudio.xml import Domain as DomainXML
+from virtstudio.xml import XMLError, make
+from virtstudio.xml.metadata import NETWORK_NS, NicsEntry, NicVlan, metadata_entry
 
-NS = "https://virtstudio.org/xmlns/network/1"
+NS = NETWORK_NS
 KEY = "virtstudio-net"
 PortVlanSetter = Callable[[str, int], None]
 
@@ -29,23 +31,23 @@ PortVlanSetter = Callable[[str, int], None]
 def nic_vlans(domain_xml: str) -> dict[str, int]:
     """MAC (lower case) to VLAN id, as recorded in the domain's metadata."""
     try:
-        root = ET.fromstring(domain_xml)
-    except ET.ParseError:
+        entry = metadata_entry(DomainXML.from_xml(domain_xml), NS, NicsEntry)
+    except XMLError:
         return {}
     found = {}
-    for nic in root.iterfind(f"metadata/{{{NS}}}nics/{{{NS}}}nic"):
-        try:
-            vid = int(nic.get("vlan", ""))
-        except ValueError:
-            continue
-        if 1 <= vid <= 4094 and nic.get("mac"):
-            found[nic.get("mac", "").lower()] = vid
+    for nic in entry.nics if entry is not None else ():
+        vid = nic.vlan
+        if vid is not None and 1 <= vid <= 4094 and nic.mac:
+            found[nic.mac.lower()] = vid
     return found
 
 
 def metadata_xml(vlans: dict[str, int]) -> str:
-    nics = "".join(f"<nic mac='{mac}' vlan='{vid}'/>" for mac, vid in sorted(vlans.items()))
-    return f"<nics>{nics}</nics>"
+    """The metadata entry for ``vlans``; libvirt puts it into ``NS``."""
+    entry = NicsEntry()
+    for mac, vid in sorted(vlans.items()):
+        entry.nics.add(make(NicVlan, mac=mac, vlan=vid))
+    return entry.to_xml()
 
 
 def set_nic_vlan(runner: JobRunner, host: HostConnection, domain: Domain, mac: str,

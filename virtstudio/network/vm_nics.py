@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import libvirt
 
 from virtstudio.core.connection import HostConnection
@@ -18,57 +16,57 @@ from virtstudio.network.nic_vlan import (
     privileged_port_vlan,
     store_vlans,
 )
+from virtstudio.xml import Domain as DomainXML
+from virtstudio.xml import Interface, make
+from virtstudio.xml.io import define, domain_for_edit
 
 KINDS = ("bridge", "network")
 
 
-def _interface_element(domain_xml: str, mac: str) -> ET.Element | None:
-    root = ET.fromstring(domain_xml)
-    for nic in root.findall("devices/interface"):
-        found = nic.find("mac")
-        if found is not None and found.get("address", "").lower() == mac.lower():
+def _interface(domain: DomainXML, mac: str) -> Interface:
+    for nic in domain.devices.interfaces if domain.devices is not None else ():
+        if (nic.mac or "").lower() == mac.lower():
             return nic
-    return None
+    raise VirtStudioError(f"There is no network interface {mac}.")
 
 
 def nic_macs(domain_xml: str) -> list[str]:
     """The MAC of each of the machine's network interfaces, in order, lower case."""
-    return [m.get("address", "").lower()
-            for m in ET.fromstring(domain_xml).findall("devices/interface/mac")]
+    devices = DomainXML.from_xml(domain_xml).devices
+    return [(n.mac or "").lower() for n in devices.interfaces if n.mac] \
+        if devices is not None else []
 
 
 def moved_interface_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
-    """The NIC ``mac`` re-pointed at ``target``, everything else (model, MAC) kept."""
-    nic = _interface_element(domain_xml, mac)
-    if nic is None:
-        raise VirtStudioError(f"There is no network interface {mac}.")
-    nic.set("type", kind)
-    for child in list(nic):
-        # The live tap name and alias belong to the old connection.
-        if child.tag in ("source", "target", "alias", "virtualport"):
-            nic.remove(child)
-    source = ET.Element("source", {kind: target})
-    nic.insert(0, source)
-    return ET.tostring(nic, encoding="unicode")
+    """The running NIC ``mac`` re-pointed at ``target``, for a live update: everything
+    else (model, MAC, driver, address, boot order) kept."""
+    nic = _interface(DomainXML.from_xml(domain_xml), mac)
+    _check_movable(nic)
+    nic.plug(kind, target)
+    # The live tap name and alias belong to the old connection.
+    nic.target_dev = None
+    nic.alias = None
+    return nic.to_xml()
 
 
-def moved_domain_xml(domain_xml: str, mac: str, kind: str, target: str) -> str:
-    """The whole domain with the NIC ``mac`` re-pointed at ``target``."""
-    root = ET.fromstring(domain_xml)
-    devices = root.find("devices")
-    for index, nic in enumerate(list(devices) if devices is not None else []):
-        found = nic.find("mac") if nic.tag == "interface" else None
-        if found is not None and found.get("address", "").lower() == mac.lower():
-            moved = ET.fromstring(moved_interface_xml(domain_xml, mac, kind, target))
-            devices.remove(nic)
-            devices.insert(index, moved)
-            return ET.tostring(root, encoding="unicode")
-    raise VirtStudioError(f"There is no network interface {mac}.")
+def move_interface(domain: DomainXML, mac: str, kind: str, target: str) -> None:
+    """Re-point the NIC ``mac`` of a (saved) configuration at ``target``, in place."""
+    nic = _interface(domain, mac)
+    _check_movable(nic)
+    nic.plug(kind, target)
+
+
+def _check_movable(nic: Interface) -> None:
+    if nic.type not in (*KINDS, "direct"):
+        raise VirtStudioError(f"{nic.mac} is a {nic.type} card: it cannot be connected to "
+                              "a bridge or network.")
 
 
 def new_interface_xml(kind: str, target: str) -> str:
-    return (f"<interface type='{kind}'><source {kind}='{target}'/>"
-            "<model type='virtio'/></interface>")
+    nic = make(Interface, type=kind)
+    nic.plug(kind, target)
+    nic.model = "virtio"
+    return nic.to_xml()
 
 
 def check_target(kind: str, target: str) -> None:
@@ -99,6 +97,9 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
         nic = next((n for n in nics if n.mac.lower() == mac.lower()), None)
         if nic is None:
             raise VirtStudioError(f"{domain.name} has no network interface {mac}.")
+    if nic is not None and nic.kind not in (*KINDS, "direct"):
+        raise VirtStudioError(f"{domain.name}'s {nic.mac} is a {nic.kind} card: it cannot "
+                              "be connected to a bridge or network.")
     if vlan is not None:
         validate_vlan_id(vlan)
         if kind != "bridge":
@@ -121,13 +122,10 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
             else:
                 # A shut-off machine's definition takes the card directly (drivers
                 # without device attach too).
-                root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
-                                                 | libvirt.VIR_DOMAIN_XML_SECURE))
-                devices = root.find("devices")
-                if devices is None:
-                    devices = ET.SubElement(root, "devices")
-                devices.append(ET.fromstring(new_interface_xml(kind, target)))
-                host.virconn.defineXML(ET.tostring(root, encoding="unicode"))
+                domain_xml = domain_for_edit(dom)
+                domain_xml.ensure_devices().add(Interface.from_xml(
+                    new_interface_xml(kind, target)))
+                define(host.virconn, domain_xml)
             # libvirt picks the new card's MAC: it is the one that was not there before.
             moved = next((m for m in nic_macs(dom.XMLDesc(0)) if m not in before), "")
         else:
@@ -140,9 +138,9 @@ def connect_domain(runner: JobRunner, host: HostConnection, domain: Domain, kind
             if dom.isPersistent():
                 # The stored definition is rewritten whole: drivers without device
                 # updates (and shut-off machines) still get the change.
-                inactive = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE
-                                       | libvirt.VIR_DOMAIN_XML_SECURE)
-                host.virconn.defineXML(moved_domain_xml(inactive, nic.mac, kind, target))
+                saved = domain_for_edit(dom)
+                move_interface(saved, nic.mac, kind, target)
+                define(host.virconn, saved)
         if vlan is not None and moved:
             vlans = {**nic_vlans(dom.XMLDesc(0)), moved: vlan}
             job.report(None, f"Recording VLAN {vlan} for {moved}")

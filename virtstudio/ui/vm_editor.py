@@ -69,6 +69,19 @@ def _combo(name: str, items: tuple[str, ...]) -> QComboBox:
     return combo
 
 
+def _show_choice(combo: QComboBox, items: tuple[str, ...], value: str) -> None:
+    """Show ``value`` selected, listing it beside ``items`` when it is not one of them.
+
+    A kind the list does not offer (sdl, egl-headless, ramfb, an fdc bus, a
+    ne2k_pci card) is shown as it is, so leaving the field alone changes nothing.
+    """
+    blocked = combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(list(items) + ([value] if value and value not in items else []))
+    combo.setCurrentText(value)
+    combo.blockSignals(blocked)
+
+
 def _table(name: str, headers: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(headers), objectName=name)
     table.setHorizontalHeaderLabels(headers)
@@ -330,8 +343,9 @@ class VmEditor(QScrollArea):
                                else Qt.CheckState.Unchecked)
             self.boot_list.addItem(item)
         self.boot_list.blockSignals(False)
-        self.graphics_combo.setCurrentText(s.graphics[0].kind if s.graphics else "none")
-        self.video_combo.setCurrentText(s.video or "none")
+        _show_choice(self.graphics_combo, de.GRAPHICS, s.graphics[0].kind if s.graphics
+                     else "none")
+        _show_choice(self.video_combo, de.VIDEO_MODELS, s.video or "none")
         self._fill_table(self.disk_table, [(d.target, d.bus, "", d.source or "(empty)")
                                            for d in s.disks])
         self._fill_table(self.nic_table, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
@@ -525,7 +539,8 @@ class VmEditor(QScrollArea):
         row = self._selected_row(self.disk_table)
         if row is not None and self.domain is not None:
             disk = self.domain.summary.disks[row]
-            self.disk_bus_combo.setCurrentText(disk.bus)
+            _show_choice(self.disk_bus_combo, de.DISK_BUSES, disk.bus)
+            _show_choice(self.disk_cache_combo, de.DISK_CACHES, disk.cache or "default")
         self._validate()
 
     def _selected_disk_target(self) -> str | None:
@@ -537,9 +552,18 @@ class VmEditor(QScrollArea):
 
     def _stage_disk_change(self) -> None:
         target = self._selected_disk_target()
-        if target is not None:
-            self._stage(de.ChangeDisk(target, self.disk_bus_combo.currentText(),
-                                      self.disk_cache_combo.currentText()))
+        if target is None or self.domain is None:
+            return
+        disk = next(d for d in self.domain.summary.disks if d.target == target)
+        # Only what the user changed: a bus change keeps the cache mode and back.
+        bus = self.disk_bus_combo.currentText()
+        cache = self.disk_cache_combo.currentText()
+        change = de.ChangeDisk(target, bus if bus != disk.bus else None,
+                               cache if cache != (disk.cache or "default") else None)
+        if change.bus is None and change.cache is None:
+            self.disk_error.setText(f"{target} already has that bus and cache mode.")
+            return
+        self._stage(change)
 
     def _stage_disk_removal(self) -> None:
         target = self._selected_disk_target()
@@ -568,7 +592,7 @@ class VmEditor(QScrollArea):
         if nic.kind in ("network", "bridge"):
             self.nic_kind_combo.setCurrentText(nic.kind)
         self.nic_source_combo.setCurrentText(nic.source)
-        self.nic_model_combo.setCurrentText(nic.model or "virtio")
+        _show_choice(self.nic_model_combo, de.NIC_MODELS, nic.model or "virtio")
         self.nic_mac_edit.setText(nic.mac)
 
     def _typed_nic(self, old_mac: str = "") -> de.SetNic | None:
