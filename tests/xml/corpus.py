@@ -207,15 +207,24 @@ def differences(before: str | bytes, after: str | bytes) -> list[Difference]:
             if old.get(p) != new.get(p)]
 
 
+def _step_matches(pattern: str, step: str) -> bool:
+    if pattern == "*":
+        return not step.startswith(("@", "#"))
+    if "[" in pattern:
+        return pattern == step
+    return step.split("[", 1)[0] == pattern
+
+
+def matches(pattern: str, path: str) -> bool:
+    """Whether ``path`` is the element or attribute ``pattern`` names, or lies inside it.
+
+    Steps are compared one by one: a step without an index (``disk``) matches every
+    index (``disk[2]``), ``*`` matches any element, ``@name`` one attribute."""
+    wanted, steps = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(steps) >= len(wanted) and all(
+        _step_matches(w, s) for w, s in zip(wanted, steps, strict=False))
+
+
 def outside(changes: list[Difference], *allowed: str) -> list[Difference]:
-    """The changes whose path starts with none of the ``allowed`` path prefixes.
-
-    A prefix ending in ``]`` or a name matches that element and everything under it;
-    ``/domain/vcpu`` matches ``/domain/vcpu[1]`` and ``/domain/vcpu[1]/@current``."""
-    def inside(path: str) -> bool:
-        for prefix in allowed:
-            if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "["):
-                return True
-        return False
-
-    return [c for c in changes if not inside(c.path)]
+    """The changes that lie outside every ``allowed`` pattern (see ``matches``)."""
+    return [c for c in changes if not any(matches(p, c.path) for p in allowed)]

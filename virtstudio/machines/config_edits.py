@@ -8,6 +8,13 @@ calls one of these and defines the result.
 from __future__ import annotations
 
 from virtstudio.core.errors import VirtStudioError
+from virtstudio.machines.edit_conflicts import (
+    disk_bus_conflicts,
+    disk_cache_conflicts,
+    highest_named_vcpu,
+    nic_model_conflicts,
+    nic_plug_conflicts,
+)
 from virtstudio.xml import (
     Device,
     Devices,
@@ -87,6 +94,11 @@ def set_vcpus(domain: Domain, count: int) -> None:
     if vcpu.current is not None and count <= maximum:  # type: ignore[attr-defined]
         vcpu.current = None if count == maximum else count  # type: ignore[attr-defined]
         return
+    if count < maximum and count <= highest_named_vcpu(domain):
+        # NUMA cells or CPU tuning name vCPUs up to the maximum: those keep existing
+        # (libvirt refuses a cell naming a vCPU the machine lacks); fewer run.
+        vcpu.current = count  # type: ignore[attr-defined]
+        return
     vcpu.count = count  # type: ignore[attr-defined]
     vcpu.current = None  # type: ignore[attr-defined]
     cpu = domain.cpu
@@ -160,8 +172,16 @@ def set_boot_order(domain: Domain, kinds: tuple[str, ...] | list[str]) -> None:
             order += 1
             device.boot_order = order
             chosen.append(device)
-    for device in per_device:
-        if device not in chosen:
+    for device in sorted(per_device, key=lambda d: d.boot_order or 0):
+        if device in chosen:
+            continue
+        boot = device.element.find("boot")
+        if boot is not None and set(boot.attrib) - {"order"}:
+            # Its <boot> says more (s390's loadparm), which libvirt takes only with an
+            # order: the device stays bootable, after the chosen ones.
+            order += 1
+            device.boot_order = order
+        else:
             device.boot_order = None
 
 
@@ -191,6 +211,9 @@ def set_graphics(domain: Domain, kind: str) -> None:
         old = gfx.type or ""
         for attr in _DISPLAY_ONLY.get(old, ()):
             gfx.element.attrib.pop(attr, None)
+        if kind == "vnc" and gfx.element.get("connected") not in (None, "keep"):
+            # SPICE may drop or refuse clients on a new ticket; VNC only keeps them.
+            gfx.element.attrib.pop("connected")
         if old == "spice":
             for child in list(gfx.element):
                 if child.tag in _SPICE_CHILDREN:
@@ -254,6 +277,15 @@ def set_video(domain: Domain, model: str) -> None:
 def change_disk(domain: Domain, target: str, bus: str | None, cache: str | None) -> None:
     """Move disk ``target`` to ``bus`` and/or give it ``cache``; None keeps either."""
     disk = find_disk(domain, target)
+    moving = bus is not None and disk.target_bus != bus
+    caching = cache is not None and (disk.cache or "default") != cache
+    conflicts = ((disk_bus_conflicts(disk, bus) if moving and bus else [])
+                 + (disk_cache_conflicts(disk, cache) if caching and cache else []))
+    if conflicts:
+        what = " and ".join(w for w, on in (
+            (f"move to {bus}", moving), (f"use cache mode {cache}", caching)) if on)
+        raise VirtStudioError(f"{target} cannot {what}: {'; '.join(conflicts)}. Change that "
+                              "in the XML tab first if you mean to; nothing was changed.")
     if bus is not None and disk.target_bus != bus:
         used = [d.target_dev or "" for d in _present(domain).disks if d != disk]
         disk.target_bus = bus
@@ -282,9 +314,14 @@ def change_nic(domain: Domain, old_mac: str, kind: str, source: str, model: str 
                mac: str) -> None:
     """Re-plug, re-model or re-address the card ``old_mac``; everything else stays."""
     nic = find_nic(domain, old_mac)
-    if nic.type not in ("network", "bridge", "direct"):
+    if nic.type not in ("network", "bridge", "direct", "user", "ethernet"):
         raise VirtStudioError(f"{old_mac} is a {nic.type} card: it cannot be moved to a "
                               f"{kind}.")
+    conflicts = ((nic_plug_conflicts(nic, kind) if kind != nic.type else [])
+                 + (nic_model_conflicts(nic, model) if model and nic.model != model else []))
+    if conflicts:
+        raise VirtStudioError(f"The card {old_mac} cannot change so: {'; '.join(conflicts)}. "
+                              "Nothing was changed.")
     if (nic.type, nic.source) != (kind, source):
         nic.plug(kind, source)
     if model and nic.model != model:
