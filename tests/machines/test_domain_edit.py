@@ -147,3 +147,33 @@ def test_a_missing_disk_fails_plainly_and_nothing_is_applied_after(host, runner)
     assert _saved_root(host, dom).findtext("vcpu") != "7"
     with pytest.raises(VirtStudioError):
         de.apply_changes(runner, host, dom.uuid, dom.name, [])
+
+
+def test_boot_order_of_a_machine_that_orders_its_devices(host, runner):
+    import libvirt
+
+    from virtstudio.xml import Domain
+
+    dom = _shut_off(host)
+
+    def per_device(conn: libvirt.virConnect) -> None:
+        domain = Domain.from_xml(conn.lookupByUUIDString(dom.uuid).XMLDesc(
+            libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))
+        for boot in list(domain.os.boots):
+            boot.remove()
+        domain.devices.disks[0].boot_order = 1
+        conn.defineXML(domain.to_xml())
+
+    host.call(per_device).result(60)
+    host.refresh_domain(dom.uuid)
+    wait_for(lambda: host.domains[dom.uuid].summary.boot == ("hd",), 10)
+    nic_mac = host.domains[dom.uuid].summary.nics[0].mac
+    job, _ = _apply(runner, host, dom, [de.SetBootOrder(("network", "hd"))])
+    assert job.state is JobState.DONE, job.log_text()  # libvirt refuses both kinds at once
+    root = _saved_root(host, dom)
+    assert root.find("os/boot") is None
+    nic = next(n for n in root.findall("devices/interface")
+               if n.find("mac").get("address") == nic_mac)
+    assert nic.find("boot").get("order") == "1"
+    assert root.find("devices/disk/boot").get("order") == "2"
+    wait_for(lambda: host.domains[dom.uuid].summary.boot == ("network", "hd"), 10)

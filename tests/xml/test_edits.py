@@ -12,6 +12,7 @@ from tests.xml.pairs import check_pair
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.machines import config_edits as ce
 from virtstudio.machines import domain_edit as de
+from virtstudio.network.vm_nics import move_interface, moved_interface_xml, new_interface_xml
 from virtstudio.xml import Domain
 from virtstudio.xml.domain import boot_order
 
@@ -64,6 +65,9 @@ EDITS = [
                                                 "52:54:00:11:22:33"))),
     ("edit-nic-add", "edit", change(de.SetNic("network", "it's <&> net"))),
     ("edit-nic-remove", "edit", change(de.RemoveNic("52:54:00:44:55:66"))),
+    # The Networks page's "connect to": the card keeps all but its connection.
+    ("edit-nic-connect", "edit",
+     lambda d: move_interface(d, "52:54:00:11:22:33", "network", "it's <&>")),
 ]
 
 
@@ -110,3 +114,16 @@ def test_topology_follows_the_vcpus(sockets, dies, cores, threads, count, expect
     ce.fit_topology(topology, count)
     assert (topology.sockets, topology.dies, topology.cores, topology.threads) == expect
     assert topology.total == count
+
+
+def test_live_and_new_cards_for_connect():
+    from tests.xml.pairs import read
+
+    live = read("edit-in.xml").replace(
+        "<link state=", '<target dev="vnet3"/><alias name="net0"/><link state=')
+    moved = moved_interface_xml(live, "52:54:00:11:22:33", "bridge", "br0")
+    assert "vnet3" not in moved and "net0" not in moved
+    assert '<source bridge="br0"/>' in moved and '<boot order="1"/>' in moved
+    assert new_interface_xml("network", "a'b&<c>") == (
+        '<interface type="network"><source network="a\'b&amp;&lt;c&gt;"/>'
+        '<model type="virtio"/></interface>')

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -18,8 +19,17 @@ from lxml import etree
 
 # Untrusted text (a guest can influence parts of it, a user types it): no entity
 # expansion, no network, no unbounded trees; whitespace kept so output diffs stay small.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                          remove_blank_text=False, load_dtd=False, dtd_validation=False)
+# One parser per thread: an lxml parser serves one parse at a time.
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, huge_tree=False,
+            remove_blank_text=False, load_dtd=False, dtd_validation=False)
+    return parser
 
 Element = etree._Element
 
@@ -40,7 +50,7 @@ def parse_element(text: str | bytes) -> Element:
     if not data.strip():
         raise XMLError("The XML is empty.")
     try:
-        return etree.fromstring(data, _PARSER)
+        return etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (0, 0)
         # libxml2 appends the position to its message; it is kept apart here.
