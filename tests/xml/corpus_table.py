@@ -24,6 +24,7 @@ from tests.xml.corpus_edits import applicable
 from tests.xml.drivers import defined_again, refusal
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.machines import config_edits
+from virtstudio.machines.groups import Groups, groups_in_xml, write_groups
 from virtstudio.xml import Domain
 
 
@@ -63,6 +64,23 @@ class CorpusTable:
         return out
 
 
+def _file_in_groups(row: KindRow, conn: libvirt.virConnect, label: str, stored: str) -> None:
+    """Folders and tags go into the machine's metadata through libvirt itself
+    (machines/groups.py): everything outside ``<metadata>`` must stay as it was."""
+    dom = conn.defineXML(stored)
+    try:
+        write_groups(dom, Groups("vstest/corpus", ("web", "db-1")))
+        after = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE)
+    finally:
+        dom.undefine()
+    row.documents += 1
+    row.edits += 1
+    lost = corpus.outside(corpus.differences(stored, after), "/domain/metadata")
+    row.losses += [f"{label} groups: {d}" for d in lost]
+    if groups_in_xml(after) != Groups("vstest/corpus", ("web", "db-1")):
+        row.losses.append(f"{label} groups: read back as {groups_in_xml(after)}")
+
+
 @contextmanager
 def _no_conflict_checks() -> Iterator[None]:
     """The edits as they would be without the app's own refusals (edit_conflicts)."""
@@ -83,12 +101,16 @@ def build(test_conn: libvirt.virConnect, qemu_conn: libvirt.virConnect | None) -
     for doc in corpus.documents("domain"):
         table.documents += 1
         try:
-            stored = defined_again(test_conn, doc.xml)
+            # Twice: libvirt settles some values (a second console's port) only on the
+            # second reading, and an edit must be compared with the settled document.
+            stored = defined_again(test_conn, defined_again(test_conn, doc.xml))
         except libvirt.libvirtError:
             continue
         table.stored += 1
         qemu_took = qemu_conn is not None and refusal(qemu_conn, stored) == ""
         table.qemu_checked += qemu_took
+        _file_in_groups(table.kinds.setdefault("folders/tags", KindRow()), test_conn, doc.label,
+                        stored)
         seen: set[str] = set()
         for case in applicable(Domain.from_xml(stored)):
             row = table.kinds.setdefault(case.kind, KindRow())

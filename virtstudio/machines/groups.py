@@ -109,6 +109,11 @@ def _parse(xml: str) -> Groups:
     return Groups(folder, tags)
 
 
+def groups_in_xml(xml: str) -> Groups:
+    """The tags and folder a domain document holds."""
+    return _parse(xml)
+
+
 def groups_of(domain: Domain) -> Groups:
     """The domain's tags and folder, from its cached XML (no libvirt call)."""
     return _parse(domain.xml)
