@@ -228,9 +228,19 @@ def _files() -> Iterator[Leftover]:
                     yield Leftover("file", path.name, str(path))
 
 
+def _started_by_python(pid: int) -> bool:
+    """Whether ``pid`` is a live Python process: a session, or a script using tests/lab."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip().startswith(
+            ("python", "pytest", "py.test"))
+    except OSError:
+        return False
+
+
 def _orphan_servers() -> Iterator[Leftover]:
     """tests/lab's private daemons (libvirtd, sshd, NetworkManager and its bus) whose
-    session died: their parent is no pytest any more."""
+    session died: the Python process that started one is gone (the daemon passed to
+    init).  A daemon that a live script started belongs to that script."""
     temp_dirs = {Path("/tmp"), Path(tempfile.gettempdir())}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -244,7 +254,7 @@ def _orphan_servers() -> Iterator[Leftover]:
             continue
         found = next((m for m in map(_PRIVATE_FOLDER.search, _argv(pid)) if m), None)
         if found is None or Path(found.group(1)).parent not in temp_dirs \
-                or _runs_pytest(_parent(pid)):
+                or _started_by_python(_parent(pid)):
             continue
         yield Leftover("private server", f"{comm} {pid}", f"{pid}:{found.group(1)}")
 
