@@ -723,6 +723,39 @@ def check_image(path: str, fmt: str) -> str:
     return qemu_img.check(Path(path), fmt=fmt or "raw")
 
 
+def _delete_lost(exc: libvirt.libvirtError, host: str, machine: str, plan: SnapshotPlan,
+                 was_running: bool) -> VirtStudioError:
+    """What a daemon death during a snapshot delete leaves, and what to do about each."""
+    snap = plan.snapshot
+    name = snap.name
+    if plan.metadata_only or not snap.external:
+        what = "every file stays" if plan.metadata_only else "its data stays in the disk files"
+        return lost_connection_error(
+            exc, host, f"deleting snapshot {name}", [],
+            [f"the snapshot {name} may still be listed"],
+            [f"the snapshot {name}, if it is still listed after reconnecting ({what}): "
+             "delete it again"])
+    merges = [d for d in snap.disks if d.kind == "external" and d.overlay and d.base]
+    left = [f"{d.overlay} (if {name} is still listed after reconnecting, {d.target} still "
+            f"runs on it and {d.base} may hold part of its changes already: do not revert "
+            f"to {name}; delete it again, which finishes the merge and removes this file)"
+            for d in merges]
+    if not was_running:
+        # libvirt merges a shut-off machine's files in a paused QEMU of its own, which
+        # outlives the daemon with the merge unfinished.
+        left.append(f"the machine {machine}, if it shows as running and paused after "
+                    "reconnecting (that is the QEMU the host started for the merge): force "
+                    f"it off, then delete {name} again")
+    if plan.memory_file:
+        left.append(f"{plan.memory_file} (the memory saved with {name}: deleting {name} "
+                    "again removes it; once it is no longer listed, remove the file "
+                    "yourself)")
+    return lost_connection_error(
+        exc, host, f"deleting snapshot {name} and merging "
+        + ", ".join(f"{Path(d.overlay).name} into {Path(d.base).name}" for d in merges),
+        [], [f"the snapshot {name} may still be listed", "the merge may be unfinished"], left)
+
+
 def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
                     plan: SnapshotPlan) -> Job:
     uuid, name = domain.uuid, plan.snapshot.name
@@ -732,13 +765,19 @@ def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
         fresh = _replan(plan_delete, conn, uuid, plan)
         dom = conn.lookupByUUIDString(uuid)
         record = dom.snapshotLookupByName(name)
-        if fresh.metadata_only:
-            job.report(None, f"Removing the record of {name}; every file stays")
-            record.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
-        else:
-            job.report(None, f"Deleting {name}" + (" and merging its overlay"
-                                                   if fresh.snapshot.external else ""))
-            record.delete(0)
+        was_running = bool(dom.isActive())
+        try:
+            if fresh.metadata_only:
+                job.report(None, f"Removing the record of {name}; every file stays")
+                record.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+            else:
+                job.report(None, f"Deleting {name}" + (" and merging its overlay"
+                                                       if fresh.snapshot.external else ""))
+                record.delete(0)
+        except libvirt.libvirtError as exc:
+            if not connection_lost(exc):
+                raise
+            raise _delete_lost(exc, host.name, domain.name, fresh, was_running) from exc
         if fresh.snapshot.external and not fresh.metadata_only:
             dom = conn.lookupByUUIDString(uuid)
             chains = _current_chains(dom)
