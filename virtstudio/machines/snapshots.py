@@ -9,12 +9,14 @@ it and restore the saved memory.  Deletion merges the overlay back into the
 base through libvirt, but only after checking that no other machine reads
 either file; otherwise only the record goes and every file stays.
 
-Plans follow the backing chains as the files on disk have them (qemu-img with
-explicit formats), not only libvirt's records, which libvirt rewrites: a file
-holding internal snapshots or read by another snapshot is never discarded, an
-external snapshot that later snapshots read is not deleted (removing only its
-record lets libvirt point them at other files), and files nothing reads any
-more are listed for the user to remove.
+Plans read what each file needs from the files on disk (snapshot_files.py:
+backing chains and internal snapshot tables through qemu-img with explicit
+formats); libvirt's records, which libvirt rewrites, only name where each
+snapshot starts.  A file holding internal snapshots or read by another snapshot
+is never discarded, an external snapshot that later snapshots read is not
+deleted (removing only its record lets libvirt point them at other files), and
+files nothing reads any more are listed for the user to remove.  A job whose
+daemon dies says what it may have left and what to do about each.
 """
 
 from __future__ import annotations
