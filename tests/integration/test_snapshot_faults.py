@@ -3,7 +3,9 @@
 The machines live on a private QEMU libvirtd (the fixtures of
 test_job_faults.py, with a daemon that keeps its run state as a host's does),
 which the test kills in the middle of a snapshot with
-memory or of a delete that merges an overlay, then starts again.  The
+memory (before the request, while the memory is saved) or of a delete that
+merges an overlay (before the request and during the merge, shut off; during
+the merge, running), then starts again.  The
 machine's disk must still hold every write, the machine must start, anything
 the job could not finish must be named in its message with what to do, and
 doing the job again must succeed.
@@ -252,3 +254,37 @@ def test_daemon_death_during_a_merging_delete(daemon, source, host, step):
     assert _holds(base, 0, size * CHUNK, 0xB)
     off_gui_thread(source.startable)
     print(f"{step}: {message}")
+
+
+def test_daemon_death_while_a_running_machine_merges(daemon, source, host):
+    conn, runner = host
+    size = 384
+    base, overlay = off_gui_thread(_prepared_merge, conn, runner, source, size, timeout=300)
+    source.conn().lookupByName(source.name).create()
+    _running_entity(conn, source)
+    stop = threading.Event()
+    watch = libvirt.open(daemon.uri)
+    watcher = _when(lambda: bool(watch.lookupByName(source.name).blockJobInfo("vda", 0)),
+                    daemon.kill, stop)
+    try:
+        _plan, job = _delete(conn, runner, source, "s1")
+    finally:
+        stop.set()
+    assert watcher.fired.is_set(), "the merge never showed as a block job: " + job.log_text()
+    assert job.state is JobState.FAILED, job.log_text()
+    message = job.error.message
+    assert f"merging {overlay.name} into {base.name}" in message, message
+    off_gui_thread(daemon.start)
+
+    # The guest runs on, still on the overlay, with s1 listed: what the message covers.
+    dom = source.conn().lookupByName(source.name)
+    wait_for(lambda: dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, timeout=60, interval=0.2)
+    assert "s1" in _names(source) and source.top() == overlay
+    assert str(overlay) in _left_part(message) and "delete it again" in message, message
+    # The retry finishes the merge while the guest runs; the base then holds every write.
+    _plan, job = _delete(conn, runner, source, "s1")
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+    assert _names(source) == [] and source.top() == base and not overlay.exists()
+    source.conn().lookupByName(source.name).destroy()
+    assert _holds(base, 0, size * CHUNK, 0xB)
+    off_gui_thread(source.startable)
