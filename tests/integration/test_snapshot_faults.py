@@ -1,14 +1,13 @@
 """Snapshot jobs broken at each step by a daemon that dies.
 
-The machines live on a private QEMU libvirtd (the fixtures of
-test_job_faults.py, with a daemon that keeps its run state as a host's does),
-which the test kills in the middle of a snapshot with
-memory (before the request, while the memory is saved) or of a delete that
-merges an overlay (before the request and during the merge, shut off; during
-the merge, running), then starts again.  The
-machine's disk must still hold every write, the machine must start, anything
-the job could not finish must be named in its message with what to do, and
-doing the job again must succeed.
+The machines live on a private QEMU libvirtd (the fixtures of test_job_faults.py,
+with a daemon that keeps its run state as a host's does), which the test kills
+in the middle of a snapshot with memory (before the request, while the memory is
+saved) or of a delete that merges an overlay (before the request and during the
+merge, shut off; during the merge, running), then starts again.  The machine's
+disk must still hold every write, the machine must start, anything the job could
+not finish must be named in its message with what to do, and doing the job
+again must succeed.
 """
 
 from __future__ import annotations

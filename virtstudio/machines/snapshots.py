@@ -299,10 +299,15 @@ def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, nam
             if not connection_lost(exc):
                 raise
             made = [p for p in files if Path(p).exists()]
+            left = [f"{p} (if no snapshot {name} is listed after reconnecting, it is left "
+                    "from this one: taking the snapshot again removes it)" for p in made]
+            if kind is SnapshotKind.EXTERNAL_MEMORY:
+                # libvirt pauses the guest while it saves the memory; its daemon resumes it
+                # when it starts again.
+                left.append(f"{domain.name} may show as paused after reconnecting: resume it")
             raise lost_connection_error(
                 exc, host.name, f"taking snapshot {name}", [], [f"snapshot {name} may not exist"],
-                [f"{p} (if no snapshot {name} is listed after reconnecting, it is left from "
-                 "this one: taking the snapshot again removes it)" for p in made]) from exc
+                left) from exc
         for path in files:
             job.log(f"Created {path}")
         host.refresh_domain(uuid)
