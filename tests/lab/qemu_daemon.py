@@ -58,11 +58,19 @@ class PrivateQemuDaemon(PrivateLibvirtd):
     """``PrivateLibvirtd``'s private socket and config, serving the QEMU driver.
 
     ``storage=True`` adds the storage driver, with an empty private folder over
-    /etc/libvirt/storage: it sees and keeps only the pools its test defines."""
+    /etc/libvirt/storage: it sees and keeps only the pools its test defines.
+    ``keep_run=True`` keeps its /run/libvirt in a private folder that outlives
+    the daemon, so that, like a host's daemon, it finds its running guests
+    again when it is started after a crash (a fresh tmpfs would forget them)."""
 
-    def __init__(self, storage: bool = False) -> None:
+    def __init__(self, storage: bool = False, keep_run: bool = False) -> None:
         super().__init__()
         self.private = dict(PRIVATE)
+        if keep_run:
+            self.private["run-libvirt"] = "/run/libvirt"  # bound over the fresh tmpfs
+            for driver in ("qemu", "lxc", "network", "storage"):
+                (self.dir / "run-libvirt" / driver).mkdir(parents=True)
+                (self.dir / "run-libvirt" / driver / "autostarted").touch()
         (self.drivers / DRIVER.name).symlink_to(DRIVER)
         if storage:
             self.private["etc-storage"] = "/etc/libvirt/storage"
@@ -74,7 +82,7 @@ class PrivateQemuDaemon(PrivateLibvirtd):
         self.qemu_conf.write_text(QEMU_CONF)
         self.qemu_conf.chmod(0o600)
         for folder in self.private:
-            (self.dir / folder).mkdir()
+            (self.dir / folder).mkdir(exist_ok=True)
         self.uri = f"qemu:///system?socket={quote(str(self.socket))}"
 
     def argv(self) -> list[str]:

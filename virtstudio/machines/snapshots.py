@@ -9,12 +9,14 @@ it and restore the saved memory.  Deletion merges the overlay back into the
 base through libvirt, but only after checking that no other machine reads
 either file; otherwise only the record goes and every file stays.
 
-Plans follow the backing chains as the files on disk have them (qemu-img with
-explicit formats), not only libvirt's records, which libvirt rewrites: a file
-holding internal snapshots or read by another snapshot is never discarded, an
-external snapshot that later snapshots read is not deleted (removing only its
-record lets libvirt point them at other files), and files nothing reads any
-more are listed for the user to remove.
+Plans read what each file needs from the files on disk (snapshot_files.py:
+backing chains and internal snapshot tables through qemu-img with explicit
+formats); libvirt's records, which libvirt rewrites, only name where each
+snapshot starts.  A file holding internal snapshots or read by another snapshot
+is never discarded, an external snapshot that later snapshots read is not
+deleted (removing only its record lets libvirt point them at other files), and
+files nothing reads any more are listed for the user to remove.  A job whose
+daemon dies says what it may have left and what to do about each.
 """
 
 from __future__ import annotations
@@ -37,12 +39,12 @@ from virtstudio.machines.disk_files import (
     disk_chain_from_xml,
     disk_format,
     files_of_other_domains,
-    image_chain,
     name_problem,
     repoint_disks,
     require_local,
     unique_path,
 )
+from virtstudio.machines.snapshot_files import DiskReader, holder, read_as, snapshot_needs
 from virtstudio.storage import qemu_img
 
 
@@ -297,10 +299,15 @@ def create_snapshot(runner: JobRunner, host: HostConnection, domain: Domain, nam
             if not connection_lost(exc):
                 raise
             made = [p for p in files if Path(p).exists()]
+            left = [f"{p} (if no snapshot {name} is listed after reconnecting, it is left "
+                    "from this one: taking the snapshot again removes it)" for p in made]
+            if kind is SnapshotKind.EXTERNAL_MEMORY:
+                # libvirt pauses the guest while it saves the memory; its daemon resumes it
+                # when it starts again.
+                left.append(f"{domain.name} may show as paused after reconnecting: resume it")
             raise lost_connection_error(
                 exc, host.name, f"taking snapshot {name}", [], [f"snapshot {name} may not exist"],
-                [f"{p} (if no snapshot {name} is listed after reconnecting, it is left from "
-                 "this one: taking the snapshot again removes it)" for p in made]) from exc
+                left) from exc
         for path in files:
             job.log(f"Created {path}")
         host.refresh_domain(uuid)
@@ -358,18 +365,8 @@ def _lookup(conn: libvirt.virConnect, uuid: str,
 
 
 def _current_chains(dom: libvirt.virDomain) -> dict[str, list[str]]:
-    """Each disk's files, top first, as the machine uses them now."""
-    root = ET.fromstring(dom.XMLDesc(0))
-    chains = {}
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        files = disk_chain_from_xml(disk)
-        if target is None or not files:
-            continue
-        if len(files) == 1:
-            files = image_chain(files[0], disk_format(disk))
-        chains[target.get("dev", "")] = files
-    return chains
+    """Each disk's files, top first, read from the files (a local machine's)."""
+    return DiskReader().machine_chains(dom)
 
 
 def _snapshot_files(snaps: list[SnapshotInfo], skip: str) -> set[str]:
@@ -382,37 +379,6 @@ def _snapshot_files(snaps: list[SnapshotInfo], skip: str) -> set[str]:
         if snap.memory_file:
             needed.add(snap.memory_file)
     return needed
-
-
-def _read_as(disk: SnapshotDisk) -> str:
-    return disk.base_format or ("qcow2" if disk.kind == "internal" else "raw")
-
-
-def _record_chains(snaps: list[SnapshotInfo], skip: str,
-                   kinds: tuple[str, ...] = ("external", "internal")) -> set[str]:
-    """Every file other snapshots read, following each backing chain as it is on disk.
-
-    An external snapshot reads its base and everything below it; an internal one
-    reads the qcow2 file that holds it and everything below that.
-    """
-    needed: set[str] = set()
-    for snap in snaps:
-        if snap.name == skip:
-            continue
-        for disk in snap.disks:
-            if disk.kind in kinds and disk.base:
-                needed.update(image_chain(disk.base, _read_as(disk)))
-        if snap.memory_file and "external" in kinds:
-            needed.add(snap.memory_file)
-    return needed
-
-
-def _internal_names(path: str) -> tuple[str, ...]:
-    """The internal snapshots the qcow2 file holds (read from the file, not a record)."""
-    try:
-        return qemu_img.info(Path(path), "qcow2").snapshots
-    except (VirtStudioError, ValueError):
-        return ()
 
 
 def _is_local(conn: libvirt.virConnect) -> bool:
@@ -437,39 +403,40 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
     """Work out a revert on the host's worker or a job thread (reads libvirt and images)."""
     dom, snap, snaps = _lookup(conn, uuid, name)
     running = bool(dom.isActive())
+    reader = DiskReader(local=_is_local(conn))
+    chains = reader.machine_chains(dom)
     if not snap.external:
-        # Reverting rewrites the qcow2 files in place: never under another machine's feet.
+        # The file that holds the snapshot, as its snapshot table says (the record only
+        # names where to look first), is rewritten in place.
+        candidates = [p for chain in chains.values() for p in chain]
+        holders = {d.target: holder(reader, snap, d, candidates) or d.base
+                   for d in snap.disks if d.kind == "internal" and d.base}
+        # Never under another machine's feet.
         others = files_of_other_domains(conn, uuid)
-        for disk in snap.disks:
-            readers = others.get(disk.base, []) if disk.kind == "internal" else []
+        for path in holders.values():
+            readers = others.get(path, [])
             if readers:
                 raise VirtStudioError(
                     f"{', '.join(sorted(set(readers)))} read{'s' if len(readers) == 1 else ''} "
-                    f"{disk.base} as a base; reverting would change their disks too. "
+                    f"{path} as a base; reverting would change their disks too. "
                     "Nothing was changed.")
-        # The file holding the snapshot is rewritten in place: refuse when another
-        # snapshot reads it as (part of) its disk.
-        outer = _record_chains(snaps, name, kinds=("external",))
-        for disk in snap.disks:
-            if disk.kind != "internal" or not disk.base:
-                continue
-            if disk.base in outer:
-                users = [s.name for s in snaps if s.name != name and any(
-                    d.kind == "external" and d.base and disk.base in image_chain(
-                        d.base, _read_as(d)) for d in s.disks)]
+        # Refuse when an external snapshot reads that file as (part of) its disk.
+        outer = snapshot_needs(reader, snaps, chains, name, kinds=("external",))
+        for path in holders.values():
+            users = [u.removeprefix("the snapshot ") for u in outer.users(path)]
+            if users:
                 raise VirtStudioError(
-                    f"Reverting to {name} rewrites {Path(disk.base).name} in place, and the "
+                    f"Reverting to {name} rewrites {Path(path).name} in place, and the "
                     f"external snapshot{'s' if len(users) != 1 else ''} {', '.join(users)} "
                     f"keep{'s' if len(users) == 1 else ''} it as "
                     f"{'its' if len(users) == 1 else 'their'} "
                     "disk. Delete those first. Nothing was changed.")
-        chains = _current_chains(dom)
-        needed = _record_chains(snaps, "") | set(others)
+        needed = snapshot_needs(reader, snaps, chains).files() | set(others)
         fates, leftovers = [], []
         for disk in snap.disks:
-            if disk.kind != "internal" or not disk.base or not _is_local(conn):
+            if disk.target not in holders or not reader.local:
                 continue
-            after = set(image_chain(disk.base, _read_as(disk)))
+            after = set(reader.chain(holders[disk.target], "qcow2"))
             for path in _left_over(chains.get(disk.target, []), after, needed):
                 leftovers.append(path)
                 fates.append(FileFate(path, _LEFT))
@@ -483,8 +450,8 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
         raise VirtStudioError(f"The memory saved with {name} ({snap.memory_file or 'no file'}) "
                               "is missing; nothing was changed.")
     others = files_of_other_domains(conn, uuid)
-    needed = _record_chains(snaps, "") | set(others)
-    chains = _current_chains(dom)
+    needs = snapshot_needs(reader, snaps, chains)
+    needed = needs.files() | set(others)
     fates, disks, leftovers = [], [], []
     for disk in snap.disks:
         if disk.kind != "external":
@@ -494,17 +461,14 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                                   f"keeps for {disk.target} is missing; nothing was changed.")
         top = (chains.get(disk.target) or [""])[0]
         discard = ""
-        inside = _internal_names(top) if top and top != disk.base else ()
-        if top and top != disk.base and top not in needed and not inside:
+        if top and top != disk.base and top not in needed:
             discard = top
             fates.append(FileFate(top, _DISCARDED))
         elif top and top != disk.base:
-            users = others.get(top)
-            why = (f"{', '.join(users)} reads it" if users
-                   else f"it holds the internal snapshot{'s' if len(inside) > 1 else ''} "
-                        f"{', '.join(inside)}" if inside else "another snapshot needs it")
-            fates.append(FileFate(top, f"kept as it is ({why})"))
-        after = set(image_chain(disk.base, disk.base_format or "raw"))
+            users = [*others.get(top, []), *needs.users(top)]
+            fates.append(FileFate(top, f"kept as it is ({', '.join(users)} "
+                                       f"need{'s' if len(users) == 1 else ''} it)"))
+        after = set(reader.chain(disk.base, read_as(disk)))
         for path in _left_over(chains.get(disk.target, [])[1:], after, needed):
             leftovers.append(path)
             fates.append(FileFate(path, _LEFT))
@@ -530,7 +494,8 @@ def plan_revert(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
                         leftovers=tuple(leftovers))
 
 
-def _other_branch(snaps: list[SnapshotInfo], name: str, disk: SnapshotDisk) -> str:
+def _other_branch(reader: DiskReader, snaps: list[SnapshotInfo], name: str,
+                  disk: SnapshotDisk) -> str:
     """A snapshot whose disk reads ``disk.base`` without going through its overlay.
 
     Merging the overlay into the base would change that snapshot's disk, so such a
@@ -542,32 +507,62 @@ def _other_branch(snaps: list[SnapshotInfo], name: str, disk: SnapshotDisk) -> s
         for their in other.disks:
             if their.kind != "external" or their.target != disk.target or not their.base:
                 continue
-            chain = image_chain(their.base, their.base_format)
+            chain = reader.chain(their.base, read_as(their))
             if disk.base in chain and disk.overlay not in chain:
                 return other.name
+    return ""
+
+
+def _merge_blocker(reader: DiskReader, snaps: list[SnapshotInfo], snap: SnapshotInfo,
+                   disk: SnapshotDisk, chain: list[str], others: dict[str, list[str]]) -> str:
+    """Why ``disk``'s overlay must not be merged into its base; "" when it may be.
+
+    What the overlay reads comes from the files: the machine must run on the
+    overlay, and the overlay must read the base directly."""
+    readers = sorted(set(others.get(disk.overlay, []) + others.get(disk.base, [])))
+    if readers:
+        return (f"merging would change what {', '.join(readers)} "
+                f"read{'s' if len(readers) == 1 else ''} ({Path(disk.base).name})")
+    if disk.overlay not in chain:
+        return f"{disk.target} no longer runs on {Path(disk.overlay).name}"
+    below = chain[chain.index(disk.overlay) + 1:chain.index(disk.overlay) + 2]
+    if below != [disk.base]:
+        return (f"{Path(disk.overlay).name} reads "
+                f"{Path(below[0]).name if below else 'no file'}, not {Path(disk.base).name}")
+    if branch := _other_branch(reader, snaps, snap.name, disk):
+        return (f"merging would change the snapshot {branch} on another branch, which "
+                f"reads {Path(disk.base).name}")
+    if inside := reader.internal(disk.overlay):
+        return (f"{Path(disk.overlay).name} holds the internal snapshot"
+                f"{'s' if len(inside) > 1 else ''} {', '.join(inside)}")
+    parent = next((s for s in snaps if s.name == snap.parent), None)
+    if parent is not None and not parent.external:
+        return f"libvirt does not merge a snapshot taken after the internal one {parent.name}"
     return ""
 
 
 def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
     dom, snap, snaps = _lookup(conn, uuid, name)
     children = [s.name for s in snaps if s.parent == name]
+    reader = DiskReader(local=_is_local(conn))
+    chains = reader.machine_chains(dom)
+    in_use = {p for chain in chains.values() for p in chain}
     if not snap.external:
         # A file that held only this snapshot and that the machine no longer reads (it
         # was kept by a revert for the snapshot's sake) is then needed by nobody.
-        needed = (_record_chains(snaps, name) | set(files_of_other_domains(conn, uuid))
-                  | {p for chain in _current_chains(dom).values() for p in chain})
+        needed = (snapshot_needs(reader, snaps, chains, name).files()
+                  | set(files_of_other_domains(conn, uuid)) | in_use)
         fates, leftovers = [], []
         for d in snap.disks:
             if d.kind != "internal":
                 continue
-            path = d.base or d.target
-            if (d.base and _is_local(conn) and d.base not in needed and Path(d.base).exists()
-                    and set(_internal_names(d.base)) <= {name}):
-                leftovers.append(d.base)
+            path = holder(reader, snap, d, list(in_use)) or d.base
+            if path and reader.local and path not in needed and Path(path).exists():
+                leftovers.append(path)
                 fates.append(FileFate(path, _LEFT))
             else:
-                fates.append(FileFate(path, "keeps its data; the snapshot's blocks inside it "
-                                            "are freed"))
+                fates.append(FileFate(path or d.target, "keeps its data; the snapshot's "
+                                                        "blocks inside it are freed"))
         return SnapshotPlan(snap, f"The snapshot {name} is deleted; you can no longer return "
                                   "to it. The machine itself is not changed.", tuple(fates),
                             leftovers=tuple(leftovers))
@@ -580,43 +575,32 @@ def plan_delete(conn: libvirt.virConnect, uuid: str, name: str) -> SnapshotPlan:
             f"{name} and read{'s' if len(children) == 1 else ''} its files; delete "
             f"{'it' if len(children) == 1 else 'them'} first. Nothing was changed.")
     others = files_of_other_domains(conn, uuid)
-    chains = _current_chains(dom)
     fates: list[FileFate] = []
     blockers: list[str] = []
     for disk in snap.disks:
         if disk.kind != "external":
             continue
-        chain = chains.get(disk.target, [])
-        readers = sorted(set(others.get(disk.overlay, []) + others.get(disk.base, [])))
-        if readers:
-            blockers.append(f"{', '.join(readers)} also read{'s' if len(readers) == 1 else ''} "
-                            f"{Path(disk.base).name}")
-        elif disk.overlay not in chain or disk.base not in chain:
-            blockers.append(f"{disk.target} no longer runs on {Path(disk.overlay).name}")
-        elif branch := _other_branch(snaps, name, disk):
-            blockers.append(f"the snapshot {branch} on another branch reads "
-                            f"{Path(disk.base).name}")
-        elif inside := _internal_names(disk.overlay):
-            blockers.append(f"{Path(disk.overlay).name} holds the internal snapshot"
-                            f"{'s' if len(inside) > 1 else ''} {', '.join(inside)}")
+        blocker = _merge_blocker(reader, snaps, snap, disk, chains.get(disk.target, []),
+                                 others)
+        if blocker:
+            blockers.append(blocker)
         else:
             fates.append(FileFate(disk.base, f"receives the changes kept in "
                                              f"{Path(disk.overlay).name} and stays"))
             fates.append(FileFate(disk.overlay, f"merged into {Path(disk.base).name}, then "
                                                 "removed"))
     if blockers:
-        needed = (_record_chains(snaps, name) | set(others)
-                  | {p for chain in chains.values() for p in chain})
+        needed = snapshot_needs(reader, snaps, chains, name).files() | set(others) | in_use
         mine = [p for d in snap.disks if d.kind == "external" and d.base
-                for p in [*image_chain(d.base, _read_as(d)), d.overlay] if p]
+                for p in [*reader.chain(d.base, read_as(d)), d.overlay] if p]
         if snap.memory_file:
             mine.append(snap.memory_file)
         mine = list(dict.fromkeys(mine))
         leftovers = _left_over(mine, set(), needed)
         files = [FileFate(p, _LEFT if p in leftovers else "kept as it is") for p in mine]
         return SnapshotPlan(
-            snap, f"Merging {name}'s files would change what {'; '.join(blockers)}. Only the "
-                  f"record of {name} is removed; every file stays.",
+            snap, f"{name}'s files are not merged: {'; '.join(blockers)}. Only the record of "
+                  f"{name} is removed; every file stays.",
             tuple(files), metadata_only=True, leftovers=tuple(leftovers))
     memory = ""
     if snap.memory_file and snap.memory_file not in _snapshot_files(snaps, name):
@@ -723,6 +707,39 @@ def check_image(path: str, fmt: str) -> str:
     return qemu_img.check(Path(path), fmt=fmt or "raw")
 
 
+def _delete_lost(exc: libvirt.libvirtError, host: str, machine: str, plan: SnapshotPlan,
+                 was_running: bool) -> VirtStudioError:
+    """What a daemon death during a snapshot delete leaves, and what to do about each."""
+    snap = plan.snapshot
+    name = snap.name
+    if plan.metadata_only or not snap.external:
+        what = "every file stays" if plan.metadata_only else "its data stays in the disk files"
+        return lost_connection_error(
+            exc, host, f"deleting snapshot {name}", [],
+            [f"the snapshot {name} may still be listed"],
+            [f"the snapshot {name}, if it is still listed after reconnecting ({what}): "
+             "delete it again"])
+    merges = [d for d in snap.disks if d.kind == "external" and d.overlay and d.base]
+    left = [f"{d.overlay} (if {name} is still listed after reconnecting, {d.target} still "
+            f"runs on it and {d.base} may hold part of its changes already: do not revert "
+            f"to {name}; delete it again, which finishes the merge and removes this file)"
+            for d in merges]
+    if not was_running:
+        # libvirt merges a shut-off machine's files in a paused QEMU of its own, which
+        # outlives the daemon with the merge unfinished.
+        left.append(f"the machine {machine}, if it shows as running and paused after "
+                    "reconnecting (that is the QEMU the host started for the merge): force "
+                    f"it off, then delete {name} again")
+    if plan.memory_file:
+        left.append(f"{plan.memory_file} (the memory saved with {name}: deleting {name} "
+                    "again removes it; once it is no longer listed, remove the file "
+                    "yourself)")
+    return lost_connection_error(
+        exc, host, f"deleting snapshot {name} and merging "
+        + ", ".join(f"{Path(d.overlay).name} into {Path(d.base).name}" for d in merges),
+        [], [f"the snapshot {name} may still be listed", "the merge may be unfinished"], left)
+
+
 def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
                     plan: SnapshotPlan) -> Job:
     uuid, name = domain.uuid, plan.snapshot.name
@@ -732,13 +749,19 @@ def delete_snapshot(runner: JobRunner, host: HostConnection, domain: Domain,
         fresh = _replan(plan_delete, conn, uuid, plan)
         dom = conn.lookupByUUIDString(uuid)
         record = dom.snapshotLookupByName(name)
-        if fresh.metadata_only:
-            job.report(None, f"Removing the record of {name}; every file stays")
-            record.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
-        else:
-            job.report(None, f"Deleting {name}" + (" and merging its overlay"
-                                                   if fresh.snapshot.external else ""))
-            record.delete(0)
+        was_running = bool(dom.isActive())
+        try:
+            if fresh.metadata_only:
+                job.report(None, f"Removing the record of {name}; every file stays")
+                record.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+            else:
+                job.report(None, f"Deleting {name}" + (" and merging its overlay"
+                                                       if fresh.snapshot.external else ""))
+                record.delete(0)
+        except libvirt.libvirtError as exc:
+            if not connection_lost(exc):
+                raise
+            raise _delete_lost(exc, host.name, domain.name, fresh, was_running) from exc
         if fresh.snapshot.external and not fresh.metadata_only:
             dom = conn.lookupByUUIDString(uuid)
             chains = _current_chains(dom)
