@@ -12,6 +12,7 @@ process where it took the document before the edit.
 from __future__ import annotations
 
 import json
+import random
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +25,10 @@ from tests.xml.corpus_edits import applicable
 from tests.xml.drivers import defined_again, refusal
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.machines import config_edits
+from virtstudio.machines.clone import clone_xml
 from virtstudio.machines.groups import Groups, groups_in_xml, write_groups
 from virtstudio.xml import Domain
+from virtstudio.xml.base import remove_element
 
 
 @dataclass
@@ -81,6 +84,37 @@ def _file_in_groups(row: KindRow, conn: libvirt.virConnect, label: str, stored: 
         row.losses.append(f"{label} groups: read back as {groups_in_xml(after)}")
 
 
+_CLONE_PATHS = ("/domain/name", "/domain/uuid", "/domain/os/nvram",
+                "/domain/devices/interface/mac", "/domain/devices/graphics/@port",
+                "/domain/devices/graphics/@tlsPort", "/domain/devices/graphics/@autoport",
+                "/domain/devices/graphics/@websocket")
+
+
+def _clone(row: KindRow, conn: libvirt.virConnect, qemu_conn: libvirt.virConnect | None,
+           label: str, stored: str) -> None:
+    """A clone beside its source: only what must differ between two machines changes,
+    and libvirt takes the clone while the source is defined."""
+    result = clone_xml(stored, "vstest-corpus-clone", {}, set(), random.Random(7))
+    before = Domain.from_xml(stored)
+    for path in ("sysinfo/system/entry[@name='uuid']", "devices/interface/target",
+                 "devices/serial/log", "devices/console/log"):
+        for element in before.element.findall(path):
+            remove_element(element)  # removed on purpose: see clone_xml
+    row.documents += 1
+    row.edits += 1
+    lost = corpus.outside(corpus.differences(before.to_xml(), result), *_CLONE_PATHS)
+    row.losses += [f"{label} clone: {d}" for d in lost]
+    for judge, refused in ((conn, row.refused), (qemu_conn, row.refused_qemu)):
+        if judge is None:
+            continue
+        source = judge.defineXML(stored)
+        try:
+            if why := refusal(judge, result):
+                refused.append(f"{label} clone: {why}")
+        finally:
+            source.undefine()
+
+
 @contextmanager
 def _no_conflict_checks() -> Iterator[None]:
     """The edits as they would be without the app's own refusals (edit_conflicts)."""
@@ -111,6 +145,8 @@ def build(test_conn: libvirt.virConnect, qemu_conn: libvirt.virConnect | None) -
         table.qemu_checked += qemu_took
         _file_in_groups(table.kinds.setdefault("folders/tags", KindRow()), test_conn, doc.label,
                         stored)
+        _clone(table.kinds.setdefault("clone", KindRow()), test_conn,
+               qemu_conn if qemu_took else None, doc.label, stored)
         seen: set[str] = set()
         for case in applicable(Domain.from_xml(stored)):
             row = table.kinds.setdefault(case.kind, KindRow())

@@ -31,5 +31,5 @@ def test_edits_change_only_their_target_across_the_corpus() -> None:
     applied = {kind: row["documents"] for kind, row in table["kinds"].items()}
     # Each kind of edit met enough documents to mean something.
     assert applied.keys() >= {"vcpus", "memory", "boot", "graphics", "password", "video",
-                              "disks", "nics", "folders/tags"}
+                              "disks", "nics", "folders/tags", "clone"}
     assert min(applied.values()) >= 50, applied

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import random
-import xml.etree.ElementTree as ET
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.machines.disk_files import name_problem, repoint_disks, require_local, unique_path
 from virtstudio.storage import backing_chains, qemu_img
 from virtstudio.storage.backing_chains import ChainReview, PoolPlaces
+from virtstudio.xml import Domain as DomainXML
+from virtstudio.xml.base import remove_element
 
 
 class DiskMode(enum.Enum):
@@ -120,34 +121,39 @@ def _random_mac(used: set[str], rng: random.Random) -> str:
 
 def clone_xml(xml: str, name: str, disks: dict[str, tuple[str, str]], used_macs: set[str],
               rng: random.Random | None = None) -> str:
-    """The new machine's definition: new name, no UUID (libvirt makes one), new MACs."""
+    """The new machine's definition: new name, no UUID (libvirt makes one), new MACs.
+
+    What must differ between two machines goes or is made anew; everything else is
+    the source's, as it was written."""
     rng = rng or random.SystemRandom()
     xml = repoint_disks(xml, {t: p for t, (p, _f) in disks.items()},
                         {t: f for t, (_p, f) in disks.items()})
-    root = ET.fromstring(xml)
-    root.find("name").text = name  # type: ignore[union-attr]
-    for tag in ("uuid",):
-        for el in root.findall(tag):
-            root.remove(el)
-    os_el = root.find("os")
-    if os_el is not None:
-        for nvram in os_el.findall("nvram"):
-            os_el.remove(nvram)  # libvirt gives the clone fresh variables from the template
-    for nic in root.findall("devices/interface"):
-        mac = nic.find("mac")
-        if mac is None:
-            mac = ET.SubElement(nic, "mac")
-        mac.set("address", _random_mac(used_macs, rng))
-        for target in nic.findall("target"):
-            nic.remove(target)
-    for gfx in root.findall("devices/graphics"):
-        if gfx.get("port") not in (None, "-1"):
-            gfx.attrib.pop("port", None)
-            gfx.set("autoport", "yes")
-    for parent in root.findall("devices/serial") + root.findall("devices/console"):
-        for log in parent.findall("log"):
-            parent.remove(log)  # two machines must not write one log file
-    return ET.tostring(root, encoding="unicode")
+    domain = DomainXML.from_xml(xml)
+    domain.name = name
+    domain.uuid = None
+    for entry in domain.element.findall("sysinfo/system/entry[@name='uuid']"):
+        # libvirt refuses an SMBIOS UUID other than the machine's own: the clone's
+        # new one is filled in by libvirt when the entry is absent.
+        remove_element(entry)
+    domain.prune("sysinfo/system")
+    if domain.os is not None:
+        domain.os.nvram = None  # libvirt gives the clone fresh variables from the template
+    devices = domain.devices
+    if devices is not None:
+        for nic in devices.interfaces:
+            nic.mac = _random_mac(used_macs, rng)
+            for target in nic.element.findall("target"):
+                remove_element(target)  # a tap device belongs to one machine
+        for gfx in devices.graphics:
+            if (gfx.port or -1) != -1 or (gfx.tls_port or -1) != -1:
+                gfx.port = gfx.tls_port = None
+                gfx.autoport = True
+            if (gfx.websocket or -1) > 0:
+                gfx.websocket = -1
+        for chardev in [*devices.element.findall("serial"), *devices.element.findall("console")]:
+            for log in chardev.findall("log"):
+                remove_element(log)  # two machines must not write one log file
+    return domain.to_xml()
 
 
 def _macs_in_use(conn: libvirt.virConnect) -> set[str]:
@@ -157,8 +163,8 @@ def _macs_in_use(conn: libvirt.virConnect) -> set[str]:
             xml = dom.XMLDesc(0)
         except libvirt.libvirtError:
             continue  # removed meanwhile: its MACs are free again
-        for mac in ET.fromstring(xml).findall("devices/interface/mac"):
-            used.add(mac.get("address", "").lower())
+        devices = DomainXML.from_xml(xml).devices
+        used.update((nic.mac or "").lower() for nic in (devices.interfaces if devices else ()))
     return used
 
 

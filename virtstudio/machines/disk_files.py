@@ -17,6 +17,8 @@ import libvirt
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.errors import VirtStudioError
 from virtstudio.storage import qemu_img, usage_graph
+from virtstudio.xml import Domain as DomainXML
+from virtstudio.xml.base import remove_element
 
 # Names the app gives to new machines and snapshots: safe as file name parts too.
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -89,22 +91,19 @@ def unique_path(path: Path) -> Path:
 def repoint_disks(xml: str, new_sources: dict[str, str],
                   formats: dict[str, str] | None = None) -> str:
     """``xml`` with each named disk target reading the given file (qcow2 unless told)."""
-    root = ET.fromstring(xml)
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        dev = target.get("dev", "") if target is not None else ""
+    domain = DomainXML.from_xml(xml)
+    for disk in domain.devices.disks if domain.devices is not None else ():
+        dev = disk.target_dev or ""
         if dev not in new_sources:
             continue
-        src = disk.find("source")
-        if src is None:
-            src = ET.SubElement(disk, "source")
-        src.attrib.clear()
-        src.set("file", new_sources[dev])
-        disk.set("type", "file")
-        driver = disk.find("driver")
-        if driver is None:
-            driver = ET.SubElement(disk, "driver", {"name": "qemu"})
-        driver.set("type", (formats or {}).get(dev, "qcow2"))
-        for backing in disk.findall("backingStore"):
-            disk.remove(backing)
-    return ET.tostring(root, encoding="unicode")
+        source = disk.path_element("source", create=True)
+        assert source is not None
+        source.attrib.clear()  # the old file's, pool's or host's: none of them applies
+        disk.source_file = new_sources[dev]
+        disk.type = "file"
+        if disk.driver_name is None:
+            disk.driver_name = "qemu"
+        disk.driver_type = (formats or {}).get(dev, "qcow2")
+        for backing in disk.element.findall("backingStore"):
+            remove_element(backing)
+    return domain.to_xml()
