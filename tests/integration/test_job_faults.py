@@ -285,7 +285,8 @@ def test_daemon_death_during_a_full_clone_leaves_nothing(daemon, source, host, s
     message = job.error.message
     assert message.startswith(f"The connection to {conn.name} was lost during defining {name}"), \
         message
-    assert f"Done: copied {source.disk} to " in message, message
+    copy = source.folder / f"{name}-vda.qcow2"
+    assert f"Done: copied {source.disk} to {copy}; removed {copy} again." in message, message
     assert f"{source.name} was not changed" in message and "Left: nothing" in message, message
     assert "pointer" not in message
 
