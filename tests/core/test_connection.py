@@ -136,6 +136,20 @@ def test_close_forgets_entities(host):
         _ = host.virconn
 
 
+def test_a_held_connection_is_closed_only_when_the_job_lets_go(host):
+    """A lost connection must not be closed under a job's long call (migrate3 crashed)."""
+    host.open().result(60)
+    with host.held() as conn:
+        host.close().result(60)  # what a loss does to the connection, on the worker
+        assert host.state is ConnectionState.DISCONNECTED
+        assert conn.getType() == "TEST"  # still open for the job's call
+    with pytest.raises(libvirt.libvirtError):
+        conn.getType()  # closed once the block ended
+    libvirt.virResetLastError()  # later errors built on this thread must not inherit it
+    with pytest.raises(Exception, match="not connected"), host.held():
+        pass
+
+
 def test_call_runs_on_the_worker_thread(host):
     import threading
 

@@ -24,6 +24,10 @@ from tests.lab.qemu_daemon import PrivateQemuDaemon, qemu_daemon_unavailable
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.jobs import JobRunner, JobState
 from virtstudio.machines.clone import DiskMode, clone_domain
+from virtstudio.machines.create import create_vm, host_context
+from virtstudio.machines.host_caps import discover
+from virtstudio.machines.import_image import import_site, review_import
+from virtstudio.machines.new_vm import InstallSource, NetworkChoice, VmSpec
 from virtstudio.storage.volume_transfer import upload_volume
 
 pytestmark = pytest.mark.skipif(bool(qemu_daemon_unavailable()),
@@ -137,12 +141,17 @@ def _finished(job, timeout: float = 120.0):
     return job
 
 
-def _retry_succeeds(conn, runner, source, name: str) -> None:
+def _retry_succeeds(conn, runner, source, name: str, mode: DiskMode = DiskMode.LINKED) -> None:
     job = _finished(clone_domain(runner, conn, _entity(conn, source.name), name,
-                                 {"vda": DiskMode.LINKED}))
+                                 {"vda": mode}))
     assert job.state is JobState.DONE, (job.error, job.log_text())
     assert source.top(name) == source.folder / f"{name}-vda.qcow2"
-    assert source.top() != source.disk and source.top().parent == source.folder
+    if mode is DiskMode.LINKED:
+        assert source.top() != source.disk and source.top().parent == source.folder
+    else:
+        assert source.top() == source.disk
+        subprocess.run(["qemu-img", "compare", str(source.disk), str(source.top(name))],
+                       check=True, capture_output=True)
     off_gui_thread(source.startable)
 
 
@@ -241,6 +250,201 @@ def test_cancel_is_honoured_before_the_source_moves_and_refused_after(source, ho
     assert job.state is JobState.DONE, (job.error, job.log_text())
     assert "Cancel refused:" in job.log_text() and job.cancel_refused
     off_gui_thread(source.startable)
+
+
+# ---- full clone: new files and a new definition, the source is only read -----------------
+
+
+def _sha(path: Path) -> str:
+    return subprocess.run(["sha256sum", str(path)], check=True, capture_output=True,
+                          text=True).stdout.split()[0]
+
+
+def _full_clone(conn, runner, source, name: str):
+    return _finished(clone_domain(runner, conn, _entity(conn, source.name), name,
+                                  {"vda": DiskMode.COPY}))
+
+
+def _source_untouched(source, xml: str, digest: str) -> None:
+    assert source.conn().lookupByName(source.name).XMLDesc(0) == xml
+    assert _sha(source.disk) == digest
+    off_gui_thread(source.startable)
+
+
+# The copy runs in qemu-img, so a daemon that dies while it copies is met at the definition.
+@pytest.mark.parametrize("step", ["vda: copying", "Defining "])
+def test_daemon_death_during_a_full_clone_leaves_nothing(daemon, source, host, step):
+    conn, runner = host
+    name = f"{source.name}-f"
+    source.clones.append(name)
+    xml, digest = source.conn().lookupByName(source.name).XMLDesc(0), _sha(source.disk)
+    seen = _at_status(runner, step, lambda _job: daemon.kill())
+    job = _full_clone(conn, runner, source, name)
+    assert seen, job.log_text()
+    assert job.state is JobState.FAILED, job.log_text()
+    message = job.error.message
+    assert message.startswith(f"The connection to {conn.name} was lost during defining {name}"), \
+        message
+    copy = source.folder / f"{name}-vda.qcow2"
+    assert f"Done: copied {source.disk} to {copy}; removed {copy} again." in message, message
+    assert f"{source.name} was not changed" in message and "Left: nothing" in message, message
+    assert "pointer" not in message
+
+    off_gui_thread(daemon.start)
+    assert source.files() == ["base.qcow2"] and not source.defined(name)
+    _source_untouched(source, xml, digest)
+    _retry_succeeds(conn, runner, source, name, DiskMode.COPY)
+
+
+def test_daemon_death_as_the_full_clone_is_defined_names_it(daemon, source, host, monkeypatch):
+    """The definition arrives and the daemon dies before it answers: the clone may exist."""
+    conn, runner = host
+    name = f"{source.name}-f"
+    source.clones.append(name)
+    xml, digest = source.conn().lookupByName(source.name).XMLDesc(0), _sha(source.disk)
+    real = libvirt.virConnect.defineXML
+
+    def arrives_then_dies(self, text):
+        real(self, text)
+        daemon.kill()
+        return real(self, text)  # the reply that never comes
+
+    monkeypatch.setattr(libvirt.virConnect, "defineXML", arrives_then_dies)
+    job = _full_clone(conn, runner, source, name)
+    monkeypatch.undo()
+    assert job.state is JobState.FAILED, job.log_text()
+    message = job.error.message
+    clone_disk = source.folder / f"{name}-vda.qcow2"
+    assert f"was lost during defining {name}" in message, message
+    assert f"{source.name} was not changed" in message, message
+    left = message.split("Left:")[1]
+    assert f"the machine {name}, if it is listed" in left and str(clone_disk) in left, message
+
+    off_gui_thread(daemon.start)
+    assert source.defined(name) and clone_disk.exists()
+    _source_untouched(source, xml, digest)
+    # What the message says to do, then the retry.
+    source.conn().lookupByName(name).undefine()
+    clone_disk.unlink()
+    _retry_succeeds(conn, runner, source, name, DiskMode.COPY)
+
+
+def test_cancel_during_a_full_copy_leaves_no_partial_file(source, host):
+    conn, runner = host
+    name = f"{source.name}-f"
+    source.clones.append(name)
+    _at_status(runner, "vda: copying", lambda job: job.cancel())
+    job = _full_clone(conn, runner, source, name)
+    assert job.state is JobState.CANCELLED, (job.error, job.log_text())
+    assert source.files() == ["base.qcow2"] and not source.defined(name)
+    _retry_succeeds(conn, runner, source, name, DiskMode.COPY)
+
+
+# ---- import: a new machine defined on the user's image, then started ------------------------
+
+
+class Brought:
+    """An image the user brings, in a folder of its own, and the machines made on it."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.folder = IMAGES / f"vstest-fault-import-{os.getpid()}"
+        self.folder.mkdir()
+        self.image = self.folder / "brought.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(self.image), "32M"],
+                       check=True)
+        self.digest = _sha(self.image)
+        self.name = f"vstest-fault-import-{os.getpid()}"
+
+    def machine(self) -> libvirt.virDomain | None:
+        try:
+            return libvirt.open(self.uri).lookupByName(self.name)
+        except libvirt.libvirtError:
+            return None
+
+    def remove(self) -> None:
+        try:
+            dom = self.machine()
+            if dom is not None:
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+        except libvirt.libvirtError:
+            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def brought(daemon):
+    made = off_gui_thread(Brought, daemon.uri)
+    yield made
+    off_gui_thread(made.remove)
+
+
+def _import(conn: HostConnection, runner: JobRunner, brought: Brought):
+    facts = conn.call(discover).result(timeout=60)
+    machines = facts.arch("x86_64").machines
+    spec = VmSpec(name=brought.name, source=InstallSource.IMPORT,
+                  import_path=str(brought.image), import_format="qcow2", arch="x86_64",
+                  machine="q35" if "q35" in machines else machines[0], domain_type="qemu",
+                  vcpus=1, memory_mib=256, network=NetworkChoice.NONE, graphics="vnc")
+    site = import_site(conn.uri, list(conn.pools.values()))
+    review = conn.call(review_import, str(brought.image), "qcow2", site).result(timeout=60)
+    return _finished(create_vm(runner, conn, spec, host_context(conn, facts),
+                               image_chain=review))
+
+
+def _import_retry_succeeds(conn, runner, brought: Brought) -> None:
+    wait_for(lambda: conn.state is ConnectionState.CONNECTED, timeout=90)
+    job = _import(conn, runner, brought)
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+    assert brought.machine().isActive()
+
+
+# The image is only read: a daemon that dies before the definition leaves nothing but it.
+@pytest.mark.parametrize("step", ["Reading the backing chain", "Defining "])
+def test_daemon_death_before_an_import_is_defined(daemon, brought, host, step):
+    conn, runner = host
+    seen = _at_status(runner, step, lambda _job: daemon.kill())
+    job = _import(conn, runner, brought)
+    assert seen, job.log_text()
+    assert job.state is JobState.FAILED, job.log_text()
+    message = job.error.message
+    assert message.startswith(f"The connection to {conn.name} was lost during defining "
+                              f"{brought.name}. Done: nothing."), message
+    # The definition was sent: whether it arrived cannot be known, so the message says how
+    # to tell, and to keep the image.
+    left = message.split("Left:")[1]
+    assert f"the machine {brought.name}, if it is listed: delete it" in left, message
+    assert f"keep {brought.image}" in left and "pointer" not in message, message
+
+    off_gui_thread(daemon.start)
+    assert brought.machine() is None
+    assert _sha(brought.image) == brought.digest
+    assert sorted(p.name for p in brought.folder.iterdir()) == ["brought.qcow2"]
+    _import_retry_succeeds(conn, runner, brought)
+
+
+def test_daemon_death_before_an_import_starts_names_the_machine(daemon, brought, host):
+    conn, runner = host
+    _at_status(runner, "Starting ", lambda _job: daemon.kill())
+    job = _import(conn, runner, brought)
+    assert job.state is JobState.FAILED, job.log_text()
+    message = job.error.message
+    assert f"was lost during starting {brought.name}" in message, message
+    assert f"Done: defined {brought.name}." in message, message
+    left = message.split("Left:")[1]
+    assert f"the machine {brought.name}, defined and perhaps not running: start it" in left
+    assert f"keep {brought.image}" in left, message
+
+    off_gui_thread(daemon.start)
+    assert _sha(brought.image) == brought.digest
+    dom = brought.machine()
+    assert dom is not None and not dom.isActive()
+    dom.create()  # what the message says: start it, or delete it and create it again
+    dom.destroy()
+    dom.undefine()
+    _import_retry_succeeds(conn, runner, brought)
 
 
 # ---- upload: the daemon dies with the volume half written ---------------------------------

@@ -40,7 +40,7 @@ host = faults.host
 @pytest.fixture
 def daemon():
     """A private daemon that finds its running guests again after it is killed."""
-    made = off_gui_thread(lambda: PrivateQemuDaemon(storage=True, keep_run=True))
+    made = off_gui_thread(lambda: PrivateQemuDaemon(storage=True))
     off_gui_thread(made.start)
     yield made
     off_gui_thread(made.close)

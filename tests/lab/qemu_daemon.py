@@ -1,8 +1,9 @@
 """A second QEMU libvirtd on this machine, so that a real migration has somewhere to go.
 
 The daemon runs in its own mount namespace with an empty tmpfs over
-/run/libvirt (its own driver.pid locks, QEMU state and identity token: it can
-never lock or remove the system daemon's sockets or pid files), and with QEMU's
+/run/libvirt (its own driver.pid locks and identity token: it can never lock or
+remove the system daemon's sockets or pid files), its running guests' state in a
+private folder over /run/libvirt/qemu that outlives a kill, and with QEMU's
 configuration, state, cache and log folders as private empty folders bound over
 the system daemon's, so it neither sees nor touches the system daemon's machines.  It
 has a host UUID of its own (libvirt refuses to migrate to the same host),
@@ -58,23 +59,18 @@ class PrivateQemuDaemon(PrivateLibvirtd):
     """``PrivateLibvirtd``'s private socket and config, serving the QEMU driver.
 
     ``storage=True`` adds the storage driver, with an empty private folder over
-    /etc/libvirt/storage: it sees and keeps only the pools its test defines.
-    ``keep_run=True`` keeps its /run/libvirt in a private folder that outlives
-    the daemon, so that, like a host's daemon, it finds its running guests
-    again when it is started after a crash (a fresh tmpfs would forget them)."""
+    /etc/libvirt/storage: it sees and keeps only the pools its test defines."""
 
-    def __init__(self, storage: bool = False, keep_run: bool = False) -> None:
+    def __init__(self, storage: bool = False) -> None:
         super().__init__()
         self.private = dict(PRIVATE)
-        if keep_run:
-            self.private["run-libvirt"] = "/run/libvirt"  # bound over the fresh tmpfs
-            for driver in ("qemu", "lxc", "network", "storage"):
-                (self.dir / "run-libvirt" / driver).mkdir(parents=True)
-                (self.dir / "run-libvirt" / driver / "autostarted").touch()
         (self.drivers / DRIVER.name).symlink_to(DRIVER)
         if storage:
             self.private["etc-storage"] = "/etc/libvirt/storage"
             (self.drivers / STORAGE_DRIVER.name).symlink_to(STORAGE_DRIVER)
+        # Its running guests' state outlives the tmpfs of one run: started again after a
+        # kill, it finds them and takes them over, as the system daemon does.
+        self.private["run-qemu"] = "/run/libvirt/qemu"
         self.host_uuid = str(uuid.uuid4())
         with open(self.config, "a", encoding="utf-8") as conf:
             conf.write(f'host_uuid = "{self.host_uuid}"\n')
@@ -82,7 +78,8 @@ class PrivateQemuDaemon(PrivateLibvirtd):
         self.qemu_conf.write_text(QEMU_CONF)
         self.qemu_conf.chmod(0o600)
         for folder in self.private:
-            (self.dir / folder).mkdir(exist_ok=True)
+            (self.dir / folder).mkdir()
+        (self.dir / "run-qemu" / "autostarted").touch()  # as PRIVATE_RUN_SETUP has it
         self.uri = f"qemu:///system?socket={quote(str(self.socket))}"
 
     def argv(self) -> list[str]:

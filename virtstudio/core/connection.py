@@ -15,8 +15,9 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,6 +117,9 @@ class HostConnection:
         self.domains_io_paused = Signal("domains_io_paused")
 
         self._conn: libvirt.virConnect | None = None
+        # id(conn) -> [conn, blocks holding it, close it when the last lets go]
+        self._held: dict[int, list[Any]] = {}
+        self._held_lock = threading.Lock()
         self._generation = 0
         self._callback_ids: list[tuple[str, int]] = []
         self._stats = StatsTracker()
@@ -135,6 +139,32 @@ class HostConnection:
         if conn is None or self.state is not ConnectionState.CONNECTED:
             raise VirtStudioError(f"{self.name} is not connected.")
         return conn
+
+    @contextmanager
+    def held(self) -> Iterator[libvirt.virConnect]:
+        """The open connection, kept open for the block even if the daemon goes away.
+
+        A lost connection is closed on the worker; a job inside a long call (a
+        migration drives both ends' connections) would then hand libvirt a
+        closed, freed connection and crash.  While held, the close waits for the
+        block to end, and the job's calls fail with libvirt's own "lost" error."""
+        with self._held_lock:
+            conn = self.virconn
+            entry = self._held.setdefault(id(conn), [conn, 0, False])
+            entry[1] += 1
+        try:
+            yield conn
+        finally:
+            with self._held_lock:
+                entry[1] -= 1
+                close = entry[1] == 0 and entry[2]
+                if entry[1] == 0:
+                    del self._held[id(conn)]
+            if close:
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
 
     def open(self) -> Future[None]:
         self._closed = False
@@ -255,7 +285,11 @@ class HostConnection:
             self._fail(error or UserError("The connection was lost."))
 
     def _disconnect(self, error: UserError | None, state: ConnectionState) -> None:
-        conn, self._conn = self._conn, None
+        with self._held_lock:
+            conn, self._conn = self._conn, None
+            held = self._held.get(id(conn)) if conn is not None else None
+            if held is not None:
+                held[2] = True  # closed by the last block holding it (see held())
         self.is_populated = False
         self._generation += 1
         if conn is not None:
@@ -269,10 +303,11 @@ class HostConnection:
                 conn.unregisterCloseCallback()
             except libvirt.libvirtError:
                 pass
-            try:
-                conn.close()
-            except libvirt.libvirtError:
-                pass
+            if held is None:
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
         self._forget_entities()
         self._set_state(state, error)
 

@@ -228,11 +228,12 @@ class _CloneSteps:
                                 + ", ".join(map(str, self.clone_files))
                                 + " (delete it together with its disks)")
                 # otherwise it was never defined: nothing to undo
-        removed = [p for p in [*self.clone_files, *tops] if p not in keep]
+        removed = [p for p in [*self.clone_files, *tops] if p not in keep and p.exists()]
         for path in removed:
             path.unlink(missing_ok=True)
         if removed:
             self.job.log("Removed " + ", ".join(map(str, removed)))
+            self.done.append("removed " + ", ".join(map(str, removed)) + " again")
         if not connection_lost(exc):
             if left:
                 self.job.log("Left: " + "; ".join(left))

@@ -14,7 +14,7 @@ import libvirt
 
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import HostConnection
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import VirtStudioError, connection_lost, lost_connection_error
 from virtstudio.core.jobs import Job, JobRunner
 from virtstudio.core.units import format_bytes
 from virtstudio.machines import import_image
@@ -42,17 +42,15 @@ def host_context(host: HostConnection, facts: HostFacts) -> HostContext:
     )
 
 
-def _create_volume(job: Job, conn: libvirt.virConnect, spec: VmSpec) -> libvirt.virStorageVol:
+def _create_volume(conn: libvirt.virConnect, spec: VmSpec) -> libvirt.virStorageVol:
     pool = conn.storagePoolLookupByName(spec.disk_pool)
-    job.report(0.1, f"Creating {spec.volume_name} ({format_bytes(spec.disk_size)}, thin qcow2) "
-                    f"in {spec.disk_pool}")
     volume = pool.createXML(volume_xml(VolumeSpec(spec.volume_name, spec.disk_size)), 0)
     with contextlib.suppress(libvirt.libvirtError):
         pool.refresh(0)  # so the pool's free space shows the new volume
     return volume
 
 
-def _remove_volume(job: Job, volume: libvirt.virStorageVol) -> None:
+def _remove_volume(job: Job, volume: libvirt.virStorageVol) -> bool:
     try:
         pool = volume.storagePoolLookupByVolume()
         volume.delete(0)
@@ -60,6 +58,8 @@ def _remove_volume(job: Job, volume: libvirt.virStorageVol) -> None:
         job.log(f"Removed {volume.name()} again")
     except libvirt.libvirtError as exc:
         job.log(f"Could not remove {volume.name()}: {exc.get_error_message()}")
+        return False
+    return True
 
 
 def _define(conn: libvirt.virConnect, xml: str) -> libvirt.virDomain:
@@ -82,6 +82,77 @@ def _check_image(spec: VmSpec, chain: ChainReview | None, confirmed: Collection[
         raise VirtStudioError(problem)
 
 
+class _CreateSteps:
+    """What a create job has sent so far, to say what is left when the daemon goes away."""
+
+    def __init__(self, job: Job, host: str, spec: VmSpec) -> None:
+        self.job, self.host, self.spec = job, host, spec
+        self.step = "preparation"
+        self.done: list[str] = []
+        self.volume: str | None = None  # sent to the pool; it may have arrived
+        self.volume_path = ""  # known once the pool answered
+        self.defined = False  # sent; it may have arrived
+        self.volume_removed = False
+
+    def begin(self, step: str, progress: float) -> None:
+        self.step = step
+        self.job.report(progress, step[0].upper() + step[1:])
+
+    def lost(self, exc: BaseException) -> VirtStudioError:
+        spec = self.spec
+        image = spec.existing_image[0] if spec.existing_image is not None else ""
+        keep = f" (keep {image}: it was not changed)" if image else ""
+        left: list[str] = []
+        if self.defined:
+            started = self.step.startswith("starting")
+            machine = (f"the machine {spec.name}, defined and perhaps not running: start it, or "
+                       if started else f"the machine {spec.name}, if it is listed: ")
+            with_disk = f" with its disk {self.volume}" if self.volume else ""
+            left.append(f"{machine}delete it{with_disk} before creating it again{keep}")
+        if self.volume and not self.volume_removed:
+            where = f" ({self.volume_path})" if self.volume_path else ""
+            listed = "" if self.volume_path else ", if it is listed"
+            left.append(f"the volume {self.volume}{where} in {spec.disk_pool}{listed}: "
+                        "delete it" + (f" together with {spec.name}" if self.defined else ""))
+        not_done = [self.step]
+        if not self.step.startswith("starting") and not spec.customize:
+            not_done.append(f"starting {spec.name}")
+        if image and not left:
+            not_done.append(f"{image} was not changed")
+        return lost_connection_error(exc, self.host, self.step, self.done, not_done, left)
+
+
+def _create_and_start(job: Job, conn: libvirt.virConnect, spec: VmSpec,
+                      fresh: ChainReview | None, steps: _CreateSteps) -> None:
+    volume = None
+    if spec.has_new_volume:
+        steps.begin(f"creating {spec.volume_name} ({format_bytes(spec.disk_size)}, thin qcow2) "
+                    f"in {spec.disk_pool}", 0.1)
+        steps.volume = spec.volume_name
+        volume = _create_volume(conn, spec)
+        steps.volume_path = volume.path()
+        steps.done.append(f"created {steps.volume_path}")
+    try:
+        xml = to_domain_xml(spec, volume.path() if volume is not None else "",
+                            image_chain=fresh)
+        steps.begin(f"defining {spec.name}", 0.5)
+        job.log(xml)
+        steps.defined = True
+        dom = _define(conn, xml)
+        steps.done.append(f"defined {spec.name}")
+    except Exception as exc:
+        # Nothing half made stays behind: the new disk goes when the definition fails.
+        if volume is not None and not connection_lost(exc):
+            steps.volume_removed = _remove_volume(job, volume)
+        raise
+    if spec.customize:
+        job.report(1.0, f"{spec.name} is defined and not started: customize it, then start it")
+        return
+    steps.begin(f"starting {spec.name}", 0.8)
+    dom.create()
+    job.report(1.0, f"{spec.name} is running")
+
+
 def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostContext,
               image_chain: ChainReview | None = None, confirmed: Collection[str] = ()) -> Job:
     """Queue the creation of ``spec`` on ``host``; raises VirtStudioError if it is not valid.
@@ -102,23 +173,12 @@ def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostCo
             job.report(0.05, f"Reading the backing chain of {image_chain.top.path} again")
             site = import_image.import_site(host.uri, list(host.pools.values()))
             fresh = import_image.recheck(image_chain, site, confirmed)
-        volume = _create_volume(job, conn, spec) if spec.has_new_volume else None
+        steps = _CreateSteps(job, host.name, spec)
         try:
-            xml = to_domain_xml(spec, volume.path() if volume is not None else "",
-                                image_chain=fresh)
-            job.report(0.5, f"Defining {spec.name}")
-            job.log(xml)
-            dom = _define(conn, xml)
-        except Exception:
-            # Nothing half made stays behind: the new disk goes when the definition fails.
-            if volume is not None:
-                _remove_volume(job, volume)
-            raise
-        if spec.customize:
-            job.report(1.0, f"{spec.name} is defined and not started: customize it, then start it")
-            return
-        job.report(0.8, f"Starting {spec.name}")
-        dom.create()
-        job.report(1.0, f"{spec.name} is running")
+            _create_and_start(job, conn, spec, fresh, steps)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            raise steps.lost(exc) from exc
 
     return runner.submit(f"Create machine {spec.name}", work, host=host.name, target=spec.name)

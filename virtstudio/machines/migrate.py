@@ -3,6 +3,11 @@
 The job calls virDomainMigrate3 with both connections (the client drives
 the migration), samples virDomainGetJobStats for progress on its own thread,
 and cancels with virDomainAbortJob.
+
+When a daemon dies mid-move the job asks each side where the machine is
+now and says so: libvirt itself ends an unfinished migration when a daemon
+starts again (the destination drops its half-received copy, the source lets
+the machine run on), so what is left is named from what each side answers.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import libvirt
 from virtstudio.core import uri as uri_mod
 from virtstudio.core.connection import ConnectionState, HostConnection
 from virtstudio.core.entities import Domain
-from virtstudio.core.errors import VirtStudioError
+from virtstudio.core.errors import VirtStudioError, connection_lost, lost_connection_error
 from virtstudio.core.jobs import Job, JobRunner
 
 PROGRESS_INTERVAL_S = 0.5
@@ -106,6 +111,56 @@ def _watch_progress(job: Job, dom: libvirt.virDomain, done: threading.Event) -> 
                        f"{processed >> 20} of {total >> 20} MiB sent, {left >> 20} MiB left")
 
 
+_STATES = {libvirt.VIR_DOMAIN_RUNNING: "running", libvirt.VIR_DOMAIN_PAUSED: "paused"}
+
+
+def _state_of(conn: libvirt.virConnect, uuid: str) -> str | None:
+    """"running", "paused", "stopped" or "absent" on ``conn``; None when it cannot answer."""
+    try:
+        state = conn.lookupByUUIDString(uuid).state()[0]
+    except libvirt.libvirtError as exc:
+        return None if connection_lost(exc) else "absent"
+    return _STATES.get(state, "stopped")
+
+
+def _lost_during_move(exc: libvirt.libvirtError, src: libvirt.virConnect,
+                      dest: libvirt.virConnect, source: str, destination: str, uuid: str,
+                      name: str) -> VirtStudioError:
+    """Where the machine is after a daemon died mid-move, as done / not done / left."""
+    there, here = _state_of(dest, uuid), _state_of(src, uuid)
+    lost = source if here is None else destination
+    step = f"moving {name} to {destination}"
+    done: list[str] = []
+    not_done: list[str] = []
+    left: list[str] = []
+    if there in ("running", "paused"):
+        done.append(f"{name} {'runs' if there == 'running' else 'is paused'} on {destination}")
+        if here is None:
+            left.append(f"{name} on {source}, if it is listed there once its daemon is back: "
+                        "it was not told the move finished; stop it there and delete its "
+                        "definition without its disks, which the moved machine uses")
+        elif here != "absent":
+            left.append(f"{name}'s old definition on {source}: delete it without its disks, "
+                        "which the moved machine uses")
+    elif here is None and there is None:
+        not_done.append(f"whether {name} moved cannot be read while both daemons are away")
+        left.append(f"{name} runs on one of {source} and {destination} once their daemons "
+                    "are back: look on both")
+    else:
+        not_done.append(step)
+        if here is None:
+            not_done.append(f"{name} stays on {source}, whose daemon ends any unfinished move "
+                            "when it starts again")
+        else:
+            not_done.append(f"{name} is still {here} on {source}")
+            if here == "paused":
+                left.append(f"{name} is paused on {source}: resume it there")
+        if there is None:
+            left.append(f"any unfinished copy on {destination}: its daemon discards it when "
+                        "it starts again")
+    return lost_connection_error(exc, lost, step, done, not_done, left)
+
+
 def migrate_domain(runner: JobRunner, source: HostConnection, domain: Domain,
                    destination: HostConnection, options: MigrateOptions) -> Job:
     problem = check_migration(source, domain, destination) or address_problem(options.address)
@@ -118,8 +173,17 @@ def migrate_domain(runner: JobRunner, source: HostConnection, domain: Domain,
         "offline" if flags & libvirt.VIR_MIGRATE_OFFLINE else "paused")
 
     def work(job: Job) -> None:
-        dom = source.virconn.lookupByUUIDString(uuid)
-        dest_conn = destination.virconn
+        # Held: a daemon that dies mid-move must not have its connection closed under
+        # migrate3, which uses both.
+        with source.held() as src_conn, destination.held() as dest_conn:
+            _move(job, src_conn, dest_conn)
+        job.report(1.0, f"{name} now runs on {destination.name}" if mode != "offline"
+                   else f"{name} is now defined on {destination.name}")
+        source.refresh_domain(uuid)
+        destination.refresh_domain(uuid)
+
+    def _move(job: Job, src_conn: libvirt.virConnect, dest_conn: libvirt.virConnect) -> None:
+        dom = src_conn.lookupByUUIDString(uuid)
         job.report(0.0, f"Moving {name} to {destination.name} ({mode})")
         job.on_cancel(lambda: dom.abortJob())
         done = threading.Event()
@@ -132,15 +196,14 @@ def migrate_domain(runner: JobRunner, source: HostConnection, domain: Domain,
             if job.cancel_requested:
                 job.log(f"Stopped: {exc.get_error_message()}")
                 job.check_cancelled()
+            if connection_lost(exc):
+                raise _lost_during_move(exc, src_conn, dest_conn, source.name,
+                                        destination.name, uuid, name) from exc
             raise
         finally:
             done.set()
             watcher.join(5)
             job.on_cancel(None)
-        job.report(1.0, f"{name} now runs on {destination.name}" if mode != "offline"
-                   else f"{name} is now defined on {destination.name}")
-        source.refresh_domain(uuid)
-        destination.refresh_domain(uuid)
 
     return runner.submit(f"Move {name} to {destination.name}", work, host=source.name,
                          target=name, cancellable=True)
