@@ -233,16 +233,29 @@ def test_failed_source_move_undoes_the_clone_and_keeps_the_source(daemon, source
 
 def test_cancel_is_honoured_before_the_source_moves_and_refused_after(source, host):
     conn, runner = host
+    # A full clone: once its definition is on the way, cancel says why it cannot.
+    answers: list[bool] = []
+    full = f"{source.name}-f"
+    source.clones.append(full)
+    _at_status(runner, "Defining ", lambda job: answers.append(job.cancel()))
+    job = _finished(clone_domain(runner, conn, _entity(conn, source.name), full,
+                                 {"vda": DiskMode.COPY}))
+    assert answers == [False], job.log_text()
+    assert job.state is JobState.DONE, (job.error, job.log_text())
+    assert f"Cancel refused: {full} is being defined; delete {full} afterwards" in (
+        job.log_text())
+    files = source.files()  # the source's and the full clone's disk
+
     name = f"{source.name}-c"
     source.clones.append(name)
     _at_status(runner, "vda: linked clone", lambda job: job.cancel())
     job = _finished(clone_domain(runner, conn, _entity(conn, source.name), name,
                                  {"vda": DiskMode.LINKED}))
     assert job.state is JobState.CANCELLED, (job.error, job.log_text())
-    assert source.files() == ["base.qcow2"]
+    assert source.files() == files
     assert source.top() == source.disk and not source.defined(name)
 
-    answers: list[bool] = []
+    answers.clear()
     _at_status(runner, "Moving ", lambda job: answers.append(job.cancel()))
     job = _finished(clone_domain(runner, conn, _entity(conn, source.name), name,
                                  {"vda": DiskMode.LINKED}))

@@ -376,6 +376,64 @@ def test_a_failed_definition_leaves_no_disk_behind(test_host, job_runner):
     assert "raced.qcow2" not in names
 
 
+def _held_at(monkeypatch, name: str):
+    """Stop the create job inside ``create.<name>`` until the test lets it go on."""
+    import threading
+
+    from virtstudio.machines import create
+
+    inside, go_on = threading.Event(), threading.Event()
+    real = getattr(create, name)
+
+    def held(*args, **kwargs):
+        result = real(*args, **kwargs)
+        inside.set()
+        assert go_on.wait(30)
+        return result
+
+    monkeypatch.setattr(create, name, held)
+    return inside, go_on
+
+
+def _pool_volumes(test_host, pool):
+    return test_host.call(lambda conn: conn.storagePoolLookupByName(pool).listVolumes()
+                          ).result(60)
+
+
+def test_cancel_before_the_definition_removes_the_new_disk(test_host, job_runner, monkeypatch):
+    facts = test_host.call(discover).result(60)
+    ctx = host_context(test_host, facts)
+    spec = VmSpec(name="cancelled", source=InstallSource.PXE, arch="i686", domain_type="test",
+                  disk_pool="pool1", disk_size=GiB, network_source="net0", graphics="vnc",
+                  customize=True)
+    inside, go_on = _held_at(monkeypatch, "_create_volume")
+    job = create_vm(job_runner, test_host, spec, ctx)
+    assert inside.wait(30)
+    assert job.cancel()  # honoured: nothing is defined yet
+    go_on.set()
+    wait_for(lambda: job.state.finished, timeout=10)
+    assert job.state is JobState.CANCELLED, job.log_text()
+    assert "cancelled.qcow2" not in _pool_volumes(test_host, "pool1")
+    assert test_host.find_domain_by_name("cancelled") is None
+
+
+def test_cancel_during_the_definition_is_refused_saying_why(test_host, job_runner, monkeypatch):
+    facts = test_host.call(discover).result(60)
+    ctx = host_context(test_host, facts)
+    spec = VmSpec(name="defined-anyway", source=InstallSource.PXE, arch="i686",
+                  domain_type="test", disk_pool="pool1", disk_size=GiB,
+                  network_source="net0", graphics="vnc", customize=True)
+    inside, go_on = _held_at(monkeypatch, "_define")
+    job = create_vm(job_runner, test_host, spec, ctx)
+    assert inside.wait(30)
+    assert not job.cancel()
+    assert job.status.startswith("Cancel refused: defined-anyway is being defined")
+    go_on.set()
+    wait_for(lambda: job.state.finished, timeout=10)
+    assert job.state is JobState.DONE, job.log_text()
+    assert wait_for(lambda: test_host.find_domain_by_name("defined-anyway"))
+
+
 # ---- an imported image: the user's format, the chain as read --------------------------------
 
 

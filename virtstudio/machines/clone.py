@@ -304,17 +304,20 @@ def _make_clone(job: Job, host: HostConnection, conn: libvirt.virConnect,
             steps.source_tops[disk.target] = str(top)
             steps.done.append(f"created {top}")
         job.check_cancelled()
+        # libvirt cannot take a definition back once sent, and a linked clone's source
+        # must then move onto its overlays: from here the job runs to its end.
+        job.refuse_cancel(
+            f"{name} is being defined" + (
+                f" and {source_name} moved onto its new overlays; stopping between the two "
+                f"would leave the clone reading a disk {source_name} still writes"
+                if steps.source_tops else f"; delete {name} afterwards to undo the clone"))
+        job.check_cancelled()  # a cancel that came just before still counts
         steps.begin(f"defining {name}")
         xml = clone_xml(original, name, new_disks, _macs_in_use(conn))
         steps.clone_defined = True
         clone = conn.defineXML(xml)
         steps.done.append(f"defined {name}")
         if steps.source_tops:
-            job.check_cancelled()
-            job.refuse_cancel(f"{name} exists and {source_name} is being moved onto its new "
-                              "overlays; stopping now would leave the clone reading a disk "
-                              f"{source_name} still writes")
-            job.check_cancelled()  # a cancel that came just before still counts
             steps.begin(f"moving {source_name} onto its new overlays")
             job.log("New overlays: " + ", ".join(steps.source_tops.values()))
             steps.source_moved = True

@@ -125,6 +125,7 @@ class _CreateSteps:
 def _create_and_start(job: Job, conn: libvirt.virConnect, spec: VmSpec,
                       fresh: ChainReview | None, steps: _CreateSteps) -> None:
     volume = None
+    job.check_cancelled()
     if spec.has_new_volume:
         steps.begin(f"creating {spec.volume_name} ({format_bytes(spec.disk_size)}, thin qcow2) "
                     f"in {spec.disk_pool}", 0.1)
@@ -135,13 +136,21 @@ def _create_and_start(job: Job, conn: libvirt.virConnect, spec: VmSpec,
     try:
         xml = to_domain_xml(spec, volume.path() if volume is not None else "",
                             image_chain=fresh)
+        job.check_cancelled()
+        # A definition sent cannot be taken back, and a start cut short is a machine
+        # half booted: from here the job runs to its end.
+        job.refuse_cancel(f"{spec.name} is being defined"
+                          + ("" if spec.customize else " and started")
+                          + f"; delete {spec.name} afterwards to undo it")
+        job.check_cancelled()  # a cancel that came just before still counts
         steps.begin(f"defining {spec.name}", 0.5)
         job.log(xml)
         steps.defined = True
         dom = _define(conn, xml)
         steps.done.append(f"defined {spec.name}")
     except Exception as exc:
-        # Nothing half made stays behind: the new disk goes when the definition fails.
+        # Nothing half made stays behind: the new disk goes when the definition fails
+        # or the job is cancelled before it.
         if volume is not None and not connection_lost(exc):
             steps.volume_removed = _remove_volume(job, volume)
         raise
@@ -173,6 +182,7 @@ def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostCo
             job.report(0.05, f"Reading the backing chain of {image_chain.top.path} again")
             site = import_image.import_site(host.uri, list(host.pools.values()))
             fresh = import_image.recheck(image_chain, site, confirmed)
+            job.check_cancelled()
         steps = _CreateSteps(job, host.name, spec)
         try:
             _create_and_start(job, conn, spec, fresh, steps)
@@ -181,4 +191,5 @@ def create_vm(runner: JobRunner, host: HostConnection, spec: VmSpec, ctx: HostCo
                 raise
             raise steps.lost(exc) from exc
 
-    return runner.submit(f"Create machine {spec.name}", work, host=host.name, target=spec.name)
+    return runner.submit(f"Create machine {spec.name}", work, host=host.name, target=spec.name,
+                         cancellable=True)
