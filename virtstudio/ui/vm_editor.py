@@ -369,6 +369,7 @@ class VmEditor(QScrollArea):
         self.boot_list.blockSignals(False)
         self.choices = self._choices_for(domain)
         self._fill_choices(keep=False)
+        self._ask_kinds(domain)  # after filling: the answer may come at once
         self._fill_table(self.disk_table, [(d.target, d.bus, "", d.source or "(empty)")
                                            for d in s.disks])
         self._fill_table(self.nic_table, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
@@ -395,17 +396,19 @@ class VmEditor(QScrollArea):
         return (self.host.uri, s.emulator, s.arch, s.machine, s.domain_type)
 
     def _choices_for(self, domain: Domain) -> Choices:
-        """The lists for ``domain``: known ones now, else the usual ones until the host says."""
+        """The lists for ``domain``: known ones, else the usual ones until the host says."""
         key = self._kinds_key(domain)
-        if key is None:
-            return Choices()
-        if key in self._kinds:
-            return choices(self._kinds[key])
-        if key not in self._asking and self.host is not None:
-            self._asking.add(key)
-            future = self.host.call(read_device_kinds, *key[1:])
-            when_done(future, lambda done: self._kinds_read(key, done), self)
-        return Choices()
+        return choices(self._kinds[key]) if key in self._kinds else Choices()
+
+    def _ask_kinds(self, domain: Domain) -> None:
+        """Ask the host what ``domain`` takes, unless known or asked already."""
+        key = self._kinds_key(domain)
+        if key is None or key in self._kinds or key in self._asking or self.host is None:
+            return
+        self._asking.add(key)
+        future = self.host.call(read_device_kinds, *key[1:])
+        # A future already done calls back right here, on the GUI thread.
+        when_done(future, lambda done: self._kinds_read(key, done), self)
 
     def _kinds_read(self, key: KindsKey, future: Future[Any]) -> None:
         self._asking.discard(key)
