@@ -24,6 +24,11 @@ from virtstudio.core.units import format_bytes
 from virtstudio.machines import config_edits as ce
 from virtstudio.machines.config_edits import BOOT_DEVICES as BOOT_DEVICES
 from virtstudio.machines.config_edits import next_target as next_target
+from virtstudio.machines.device_choices import DISK_BUSES as DISK_BUSES
+from virtstudio.machines.device_choices import DISK_CACHES as DISK_CACHES
+from virtstudio.machines.device_choices import GRAPHICS as GRAPHICS
+from virtstudio.machines.device_choices import NIC_MODELS as NIC_MODELS
+from virtstudio.machines.device_choices import VIDEO_MODELS as VIDEO_MODELS
 from virtstudio.machines.disk_files import require_local
 from virtstudio.machines.xml_edit import require_saved
 from virtstudio.storage import qemu_img
@@ -32,11 +37,6 @@ from virtstudio.xml import Device, Domain, Node, Volume
 from virtstudio.xml.io import define, domain_for_edit, running_domain
 
 MAX_VCPUS = 512
-DISK_BUSES = ("virtio", "sata", "scsi", "usb", "ide")
-DISK_CACHES = ("default", "none", "writeback", "writethrough", "directsync", "unsafe")
-NIC_MODELS = ("virtio", "e1000e", "e1000", "rtl8139")
-GRAPHICS = ("vnc", "spice", "none")
-VIDEO_MODELS = ("vga", "virtio", "qxl", "bochs", "cirrus", "none")
 _MAC_RE = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 
 # QEMU's limits: VNC's DES challenge uses 8 bytes; SPICE tickets hold 60.

@@ -2,7 +2,8 @@
 
 ``getCapabilities`` lists a guest architecture only where its emulator is
 installed, with the machine types and domain types (kvm, qemu, ...) it
-offers; ``getDomainCapabilities`` says whether UEFI firmware is there.
+offers; ``getDomainCapabilities`` says whether UEFI firmware is there and
+which kinds of display, video card and disk bus one machine type takes.
 Parsing is separate from reading so it is testable without a host.
 """
 
@@ -13,6 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import libvirt
+
+from virtstudio.xml import DomainCapabilities, XMLError
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +117,42 @@ def parse_capabilities(xml: str) -> tuple[str, list[GuestArch]]:
 
 def parse_domain_capabilities(xml: str) -> tuple[bool, int, tuple[str, ...]]:
     """(UEFI firmware available, the vCPU limit, graphics types) from domain capabilities."""
-    root = ET.fromstring(xml)
-    firmware = {v.text for v in root.findall("os/enum[@name='firmware']/value")}
-    loaders = [v.text for v in root.findall("os/loader/value") if v.text]
-    uefi = "efi" in firmware or any("OVMF" in p or "AAVMF" in p or "edk2" in p.lower()
-                                    for p in loaders)
-    vcpu = root.find("vcpu")
-    max_vcpus = int(vcpu.get("max", "0")) if vcpu is not None else 0
-    graphics = tuple(v.text or "" for v in
-                     root.findall("devices/graphics/enum[@name='type']/value"))
-    return uefi, max_vcpus, graphics
+    caps = DomainCapabilities.from_xml(xml)
+    uefi = "efi" in caps.firmware or any("OVMF" in p or "AAVMF" in p or "edk2" in p.lower()
+                                         for p in caps.loaders)
+    return uefi, caps.max_vcpus, caps.device_enum("graphics", "type") or ()
+
+
+@dataclass(frozen=True)
+class DeviceKinds:
+    """The device kinds one machine type takes; None where the host does not say."""
+
+    graphics: tuple[str, ...] | None = None
+    video: tuple[str, ...] | None = None
+    disk_buses: tuple[str, ...] | None = None
+
+
+def parse_device_kinds(xml: str) -> DeviceKinds:
+    caps = DomainCapabilities.from_xml(xml)
+    return DeviceKinds(caps.device_enum("graphics", "type"),
+                       caps.device_enum("video", "modelType"),
+                       caps.device_enum("disk", "bus"))
+
+
+def read_device_kinds(conn: libvirt.virConnect, emulator: str, arch: str, machine: str,
+                      virt_type: str) -> DeviceKinds | None:
+    """What a machine of this emulator, arch, machine type and virt type takes (worker only).
+
+    None when the host cannot say (the test driver, an older libvirt, an emulator
+    that is gone): the caller then offers its usual lists.
+    """
+    try:
+        xml = conn.getDomainCapabilities(emulator or None, arch or None, machine or None,
+                                         virt_type or None, 0)
+        return parse_device_kinds(xml)
+    except (libvirt.libvirtError, XMLError) as exc:
+        log.debug("no domain capabilities for %s %s %s: %s", emulator, arch, machine, exc)
+        return None
 
 
 def parse_bridges(interface_xmls: list[str]) -> tuple[str, ...]:

@@ -5,6 +5,10 @@ differ from the machine; disk and network-card actions are queued with their
 buttons.  Apply runs them all as one task (``domain_edit.apply_changes``) and
 says plainly what applied now and what waits for the next boot.
 
+The display, video and disk bus lists are what the host's domain capabilities
+say this machine takes, read once per host and machine type on the host's
+worker (``device_choices``); the machine's current kind is always listed.
+
 The editor remembers the saved XML it started from.  Apply reads it again
 first; when someone else changed it meanwhile (virsh, another VirtStudio), the
 user sees what changed and decides, and only the user's own changes are
@@ -43,6 +47,8 @@ from virtstudio.core.errors import VirtStudioError, describe
 from virtstudio.core.jobs import Job, JobRunner, JobState
 from virtstudio.machines import domain_edit as de
 from virtstudio.machines.concurrent_edit import review
+from virtstudio.machines.device_choices import Choices, choices
+from virtstudio.machines.host_caps import DeviceKinds, read_device_kinds
 from virtstudio.machines.xml_edit import read_inactive_xml
 from virtstudio.storage.sizes import parse_size
 from virtstudio.storage.volumes import VolumeSpec
@@ -82,6 +88,20 @@ def _show_choice(combo: QComboBox, items: tuple[str, ...], value: str) -> None:
     combo.blockSignals(blocked)
 
 
+def _keep_choice(combo: QComboBox, items: tuple[str, ...], value: str) -> None:
+    """Like ``_show_choice``, but the user's pick stays selected where still offered."""
+    picked = combo.currentText()
+    _show_choice(combo, items, value)
+    if picked != value and combo.findText(picked) >= 0:
+        blocked = combo.blockSignals(True)
+        combo.setCurrentText(picked)
+        combo.blockSignals(blocked)
+
+
+# What a machine's device kinds depend on: host, emulator, arch, machine type, virt type.
+KindsKey = tuple[str, str, str, str, str]
+
+
 def _table(name: str, headers: list[str]) -> QTableWidget:
     table = QTableWidget(0, len(headers), objectName=name)
     table.setHorizontalHeaderLabels(headers)
@@ -118,6 +138,10 @@ class VmEditor(QScrollArea):
         self._base: DomainSummary | None = None
         self._base_xml: str | None = None
         self._loads = 0
+        # The lists offered now, and what each host said per machine type (None: nothing).
+        self.choices = Choices()
+        self._kinds: dict[KindsKey, DeviceKinds | None] = {}
+        self._asking: set[KindsKey] = set()
         self.question: QMessageBox | None = None
         page = QWidget()
         self.setWidget(page)
@@ -343,9 +367,9 @@ class VmEditor(QScrollArea):
                                else Qt.CheckState.Unchecked)
             self.boot_list.addItem(item)
         self.boot_list.blockSignals(False)
-        _show_choice(self.graphics_combo, de.GRAPHICS, s.graphics[0].kind if s.graphics
-                     else "none")
-        _show_choice(self.video_combo, de.VIDEO_MODELS, s.video or "none")
+        self.choices = self._choices_for(domain)
+        self._fill_choices(keep=False)
+        self._ask_kinds(domain)  # after filling: the answer may come at once
         self._fill_table(self.disk_table, [(d.target, d.bus, "", d.source or "(empty)")
                                            for d in s.disks])
         self._fill_table(self.nic_table, [(n.kind, n.source, n.model, n.mac) for n in s.nics])
@@ -364,6 +388,65 @@ class VmEditor(QScrollArea):
         self._disk_source_changed()
         self._loaded_texts = self._typed_texts()
         self._validate()
+
+    def _kinds_key(self, domain: Domain) -> KindsKey | None:
+        if self.host is None:
+            return None
+        s = domain.summary
+        return (self.host.uri, s.emulator, s.arch, s.machine, s.domain_type)
+
+    def _choices_for(self, domain: Domain) -> Choices:
+        """The lists for ``domain``: known ones, else the usual ones until the host says."""
+        key = self._kinds_key(domain)
+        return choices(self._kinds[key]) if key in self._kinds else Choices()
+
+    def _ask_kinds(self, domain: Domain) -> None:
+        """Ask the host what ``domain`` takes, unless known or asked already."""
+        key = self._kinds_key(domain)
+        if key is None or key in self._kinds or key in self._asking or self.host is None:
+            return
+        self._asking.add(key)
+        future = self.host.call(read_device_kinds, *key[1:])
+        # A future already done calls back right here, on the GUI thread.
+        when_done(future, lambda done: self._kinds_read(key, done), self)
+
+    def _kinds_read(self, key: KindsKey, future: Future[Any]) -> None:
+        self._asking.discard(key)
+        # An error (connection gone) is not remembered: the next load asks again.
+        if future.exception() is not None:
+            return
+        self._kinds[key] = future.result()
+        if self.domain is None or self._kinds_key(self.domain) != key:
+            return
+        found = choices(self._kinds[key])
+        if found != self.choices:
+            self.choices = found
+            self._fill_choices(keep=True)
+            self._validate()
+
+    def _fill_choices(self, keep: bool) -> None:
+        """Fill the kind lists from ``self.choices``, each with the machine's own kind.
+
+        With ``keep`` (the host's lists arrived late) a kind the user already
+        picked stays picked where the new list still offers it.
+        """
+        s = self._base or (self.domain.summary if self.domain else None)
+        show = _keep_choice if keep else _show_choice
+        c = self.choices
+        graphics = s.graphics[0].kind if s and s.graphics else "none"
+        show(self.graphics_combo, c.graphics, graphics)
+        show(self.video_combo, c.video, (s.video if s else "") or "none")
+        show(self.new_disk_bus_combo, c.buses_for("disk"), "")
+        row = self._selected_row(self.disk_table)
+        if s is not None and row is not None and row < len(s.disks):
+            disk = s.disks[row]
+            show(self.disk_bus_combo, c.buses_for(disk.device), disk.bus)
+            show(self.disk_cache_combo, c.disk_caches, disk.cache or "default")
+        elif not keep:
+            _show_choice(self.disk_bus_combo, c.buses_for("disk"), "")
+            _show_choice(self.disk_cache_combo, c.disk_caches, "")
+        if not keep:  # a card kind shown for another machine is not this one's
+            _show_choice(self.nic_model_combo, c.nic_models, "")
 
     def _read_base(self, domain: Domain) -> None:
         """Remember the saved XML the fields now stand for (read on the host's worker)."""
@@ -539,8 +622,9 @@ class VmEditor(QScrollArea):
         row = self._selected_row(self.disk_table)
         if row is not None and self.domain is not None:
             disk = self.domain.summary.disks[row]
-            _show_choice(self.disk_bus_combo, de.DISK_BUSES, disk.bus)
-            _show_choice(self.disk_cache_combo, de.DISK_CACHES, disk.cache or "default")
+            _show_choice(self.disk_bus_combo, self.choices.buses_for(disk.device), disk.bus)
+            _show_choice(self.disk_cache_combo, self.choices.disk_caches,
+                         disk.cache or "default")
         self._validate()
 
     def _selected_disk_target(self) -> str | None:
@@ -592,7 +676,7 @@ class VmEditor(QScrollArea):
         if nic.kind in ("network", "bridge"):
             self.nic_kind_combo.setCurrentText(nic.kind)
         self.nic_source_combo.setCurrentText(nic.source)
-        _show_choice(self.nic_model_combo, de.NIC_MODELS, nic.model or "virtio")
+        _show_choice(self.nic_model_combo, self.choices.nic_models, nic.model or "virtio")
         self.nic_mac_edit.setText(nic.mac)
 
     def _typed_nic(self, old_mac: str = "") -> de.SetNic | None:

@@ -23,6 +23,7 @@ from virtstudio.xml.base import (
     parse_element,
     to_text,
 )
+from virtstudio.xml.capabilities import DomainCapabilities
 from virtstudio.xml.devices import (
     Address,
     Audio,
@@ -51,10 +52,10 @@ from virtstudio.xml.domain import Boot, Cpu, Domain, Metadata, Os, Topology, Vcp
 from virtstudio.xml.network import Network
 from virtstudio.xml.storage import Pool, Volume
 
-__all__ = ["INT", "ONOFF", "STR", "YESNO", "Address", "Amount", "Attr", "Audio", "Boot",
-           "Channel", "Child", "Children", "Console", "Controller", "Cpu", "Device",
-           "Devices", "Disk", "Domain", "Filesystem", "Flag", "Graphics", "Hostdev", "Input",
+__all__ = ["INT", "ONOFF", "STR", "YESNO", "Address", "Amount", "Attr", "Audio", "Boot", "Channel",
+           "Child", "Children", "Console", "Controller", "Cpu", "Device", "Devices", "Disk",
+           "Domain", "DomainCapabilities", "Filesystem", "Flag", "Graphics", "Hostdev", "Input",
            "Interface", "Listen", "Memballoon", "MemoryAmount", "Metadata", "Network", "Node",
-           "Os", "Pool", "Redirdev", "Rng", "Serial", "Sound", "Text", "Topology", "Tpm",
-           "Vcpu", "Video", "Volume", "Watchdog", "XMLError", "canonical", "make", "namespaced",
+           "Os", "Pool", "Redirdev", "Rng", "Serial", "Sound", "Text", "Topology", "Tpm", "Vcpu",
+           "Video", "Volume", "Watchdog", "XMLError", "canonical", "make", "namespaced",
            "parse_element", "to_text"]
