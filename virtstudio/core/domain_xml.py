@@ -107,7 +107,7 @@ def parse_domain_xml(xml: str) -> DomainSummary:
         if videos:
             video = next((v for v in videos if v.primary), videos[0]).model or ""
     return DomainSummary(
-        name=(domain.name or "").strip(),
+        name=domain.name or "",  # as libvirt has it: a name of spaces is a name
         uuid=(domain.uuid or "").strip(),
         title=domain.title or "",
         description=domain.description or "",
