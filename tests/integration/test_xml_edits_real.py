@@ -8,6 +8,7 @@ import libvirt
 import pytest
 
 from tests.helpers import off_gui_thread, wait_for
+from tests.integration.conftest import _remove_domain
 from tests.lab.daemon import SYSTEM_URI
 from virtstudio.core.jobs import JobState
 from virtstudio.machines import domain_edit as de
@@ -42,21 +43,10 @@ DOMAIN = """<domain type='qemu'>
 @pytest.fixture
 def machine(system_libvirtd):
     name = f"vstest-xmledits-{os.getpid()}"
-
-    def remove() -> None:
-        conn = libvirt.open(SYSTEM_URI)
-        try:
-            dom = conn.lookupByName(name)
-        except libvirt.libvirtError:
-            return
-        if dom.isActive():
-            dom.destroy()
-        dom.undefine()
-
-    off_gui_thread(remove)
+    off_gui_thread(_remove_domain, name)
     off_gui_thread(lambda: libvirt.open(SYSTEM_URI).defineXML(DOMAIN.format(name=name)))
     yield name
-    off_gui_thread(remove)
+    off_gui_thread(_remove_domain, name)
 
 
 def test_spice_to_vnc_and_new_sizes_still_start(host, machine):
